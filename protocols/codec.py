@@ -1,0 +1,77 @@
+"""CBOR encoding and a decoder that is safe on hostile input.
+
+cbor2 understands many semantic tags, some of which build arbitrary objects
+(regular expressions, MIME messages, shared references that make cycles).  A
+network peer must not be able to make us compile a regex or build a cycle, so
+only a short list of tags is accepted: date/times (0, 1) and big integers (2, 3).
+Every other tag, known to cbor2 or not, is a decode error, and nesting deeper
+than ``MAX_DEPTH`` is refused before it can exhaust the stack.
+"""
+
+import io
+from datetime import timezone
+
+import cbor2
+
+SAFE_TAGS = frozenset({0, 1, 2, 3})
+MAX_DEPTH = 32
+
+# Every semantic tag cbor2 decodes by itself, other than the safe ones.
+_BUILTIN_TAGS = (4, 5, 25, 28, 29, 30, 35, 36, 37, 52, 54, 100, 256, 258, 260, 261, 1004, 55799)
+
+
+class DecodeError(ValueError):
+    """The bytes are not CBOR that actornet accepts; the message says why."""
+
+
+def _refuse_builtin(decoder):
+    raise cbor2.CBORDecodeError("CBOR tag outside the safe set (0, 1, 2, 3)")
+
+
+def _refuse_unknown(tag, immutable):
+    raise cbor2.CBORDecodeError(f"CBOR tag {tag.tag} outside the safe set (0, 1, 2, 3)")
+
+
+_REFUSALS = dict.fromkeys(_BUILTIN_TAGS, _refuse_builtin)
+_DECODE_OPTIONS = dict(
+    tag_hook=_refuse_unknown,
+    semantic_decoders=_REFUSALS,
+    max_depth=MAX_DEPTH,
+    allow_duplicate_keys=False,
+    strict_hashable_types=True,
+)
+
+
+def encode(value):
+    """Encode ``value`` as CBOR; naive datetimes are taken to be UTC."""
+    try:
+        return cbor2.dumps(value, timezone=timezone.utc)
+    except (cbor2.CBOREncodeError, TypeError, ValueError) as e:
+        raise TypeError(f"cannot encode {type(value).__name__} as CBOR: {e}") from e
+
+
+def decode(data):
+    """Decode one complete CBOR item; trailing bytes are an error.
+
+    @raise DecodeError: when the bytes are not one safe, well-formed CBOR item.
+    """
+    value, end = decode_prefix(data)
+    if end != len(data):
+        raise DecodeError(f"{len(data) - end} bytes of trailing data after the CBOR item")
+    return value
+
+
+def decode_prefix(data):
+    """Decode the CBOR item at the start of ``data``.
+
+    @return: ``(value, end)`` where ``end`` is the offset just past the item.
+    @raise DecodeError: when the item is malformed, truncated or unsafe.
+    """
+    stream = io.BytesIO(data)
+    try:
+        value = cbor2.CBORDecoder(stream, **_DECODE_OPTIONS).decode()
+    except RecursionError as e:
+        raise DecodeError(f"nesting deeper than {MAX_DEPTH}") from e
+    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError) as e:
+        raise DecodeError(str(e) or type(e).__name__) from e
+    return value, stream.tell()

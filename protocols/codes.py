@@ -1,0 +1,57 @@
+"""Message kinds and status codes.
+
+Status codes borrow HTTP's numbers where one fits, so a user who knows HTTP can
+guess their meaning, and are as precise as dRPC's: a caller can always tell a
+failure of the handler from a failure to reach it.
+"""
+
+from enum import IntEnum
+
+
+class Kind(IntEnum):
+    """What a frame is for."""
+
+    REGISTER = 1
+    READY = 2
+    REQUEST = 3
+    RESPONSE = 4
+    EVENT = 5
+    KEEPALIVE = 6
+    DISCONNECT = 7
+    ERROR = 8
+    SUBSCRIBE = 9
+    UNSUBSCRIBE = 10
+
+
+class Status(IntEnum):
+    """Outcome of a request, carried in the envelope of every answer."""
+
+    SUCCESS = 200
+    DISPATCHED = 202
+    MALFORMED_ENVELOPE = 400
+    UNAUTHORIZED = 401
+    UNKNOWN_SERVICE = 404
+    UNKNOWN_METHOD = 405
+    NAME_TAKEN = 409
+    ACTOR_LOST = 410
+    TOO_LARGE = 413
+    MALFORMED_BODY = 422
+    BUSY = 429
+    FAILURE = 500
+    NO_WORKERS = 503
+    TIMEOUT = 504
+    HOP_LIMIT_EXCEEDED = 508
+    SHUTTING_DOWN = 599
+
+    @classmethod
+    def parse(cls, value):
+        """Map a wire value to a Status, or FAILURE when the value is unknown."""
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.FAILURE
+
+    @property
+    def label(self):
+        """The lower-case name users see in errors, e.g. ``actor_lost``."""
+        return self.name.lower()

@@ -1,0 +1,82 @@
+"""The envelope: the small CBOR map at the front of every frame.
+
+The envelope is kept apart from the body so the dispatcher can route a message
+by decoding only the envelope and pass the body's bytes on untouched.  An
+envelope is a plain dict (decoding into objects would cost the dispatcher on
+every message); this module names its keys and checks their types.
+
+Keys:
+  ``k``    kind (:class:`~protocols.codes.Kind`), always present
+  ``id``   message id, chosen by the sender, unique per connection
+  ``src``  the sender's name, written by the dispatcher (never trusted from peers)
+  ``svc``  service, ``m`` method, ``tgt`` target (``any``, ``all``, a name, a list)
+  ``r``    the route: a list of stamps in list form
+  ``st``   status (:class:`~protocols.codes.Status`) of an answer
+  ``ttl``  seconds the asker will still wait; each hop re-computes it
+  ``fwd``  the id of the request whose answer this forwarded request will give
+  ``nr``   no reply wanted (a ``tell``); ``idem``: safe to run twice
+  ``top``  an event's topic; ``err``: ``[type, message]`` of a failed answer
+  ``name``, ``svcs``, ``tok``: a REGISTER's name, services and token
+  ``ka``   keepalive interval in seconds, announced in READY
+"""
+
+from protocols.codes import Kind
+
+_TEXT = (str,)
+_INT = (int,)
+_NUMBER = (int, float)
+_BOOL = (bool,)
+_TYPES = {
+    "k": _INT,
+    "id": _INT,
+    "src": _TEXT,
+    "svc": _TEXT,
+    "m": _TEXT,
+    "tgt": (str, list),
+    "r": (list,),
+    "st": _INT,
+    "ttl": _NUMBER,
+    "fwd": _INT,
+    "nr": _BOOL,
+    "idem": _BOOL,
+    "top": _TEXT,
+    "err": (list,),
+    "name": _TEXT,
+    "svcs": (list,),
+    "tok": _TEXT,
+    "ka": _NUMBER,
+}
+_KINDS = frozenset(Kind)
+_REQUIRED = {
+    Kind.REGISTER: ("name",),
+    Kind.REQUEST: ("id", "svc", "m"),
+    Kind.RESPONSE: ("id", "st"),
+    Kind.EVENT: ("top",),
+    Kind.SUBSCRIBE: ("top",),
+    Kind.UNSUBSCRIBE: ("top",),
+}
+
+
+def check(envelope):
+    """Check a decoded envelope's shape; return its :class:`Kind`.
+
+    @raise ValueError: naming the first key that is missing, unknown or of the
+        wrong type.
+    """
+    if not isinstance(envelope, dict):
+        raise ValueError("the envelope is not a map")
+    for key, value in envelope.items():
+        expected = _TYPES.get(key)
+        if expected is None:
+            raise ValueError(f"unknown envelope key {key!r}")
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not _BOOL):
+            raise ValueError(f"envelope key {key!r} has the wrong type {type(value).__name__}")
+    kind = envelope.get("k")
+    if kind not in _KINDS:
+        raise ValueError(f"unknown message kind {kind!r}")
+    kind = Kind(kind)
+    for key in _REQUIRED.get(kind, ()):
+        if key not in envelope:
+            raise ValueError(f"a {kind.name} envelope needs the key {key!r}")
+    return kind
+

@@ -1,0 +1,78 @@
+"""Errors a caller can catch, one per way a message can fail.
+
+Every error carries a :class:`~protocols.codes.Status`, so code that only cares
+about the category can look at ``error.status`` and code that cares about the
+detail can catch the subclass.
+"""
+
+from protocols.codes import Status
+
+
+class ActornetError(Exception):
+    """Base of every actornet error; ``status`` says which kind of failure it is."""
+
+    status = Status.FAILURE
+
+    def __init__(self, message="", *, status=None, remote_type=None, route=()):
+        super().__init__(message)
+        if status is not None:
+            self.status = Status.parse(status)
+        self.message = message
+        self.remote_type = remote_type
+        self.route = route
+
+    def __str__(self):
+        where = f" ({self.remote_type})" if self.remote_type else ""
+        return f"{self.status.label}{where}: {self.message}"
+
+
+class RemoteError(ActornetError):
+    """The handler ran and raised; ``remote_type`` names the exception's class."""
+
+
+class ActorLost(ActornetError):
+    """The actor that had the request went away before it answered."""
+
+    status = Status.ACTOR_LOST
+
+
+class RequestTimeout(ActornetError):
+    """No answer came before the request's deadline."""
+
+    status = Status.TIMEOUT
+
+
+class NoWorkers(ActornetError):
+    """No connected actor serves the service (or the named targets are absent)."""
+
+    status = Status.NO_WORKERS
+
+
+class Unauthorized(ActornetError):
+    """The dispatcher refused the connection's token."""
+
+    status = Status.UNAUTHORIZED
+
+
+class ProtocolError(ActornetError):
+    """A frame could not be decoded; ``status`` says which part was malformed."""
+
+    status = Status.MALFORMED_ENVELOPE
+
+
+_BY_STATUS = {
+    Status.ACTOR_LOST: ActorLost,
+    Status.TIMEOUT: RequestTimeout,
+    Status.NO_WORKERS: NoWorkers,
+    Status.UNAUTHORIZED: Unauthorized,
+    Status.MALFORMED_ENVELOPE: ProtocolError,
+    Status.MALFORMED_BODY: ProtocolError,
+    Status.TOO_LARGE: ProtocolError,
+}
+
+
+def error_for(status, message, remote_type=None, route=()):
+    """Build the most specific error for a failed answer's status."""
+    status = Status.parse(status)
+    cls = _BY_STATUS.get(status, RemoteError)
+    return cls(message, status=status, remote_type=remote_type, route=route)

@@ -1,0 +1,126 @@
+"""Length-prefixed frames with a separate envelope and body.
+
+A frame on the wire::
+
+    u32 N | u32 E | E bytes of envelope (CBOR) | N - 4 - E bytes of body (CBOR)
+
+Both lengths are big-endian.  Because the envelope's length is explicit, a
+receiver can hand the body on as a zero-copy ``memoryview`` without decoding it.
+
+Twisted's ``Int32StringReceiver`` re-concatenates its whole buffer on every
+chunk, which is quadratic for a megabyte frame arriving in 64 KiB reads; this
+receiver keeps chunks in a list and joins them once per frame.
+"""
+
+import struct
+
+from twisted.internet.protocol import Protocol
+
+from protocols import codec
+
+DEFAULT_MAX_FRAME = 16 * 1024 * 1024
+_U32 = struct.Struct(">I")
+_HEADER = struct.Struct(">II")
+
+
+class FrameError(ValueError):
+    """A frame's own lengths are inconsistent."""
+
+
+def frame_parts(envelope_bytes, body=b""):
+    """The buffers that make up one frame, ready for ``writeSequence``."""
+    return [
+        _HEADER.pack(4 + len(envelope_bytes) + len(body), len(envelope_bytes)),
+        envelope_bytes,
+        body,
+    ]
+
+
+def encode_frame(envelope, body=b""):
+    """One whole frame as bytes (for tests and tools, not the hot path)."""
+    return b"".join(frame_parts(codec.encode(envelope), body))
+
+
+class FrameProtocol(Protocol):
+    """Splits the byte stream into frames and hands each to :meth:`frameReceived`.
+
+    Subclasses implement ``frameReceived(envelope_bytes, body)``, where ``body``
+    is a ``memoryview`` that stays valid for as long as it is referenced, and
+    may override :meth:`frameTooLarge` and :meth:`frameMalformed`.
+    """
+
+    max_frame = DEFAULT_MAX_FRAME
+
+    def __init__(self):
+        self._chunks = []
+        self._buffered = 0
+        self._wanted = 4
+        self._stopped = False
+
+    def stopReading(self):
+        """Ignore every byte after the current frame (the connection is closing)."""
+        self._stopped = True
+        self._chunks = []
+
+    def dataReceived(self, data):
+        if self._stopped:
+            return
+        if self._chunks:
+            self._chunks.append(data)
+            self._buffered += len(data)
+            if self._buffered < self._wanted:
+                return
+            data = b"".join(self._chunks)
+            self._chunks = []
+        end = len(data)
+        offset = 0
+        view = None
+        while end - offset >= 4:
+            (length,) = _U32.unpack_from(data, offset)
+            if length > self.max_frame:
+                self.stopReading()
+                self.frameTooLarge(length)
+                return
+            stop = offset + 4 + length
+            if stop > end:
+                self._keep(data[offset:], 4 + length)
+                return
+            if length < 4:
+                self.stopReading()
+                self.frameMalformed(FrameError(f"frame of {length} bytes is shorter than its header"))
+                return
+            (env_length,) = _U32.unpack_from(data, offset + 4)
+            body_start = offset + 8 + env_length
+            if body_start > stop:
+                self.stopReading()
+                self.frameMalformed(
+                    FrameError(f"envelope length {env_length} exceeds frame length {length}"))
+                return
+            if view is None:
+                view = memoryview(data)
+            self.frameReceived(data[offset + 8:body_start], view[body_start:stop])
+            if self._stopped:
+                return
+            offset = stop
+        if offset < end:
+            self._keep(data[offset:], 4)
+
+    def _keep(self, rest, wanted):
+        self._chunks = [rest]
+        self._buffered = len(rest)
+        self._wanted = wanted
+
+    def sendFrame(self, envelope, body=b""):
+        """Encode ``envelope`` and write it with ``body`` (bytes-like) as one frame."""
+        self.transport.writeSequence(frame_parts(codec.encode(envelope), body))
+
+    def frameReceived(self, envelope_bytes, body):
+        raise NotImplementedError
+
+    def frameTooLarge(self, length):
+        """A frame announced more than ``max_frame`` bytes; by default, hang up."""
+        self.transport.loseConnection()
+
+    def frameMalformed(self, error):
+        """A frame's lengths made no sense; by default, hang up."""
+        self.transport.loseConnection()
