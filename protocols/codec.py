@@ -9,7 +9,7 @@ than ``MAX_DEPTH`` is refused before it can exhaust the stack.
 """
 
 import io
-from datetime import timezone
+from datetime import UTC
 
 import cbor2
 
@@ -45,7 +45,7 @@ _DECODE_OPTIONS = dict(
 def encode(value):
     """Encode ``value`` as CBOR; naive datetimes are taken to be UTC."""
     try:
-        return cbor2.dumps(value, timezone=timezone.utc)
+        return cbor2.dumps(value, timezone=UTC)
     except (cbor2.CBOREncodeError, TypeError, ValueError) as e:
         raise TypeError(f"cannot encode {type(value).__name__} as CBOR: {e}") from e
 

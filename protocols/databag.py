@@ -17,12 +17,13 @@ class DataBag(dict):
     first hop created them.
     """
 
-    __slots__ = ("route", "sender")
+    __slots__ = ("route", "sender", "_request")
 
     def __init__(self, *args, route=(), sender=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.route = tuple(route)
         self.sender = sender
+        self._request = None
 
     @property
     def key(self):

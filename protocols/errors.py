@@ -22,7 +22,8 @@ class ActornetError(Exception):
         self.route = route
 
     def __str__(self):
-        where = f" ({self.remote_type})" if self.remote_type else ""
+        shown = self.remote_type and self.remote_type != self.status.label
+        where = f" ({self.remote_type})" if shown else ""
         return f"{self.status.label}{where}: {self.message}"
 
 

@@ -5,7 +5,7 @@ A frame on the wire::
     u32 N | u32 E | E bytes of envelope (CBOR) | N - 4 - E bytes of body (CBOR)
 
 Both lengths are big-endian.  Because the envelope's length is explicit, a
-receiver can hand the body on as a zero-copy ``memoryview`` without decoding it.
+receiver can hand the body's bytes on without decoding them.
 
 Twisted's ``Int32StringReceiver`` re-concatenates its whole buffer on every
 chunk, which is quadratic for a megabyte frame arriving in 64 KiB reads; this
@@ -44,9 +44,8 @@ def encode_frame(envelope, body=b""):
 class FrameProtocol(Protocol):
     """Splits the byte stream into frames and hands each to :meth:`frameReceived`.
 
-    Subclasses implement ``frameReceived(envelope_bytes, body)``, where ``body``
-    is a ``memoryview`` that stays valid for as long as it is referenced, and
-    may override :meth:`frameTooLarge` and :meth:`frameMalformed`.
+    Subclasses implement ``frameReceived(envelope_bytes, body_bytes)`` and may
+    override :meth:`frameTooLarge` and :meth:`frameMalformed`.
     """
 
     max_frame = DEFAULT_MAX_FRAME
@@ -74,7 +73,6 @@ class FrameProtocol(Protocol):
             self._chunks = []
         end = len(data)
         offset = 0
-        view = None
         while end - offset >= 4:
             (length,) = _U32.unpack_from(data, offset)
             if length > self.max_frame:
@@ -96,9 +94,7 @@ class FrameProtocol(Protocol):
                 self.frameMalformed(
                     FrameError(f"envelope length {env_length} exceeds frame length {length}"))
                 return
-            if view is None:
-                view = memoryview(data)
-            self.frameReceived(data[offset + 8:body_start], view[body_start:stop])
+            self.frameReceived(data[offset + 8:body_start], data[body_start:stop])
             if self._stopped:
                 return
             offset = stop

@@ -1,0 +1,126 @@
+"""An actor's connection to the dispatcher: registration, frames, keepalives.
+
+The protocol only parses frames and keeps the link alive; what the frames mean
+is the actor's business.  Any frame from the dispatcher counts as a sign of
+life.  A keepalive is sent only on a link that has been quiet for an interval,
+so a busy link carries no extra traffic.
+"""
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from protocols import codec
+from protocols.codes import Kind, Status
+from protocols.envelope import check
+from protocols.errors import ActornetError, ProtocolError, error_for
+from protocols.framing import DEFAULT_MAX_FRAME, FrameProtocol, frame_parts
+
+
+class ActorLink(FrameProtocol):
+    """The actor's side of one connection to the dispatcher.
+
+    ``ready`` fires with this link once the dispatcher has accepted the actor's
+    registration, or fails with the dispatcher's reason (wrong token, name
+    taken) or the connection's loss.
+    """
+
+    log = Logger()
+
+    def __init__(self, actor, clock, token=None, keepalive_multiplier=3,
+                 max_frame=DEFAULT_MAX_FRAME):
+        super().__init__()
+        self.actor = actor
+        self.clock = clock
+        self.token = token
+        self.keepalive_multiplier = keepalive_multiplier
+        self.max_frame = max_frame
+        self.ready = Deferred()
+        self.connection_id = None
+        self.keepalive_interval = None
+        self.last_seen = self.last_sent = clock.seconds()
+        self._failure = None
+        self._ticker = None
+
+    def connectionMade(self):
+        register = {"k": Kind.REGISTER, "name": self.actor.name, "svcs": list(self.actor.services)}
+        if self.token:
+            register["tok"] = self.token
+        self.send(register)
+
+    def send(self, envelope, body=b""):
+        """Write one frame; returns False if the link is closed."""
+        if self.transport is None or self.transport.disconnecting:
+            return False
+        self.transport.writeSequence(frame_parts(codec.encode(envelope), body))
+        self.last_sent = self.clock.seconds()
+        return True
+
+    def frameReceived(self, envelope_bytes, body):
+        now = self.last_seen = self.clock.seconds()
+        try:
+            envelope = codec.decode(envelope_bytes)
+            kind = check(envelope)
+        except ValueError as e:
+            self.frameMalformed(e)
+            return
+        if kind is Kind.READY:
+            self._ready(envelope)
+        elif kind is Kind.ERROR and not envelope.get("id"):
+            self._refused(envelope)
+        elif kind is not Kind.KEEPALIVE:
+            self.actor.received(kind, envelope, body, now)
+
+    def _ready(self, envelope):
+        self.connection_id = envelope.get("id")
+        self.keepalive_interval = envelope.get("ka")
+        if self.keepalive_interval:
+            self._ticker = self.clock.callLater(self.keepalive_interval, self._tick)
+        self.actor.attached(self)
+        ready, self.ready = self.ready, None
+        if ready is not None:
+            ready.callback(self)
+
+    def _refused(self, envelope):
+        status = Status.parse(envelope.get("st"))
+        kind, message = (envelope.get("err") or [status.label, "refused"])[:2]
+        self._failure = error_for(status, f"the dispatcher refused {self.actor.name}: {message}",
+                                  remote_type=kind)
+        self.log.error("{error}", error=self._failure)
+
+    def _tick(self):
+        self._ticker = None
+        now = self.clock.seconds()
+        holdtime = self.keepalive_interval * self.keepalive_multiplier
+        if now - self.last_seen > holdtime:
+            self.log.warn("the dispatcher sent nothing for {silent:.1f}s (holdtime {holdtime}s); "
+                          "dropping the connection", silent=now - self.last_seen,
+                          holdtime=holdtime)
+            self.transport.abortConnection()
+            return
+        if now - self.last_sent >= self.keepalive_interval:
+            self.send({"k": Kind.KEEPALIVE})
+        self._ticker = self.clock.callLater(self.keepalive_interval, self._tick)
+
+    def frameTooLarge(self, length):
+        self.frameMalformed(ProtocolError(
+            f"the dispatcher sent a frame of {length} bytes (limit {self.max_frame})",
+            status=Status.TOO_LARGE))
+
+    def frameMalformed(self, error):
+        self.log.error("malformed frame from the dispatcher ({error}); dropping the connection",
+                       error=error)
+        self.stopReading()
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason):
+        if self._ticker is not None and self._ticker.active():
+            self._ticker.cancel()
+        self._ticker = None
+        ready, self.ready = self.ready, None
+        if ready is not None:
+            failure = self._failure or ActornetError(
+                f"connection to the dispatcher closed before registration: "
+                f"{reason.getErrorMessage()}", status=Status.ACTOR_LOST)
+            ready.errback(failure)
+        else:
+            self.actor.detached(self, reason)

@@ -1,0 +1,1 @@
+"""The central actor: registers actors, routes their messages, stamps every bag."""

@@ -1,0 +1,440 @@
+"""The dispatcher: the centre of the star.
+
+Actors never talk to each other; every frame comes here.  The dispatcher
+decodes only the envelope, appends its route stamp, picks the next actor and
+writes the envelope with the body's bytes untouched.  It keeps the in-flight
+table, so that every request it accepted is answered exactly once: by its
+actor, or by the dispatcher with TIMEOUT, ACTOR_LOST, NO_WORKERS or BUSY.
+"""
+
+import hmac
+import os
+import socket
+from collections import Counter
+
+from twisted.internet.protocol import Factory
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from dispatcher.flow import OutboundGate
+from dispatcher.gather import Gather
+from dispatcher.inflight import InFlight, Pending
+from dispatcher.peer import DispatcherProtocol, Peer
+from dispatcher.registry import Registry, RoutingError
+from protocols import codec
+from protocols.codes import Kind, Status
+from protocols.envelope import check
+from protocols.framing import DEFAULT_MAX_FRAME, frame_parts
+
+MAX_NAME = 200
+
+
+class Dispatcher:
+    """Registers actors and routes their messages.
+
+    @param clock: the reactor (or a ``Clock`` in tests); every timer and every
+        stamp's time comes from it.
+    @param token: when set, a peer must present it in REGISTER or be refused.
+    """
+
+    log = Logger()
+
+    def __init__(self, clock, *, name="dispatcher", token=None, max_frame=DEFAULT_MAX_FRAME,
+                 hop_limit=32, default_timeout=30.0, max_timeout=3600.0,
+                 keepalive_interval=5.0, keepalive_multiplier=3,
+                 outbound_limit=8 * 1024 * 1024):
+        self.clock = clock
+        self.name = name
+        self.token = token
+        self.max_frame = max_frame
+        self.hop_limit = hop_limit
+        self.default_timeout = default_timeout
+        self.max_timeout = max_timeout
+        self.keepalive_interval = keepalive_interval
+        self.keepalive_multiplier = keepalive_multiplier
+        self.outbound_limit = outbound_limit
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.registry = Registry()
+        self.inflight = InFlight(clock, self._expired)
+        self.peers = set()
+        self.topics = {}
+        self.stats = Counter()
+        self.started_at = clock.seconds()
+        self._seq = 0
+        self._conn_ids = 0
+        self._keepalive = None
+        self._handlers = {
+            Kind.REQUEST: self._request,
+            Kind.RESPONSE: self._response,
+            Kind.EVENT: self._event,
+            Kind.KEEPALIVE: self._keepalive_in,
+            Kind.SUBSCRIBE: self._subscribe,
+            Kind.UNSUBSCRIBE: self._unsubscribe,
+            Kind.DISCONNECT: self._disconnect,
+        }
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def factory(self):
+        """A protocol factory to listen with."""
+        return Factory.forProtocol(lambda: DispatcherProtocol(self))
+
+    def start(self):
+        """Start the keepalive sweep."""
+        self._keepalive = LoopingCall(self._sweep)
+        self._keepalive.clock = self.clock
+        self._keepalive.start(self.keepalive_interval, now=False).addErrback(
+            lambda f: self.log.failure("keepalive sweep stopped", f))
+
+    def stop(self):
+        """Stop timers and close every connection."""
+        if self._keepalive is not None and self._keepalive.running:
+            self._keepalive.stop()
+        self.inflight.stop()
+        for peer in list(self.peers):
+            peer.protocol.transport.loseConnection()
+
+    # -- connections -------------------------------------------------------
+
+    def connected(self, protocol):
+        self._conn_ids += 1
+        now = self.clock.seconds()
+        gate = OutboundGate(protocol.transport, self.outbound_limit, self.stats)
+        peer = Peer(self._conn_ids, protocol, gate, now, last_seen=now, last_sent=now)
+        self.peers.add(peer)
+        self.stats["connections"] += 1
+        return peer
+
+    def lost(self, peer, reason):
+        """A connection ended: fail or re-route what its actor had, forget it."""
+        self.peers.discard(peer)
+        peer.outbound.stopProducing()
+        self.registry.remove(peer)
+        for topic in peer.topics:
+            subscribers = self.topics.get(topic)
+            if subscribers is not None:
+                subscribers.discard(peer)
+                if not subscribers:
+                    del self.topics[topic]
+        self.stats["discarded_asks"] += self.inflight.orphan(peer)
+        why = reason.getErrorMessage() if reason is not None else "closed"
+        for pending in self.inflight.working_on(peer):
+            if pending.idempotent and not pending.retried and self._retry(pending):
+                continue
+            self.stats["actor_lost"] += 1
+            self._answer_error(pending, Status.ACTOR_LOST,
+                               f"actor {peer.label} was lost before answering ({why})")
+        if peer.name is not None:
+            self.log.info("actor {name} left ({why})", name=peer.name, why=why)
+
+    # -- frames ------------------------------------------------------------
+
+    def frame(self, peer, envelope_bytes, body):
+        now = self.clock.seconds()
+        peer.last_seen = now
+        peer.bytes_in += len(envelope_bytes) + len(body) + 8
+        try:
+            envelope = codec.decode(envelope_bytes)
+            kind = check(envelope)
+        except ValueError as e:
+            self.refuse(peer, e)
+            return
+        if peer.name is None:
+            if kind is Kind.REGISTER:
+                self._register(peer, envelope)
+            else:
+                self._close_with(peer, Status.UNAUTHORIZED, "register before sending anything else")
+            return
+        handler = self._handlers.get(kind)
+        if handler is None:
+            self._close_with(peer, Status.MALFORMED_ENVELOPE,
+                             f"a dispatcher does not accept {kind.name} frames")
+            return
+        handler(peer, envelope, body, now)
+
+    def frame_too_large(self, peer, length):
+        self.stats["too_large"] += 1
+        self._close_with(peer, Status.TOO_LARGE,
+                         f"frame of {length} bytes exceeds the limit of {self.max_frame} bytes")
+
+    def refuse(self, peer, error):
+        """A frame could not be decoded: say why, then hang up on its sender."""
+        self.stats["malformed"] += 1
+        self._close_with(peer, Status.MALFORMED_ENVELOPE, f"malformed envelope: {error}")
+
+    def _close_with(self, peer, status, message):
+        self.log.warn("closing {peer}: {status} {message}",
+                      peer=peer.label, status=status.label, message=message)
+        self._send(peer, {"k": Kind.ERROR, "st": status, "err": [status.label, message]})
+        peer.protocol.stopReading()
+        peer.protocol.transport.loseConnection()
+
+    # -- registration and liveness ----------------------------------------
+
+    def _register(self, peer, envelope):
+        if self.token is not None:
+            offered = envelope.get("tok", "").encode()
+            if not hmac.compare_digest(offered, self.token.encode()):
+                self.stats["unauthorized"] += 1
+                self._close_with(peer, Status.UNAUTHORIZED,
+                                 "missing or wrong token" if offered else "a token is required")
+                return
+        name = envelope["name"]
+        services = envelope.get("svcs", [])
+        if not 0 < len(name) <= MAX_NAME or not all(isinstance(s, str) and s for s in services):
+            self._close_with(peer, Status.MALFORMED_ENVELOPE,
+                             "a name is 1 to 200 characters and services are non-empty text")
+            return
+        holder = self.registry.by_name.get(name)
+        if holder is not None:
+            self.stats["name_taken"] += 1
+            self._close_with(peer, Status.NAME_TAKEN,
+                             f"the name {name!r} is taken by connection {holder.conn_id}")
+            return
+        peer.name = name
+        peer.services = tuple(dict.fromkeys(services))
+        self.registry.add(peer)
+        self._send(peer, {"k": Kind.READY, "id": peer.conn_id, "name": name,
+                          "ka": self.keepalive_interval})
+        self.log.info("actor {name} joined (services: {services})",
+                      name=name, services=", ".join(peer.services) or "none")
+
+    def _keepalive_in(self, peer, envelope, body, now):
+        peer.keepalives_in += 1
+
+    def _disconnect(self, peer, envelope, body, now):
+        peer.protocol.transport.loseConnection()
+
+    def _sweep(self):
+        """Drop peers silent for too long; send keepalives on idle links."""
+        now = self.clock.seconds()
+        holdtime = self.keepalive_interval * self.keepalive_multiplier
+        for peer in list(self.peers):
+            if peer.outbound.reading_paused:
+                peer.last_seen = now
+            elif now - peer.last_seen > holdtime:
+                self.stats["keepalive_expired"] += 1
+                self.log.warn("{peer} sent nothing for {silent:.1f}s (holdtime {holdtime}s); "
+                              "dropping it", peer=peer.label, silent=now - peer.last_seen,
+                              holdtime=holdtime)
+                peer.protocol.transport.abortConnection()
+                continue
+            if now - peer.last_sent >= self.keepalive_interval:
+                peer.keepalives_out += 1
+                self._send(peer, {"k": Kind.KEEPALIVE})
+
+    # -- requests and answers ---------------------------------------------
+
+    def _stamp(self, route, peer, arrived):
+        self._seq += 1
+        route.append([self.name, self.host, self.pid, peer.conn_id, self._seq,
+                      arrived, self.clock.seconds(), len(route) + 1])
+
+    def _request(self, peer, envelope, body, now):
+        route = envelope.setdefault("r", [])
+        tell = envelope.get("nr", False)
+        if not tell and "fwd" in envelope:
+            origin = self.inflight.get(envelope["fwd"])
+            if origin is None or origin.worker is not peer:
+                self._reply_error(peer, envelope, Status.FAILURE,
+                                  f"cannot forward request {envelope['fwd']}: it is not "
+                                  f"in flight at {peer.label}")
+                return
+            self.inflight.pop(origin.rid)
+            peer.handled += 1
+            asker, asker_id = origin.asker, origin.asker_id
+            ttl = origin.deadline - now
+        else:
+            origin = None
+            asker, asker_id = peer, envelope["id"]
+            ttl = envelope.get("ttl", self.default_timeout)
+        if len(route) >= self.hop_limit:
+            self.stats["hop_limit"] += 1
+            self._route_error(asker, asker_id, tell, origin, Status.HOP_LIMIT_EXCEEDED,
+                              f"the bag made {len(route)} hops (limit {self.hop_limit})")
+            return
+        self._stamp(route, peer, now)
+        service = envelope["svc"]
+        target = envelope.get("tgt", "any")
+        try:
+            workers = self._select(service, target)
+        except RoutingError as e:
+            self._route_error(asker, asker_id, tell, origin, e.status, e.message)
+            return
+        envelope["src"] = peer.name
+        envelope.pop("fwd", None)
+        if tell:
+            envelope["id"] = 0
+            parts = frame_parts(codec.encode(envelope), body)
+            for worker in workers:
+                self._write(worker, parts, peer)
+            return
+        ttl = min(max(float(ttl), 0.0), self.max_timeout)
+        gather = origin.gather if origin is not None else None
+        if target == "all" and gather is None:
+            gather = Gather(asker, asker_id, [w.name for w in workers], route)
+        idempotent = envelope.get("idem", False)
+        for worker in workers:
+            rid = self.inflight.new_id()
+            member = origin.member if origin is not None else worker.name
+            pending = Pending(rid, asker, asker_id, worker, now + ttl, service,
+                              envelope["m"], idempotent, gather=gather, member=member)
+            if idempotent:
+                pending.envelope, pending.body = dict(envelope, r=list(route)), body
+            self.inflight.add(pending)
+            envelope["id"] = rid
+            envelope["ttl"] = ttl
+            self._send(worker, envelope, body, peer)
+
+    def _select(self, service, target):
+        registry = self.registry
+        if target == "any":
+            return [registry.least_busy(service)]
+        if target == "all":
+            return list(registry.workers(service))
+        names = [target] if isinstance(target, str) else target
+        if not names or not all(isinstance(n, str) for n in names):
+            raise RoutingError(Status.MALFORMED_ENVELOPE,
+                               "a target is 'any', 'all', a name or a list of names")
+        workers = registry.named(service, names)
+        for worker in workers:
+            if worker.outbound.over_limit:
+                raise RoutingError(Status.BUSY, f"actor {worker.name} is over its outbound limit")
+        return workers
+
+    def _response(self, peer, envelope, body, now):
+        pending = self.inflight.get(envelope["id"])
+        if pending is None or pending.worker is not peer:
+            self._dead_letter(peer, envelope, "answer to a request that is no longer in flight")
+            return
+        self.inflight.pop(pending.rid)
+        peer.handled += 1
+        status = envelope["st"]
+        if pending.gather is not None:
+            self._gathered(pending, status, body, envelope.get("err"))
+            return
+        if pending.asker is None:
+            self.stats["discarded_answers"] += 1
+            return
+        route = envelope.setdefault("r", [])
+        self._stamp(route, peer, now)
+        envelope["id"] = pending.asker_id
+        envelope["src"] = peer.name
+        self._send(pending.asker, envelope, body, peer)
+
+    def _gathered(self, pending, status, body=b"", error=None):
+        gather = pending.gather
+        gather.add(pending.member, status, body, error)
+        if not gather.complete or gather.asker is None or gather.asker not in self.peers:
+            return
+        route = gather.route
+        self._stamp(route, gather.asker, self.clock.seconds())
+        self._send(gather.asker, {"k": Kind.RESPONSE, "id": gather.asker_id,
+                                  "st": Status.SUCCESS, "r": route, "src": self.name},
+                   gather.body())
+
+    def _retry(self, pending):
+        """Send an idempotent request whose actor was lost to another actor, once."""
+        try:
+            worker = self.registry.least_busy(pending.service)
+        except RoutingError:
+            return False
+        envelope = pending.envelope
+        rid = self.inflight.new_id()
+        retry = Pending(rid, pending.asker, pending.asker_id, worker, pending.deadline,
+                        pending.service, pending.method, True, True, envelope, pending.body,
+                        pending.gather, pending.member)
+        self.inflight.add(retry)
+        envelope["id"] = rid
+        envelope["ttl"] = max(0.0, pending.deadline - self.clock.seconds())
+        self.stats["retried"] += 1
+        self._send(worker, envelope, pending.body)
+        return True
+
+    def _expired(self, pending):
+        self.stats["timeouts"] += 1
+        self._answer_error(pending, Status.TIMEOUT,
+                           f"{pending.worker.label} did not answer {pending.service}."
+                           f"{pending.method} before its deadline")
+
+    def _answer_error(self, pending, status, message):
+        if pending.gather is not None:
+            self._gathered(pending, status, error=[status.label, message])
+        elif pending.asker is not None:
+            self._send(pending.asker, {"k": Kind.RESPONSE, "id": pending.asker_id, "st": status,
+                                       "err": [status.label, message], "src": self.name})
+
+    def _route_error(self, asker, asker_id, tell, origin, status, message):
+        """Answer a request nobody can take, at once."""
+        self.stats["unroutable"] += 1
+        if origin is not None and origin.gather is not None:
+            self._answer_error(origin, status, message)
+        elif asker is None:
+            self.stats["discarded_answers"] += 1
+        elif tell:
+            self._send(asker, {"k": Kind.ERROR, "id": asker_id, "st": status,
+                               "err": [status.label, message]})
+        else:
+            self._send(asker, {"k": Kind.RESPONSE, "id": asker_id, "st": status,
+                               "err": [status.label, message], "src": self.name})
+
+    def _reply_error(self, peer, envelope, status, message):
+        self._route_error(peer, envelope.get("id", 0), envelope.get("nr", False), None,
+                          status, message)
+
+    def _dead_letter(self, peer, envelope, why):
+        self.stats["dead_letters"] += 1
+        self.log.debug("dead letter from {peer}: {why} ({envelope})",
+                       peer=peer.label, why=why, envelope=envelope)
+
+    # -- events ------------------------------------------------------------
+
+    def _subscribe(self, peer, envelope, body, now):
+        topic = envelope["top"]
+        self.topics.setdefault(topic, set()).add(peer)
+        peer.topics.add(topic)
+
+    def _unsubscribe(self, peer, envelope, body, now):
+        topic = envelope["top"]
+        peer.topics.discard(topic)
+        subscribers = self.topics.get(topic)
+        if subscribers is not None:
+            subscribers.discard(peer)
+            if not subscribers:
+                del self.topics[topic]
+
+    def _event(self, peer, envelope, body, now):
+        route = envelope.setdefault("r", [])
+        if len(route) >= self.hop_limit:
+            self._dead_letter(peer, envelope, "event over the hop limit")
+            return
+        self._stamp(route, peer, now)
+        envelope["src"] = peer.name
+        self.publish(envelope, body, sender=peer)
+
+    def publish(self, envelope, body=b"", sender=None):
+        """Send an event to every subscriber of its topic."""
+        subscribers = self.topics.get(envelope["top"])
+        if not subscribers:
+            self.stats["events_unheard"] += 1
+            return
+        parts = frame_parts(codec.encode(envelope), body)
+        for subscriber in list(subscribers):
+            self._write(subscriber, parts, sender)
+
+    # -- writing -----------------------------------------------------------
+
+    def _send(self, peer, envelope, body=b"", sender=None):
+        self._write(peer, frame_parts(codec.encode(envelope), body), sender)
+
+    def _write(self, peer, parts, sender=None):
+        transport = peer.protocol.transport
+        if transport is None or peer not in self.peers:
+            self.stats["dead_letters"] += 1
+            return
+        size = len(parts[1]) + len(parts[2]) + 8
+        transport.writeSequence(parts)
+        peer.bytes_out += size
+        peer.last_sent = self.clock.seconds()
+        peer.outbound.wrote(size, sender.outbound if sender is not None else None)

@@ -1,0 +1,63 @@
+"""The dispatcher's record of one connection, and the protocol that feeds it."""
+
+import attrs
+
+from protocols.framing import FrameProtocol
+
+
+@attrs.define(eq=False)
+class Peer:
+    """One connected actor or client, as the dispatcher sees it.
+
+    ``working`` holds the ids of requests this peer is handling, ``asking`` the
+    ids of requests it is waiting on; both are kept by the in-flight table.
+    """
+
+    conn_id: int
+    protocol: object
+    outbound: object
+    connected_at: float
+    name: str | None = None
+    services: tuple = ()
+    in_flight: int = 0
+    handled: int = 0
+    working: set = attrs.Factory(set)
+    asking: set = attrs.Factory(set)
+    topics: set = attrs.Factory(set)
+    last_seen: float = 0.0
+    last_sent: float = 0.0
+    keepalives_in: int = 0
+    keepalives_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+    @property
+    def label(self):
+        """How logs and errors name this peer."""
+        return self.name or f"connection {self.conn_id}"
+
+
+class DispatcherProtocol(FrameProtocol):
+    """Parses frames and passes them to the dispatcher; holds no logic of its own."""
+
+    def __init__(self, dispatcher):
+        super().__init__()
+        self.dispatcher = dispatcher
+        self.max_frame = dispatcher.max_frame
+        self.peer = None
+
+    def connectionMade(self):
+        self.peer = self.dispatcher.connected(self)
+
+    def frameReceived(self, envelope_bytes, body):
+        self.dispatcher.frame(self.peer, envelope_bytes, body)
+
+    def frameTooLarge(self, length):
+        self.dispatcher.frame_too_large(self.peer, length)
+
+    def frameMalformed(self, error):
+        self.dispatcher.refuse(self.peer, error)
+
+    def connectionLost(self, reason):
+        if self.peer is not None:
+            self.dispatcher.lost(self.peer, reason)
