@@ -76,7 +76,8 @@ class Registry:
                 if not best.in_flight:
                     break
         if best is None:
-            raise RoutingError(Status.BUSY, f"every actor of {service!r} is over its outbound limit")
+            raise RoutingError(
+                Status.BUSY, f"every actor of {service!r} is over its outbound limit")
         return best
 
     def named(self, service, names):

@@ -85,7 +85,8 @@ class FrameProtocol(Protocol):
                 return
             if length < 4:
                 self.stopReading()
-                self.frameMalformed(FrameError(f"frame of {length} bytes is shorter than its header"))
+                self.frameMalformed(
+                    FrameError(f"frame of {length} bytes is shorter than its header"))
                 return
             (env_length,) = _U32.unpack_from(data, offset + 4)
             body_start = offset + 8 + env_length
