@@ -18,8 +18,10 @@ from protocols.framing import DEFAULT_MAX_FRAME
 
 def link_factory(actor, clock, token=None, keepalive_multiplier=3, max_frame=DEFAULT_MAX_FRAME):
     """A factory of links that register ``actor`` with the dispatcher."""
-    return Factory.forProtocol(
+    factory = Factory.forProtocol(
         lambda: ActorLink(actor, clock, token, keepalive_multiplier, max_frame))
+    factory.noisy = False
+    return factory
 
 
 class ActorService(MultiService):

@@ -78,7 +78,9 @@ class Dispatcher:
 
     def factory(self):
         """A protocol factory to listen with."""
-        return Factory.forProtocol(lambda: DispatcherProtocol(self))
+        factory = Factory.forProtocol(lambda: DispatcherProtocol(self))
+        factory.noisy = False
+        return factory
 
     def start(self):
         """Start the keepalive sweep."""
@@ -125,7 +127,7 @@ class Dispatcher:
             self.stats["actor_lost"] += 1
             self._answer_error(pending, Status.ACTOR_LOST,
                                f"actor {peer.label} was lost before answering ({why})")
-        if peer.name is not None:
+        if peer.services:
             self.log.info("actor {name} left ({why})", name=peer.name, why=why)
 
     # -- frames ------------------------------------------------------------
@@ -197,8 +199,9 @@ class Dispatcher:
         self.registry.add(peer)
         self._send(peer, {"k": Kind.READY, "id": peer.conn_id, "name": name,
                           "ka": self.keepalive_interval})
-        self.log.info("actor {name} joined (services: {services})",
-                      name=name, services=", ".join(peer.services) or "none")
+        if peer.services:
+            self.log.info("actor {name} joined (services: {services})",
+                          name=name, services=", ".join(peer.services))
 
     def _keepalive_in(self, peer, envelope, body, now):
         peer.keepalives_in += 1

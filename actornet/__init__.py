@@ -1,0 +1,29 @@
+"""actornet: networks of actors on Twisted, wired in a star around a dispatcher.
+
+The public API in one place::
+
+    from actornet import Actor, handler, DataBag, connect
+"""
+
+from actornet.client import Client, connect
+from actors.actor import FORWARDED, Actor, handler
+from protocols.codes import Kind, Status
+from protocols.databag import DataBag
+from protocols.errors import (
+    ActorLost,
+    ActornetError,
+    NoWorkers,
+    ProtocolError,
+    RemoteError,
+    RequestTimeout,
+    Unauthorized,
+)
+from protocols.stamp import Stamp
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FORWARDED", "Actor", "ActorLost", "ActornetError", "Client", "DataBag", "Kind",
+    "NoWorkers", "ProtocolError", "RemoteError", "RequestTimeout", "Stamp", "Status",
+    "Unauthorized", "connect", "handler",
+]

@@ -1,0 +1,239 @@
+"""Reading a network's TOML config into checked records.
+
+Every mistake is reported as a :class:`ConfigError` naming the file, the key
+and what is wrong, e.g. ``cluster.toml: actor[2].instances: expected a
+positive integer, got 0``, so that ``twistd actornet`` can exit at once with a
+message a user can act on.
+
+An actor's ``class`` is imported while the config is read (a typo is a config
+error, not a crash after the network started).  The config file's own
+directory is searched first, so actor modules can live beside the config.
+"""
+
+import importlib
+import os
+import sys
+import tomllib
+from pathlib import Path
+
+import attrs
+
+from actors.actor import Actor
+
+DEFAULT_CONNECTION_FILE = "~/.actornet/connection.json"
+
+
+class ConfigError(ValueError):
+    """The config cannot be used; the message names the file and the key."""
+
+
+@attrs.frozen
+class DispatcherConfig:
+    listen: tuple
+    token: str | None = None
+    name: str = "dispatcher"
+    max_frame_bytes: int = 16 * 1024 * 1024
+    hop_limit: int = 32
+    request_timeout: float = 30.0
+    keepalive_interval: float = 5.0
+    keepalive_multiplier: int = 3
+    outbound_limit_bytes: int = 8 * 1024 * 1024
+    connection_file: str | None = ""
+    """Where to write the connection-info file: "" for the default place, None for none."""
+
+
+@attrs.frozen
+class JoinConfig:
+    connect: str
+    token: str | None = None
+
+
+@attrs.frozen
+class ActorConfig:
+    cls: type
+    name: str
+    services: tuple
+    options: dict = attrs.field(factory=dict)
+
+    def build(self, clock=None):
+        """A new instance of the configured actor."""
+        return self.cls(name=self.name, services=self.services, options=self.options,
+                        clock=clock)
+
+
+@attrs.frozen
+class Config:
+    path: str
+    dispatcher: DispatcherConfig | None
+    join: JoinConfig | None
+    actors: tuple
+
+    @property
+    def token(self):
+        """The token actors present: the dispatcher's own, or the joined one's."""
+        if self.join is not None:
+            return self.join.token
+        return self.dispatcher.token if self.dispatcher is not None else None
+
+
+class _Reader:
+    """Reads one table, remembering where it is for error messages."""
+
+    def __init__(self, path, where, table):
+        self.path = path
+        self.where = where
+        if not isinstance(table, dict):
+            self.fail(None, f"expected a table, got {type(table).__name__}")
+        self.table = table
+        self.used = set()
+
+    def fail(self, key, problem):
+        place = f"{self.where}.{key}" if key else self.where
+        raise ConfigError(f"{self.path}: {place}: {problem}")
+
+    def get(self, key, kind, default=attrs.NOTHING, check=None, expect=None):
+        self.used.add(key)
+        if key not in self.table:
+            if default is attrs.NOTHING:
+                self.fail(key, "is required")
+            return default
+        value = self.table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            self.fail(key, f"expected {expect or kind.__name__}, got {value!r}")
+        if check is not None and not check(value):
+            self.fail(key, f"expected {expect}, got {value!r}")
+        return value
+
+    def text_list(self, key, default=attrs.NOTHING):
+        value = self.get(key, (list, str), default, expect="text or a list of text")
+        if isinstance(value, str):
+            value = [value]
+        if value is not default and not all(isinstance(v, str) and v for v in value):
+            self.fail(key, f"expected non-empty text items, got {value!r}")
+        return tuple(value) if value is not None else None
+
+    def done(self):
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            self.fail(unknown[0], "unknown key (a typo?)")
+
+
+def _positive(value):
+    return value > 0
+
+
+def load(path):
+    """Read and check the config at ``path``.
+
+    @raise ConfigError: naming the file, the key and the problem.
+    """
+    path = str(path)
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config: {e.strerror}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    top = _Reader(path, "(top level)", raw)
+    dispatcher = join = None
+    if "dispatcher" in raw:
+        dispatcher = _dispatcher(_Reader(path, "dispatcher", top.get("dispatcher", dict)))
+    if "join" in raw:
+        join = _join(_Reader(path, "join", top.get("join", dict)))
+    actor_tables = top.get("actor", list, default=[], expect="an array of [[actor]] tables")
+    top.done()
+    if dispatcher is None and join is None:
+        raise ConfigError(f"{path}: needs a [dispatcher] table (to run one) "
+                          "or a [join] table (to join one elsewhere)")
+    if dispatcher is not None and join is not None:
+        raise ConfigError(f"{path}: has both [dispatcher] and [join]; actors in a file with "
+                          "a dispatcher join that dispatcher, so drop one of them")
+    if dispatcher is None and not actor_tables:
+        raise ConfigError(f"{path}: [join] without any [[actor]] runs nothing")
+    search = str(Path(path).resolve().parent)
+    actors = []
+    for index, table in enumerate(actor_tables):
+        actors.extend(_actors(_Reader(path, f"actor[{index}]", table), search))
+    names = [actor.name for actor in actors]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"{path}: the actor name {name!r} is used more than once")
+    return Config(path, dispatcher, join, tuple(actors))
+
+
+def _dispatcher(reader):
+    defaults = DispatcherConfig(listen=())
+    config = DispatcherConfig(
+        listen=reader.text_list("listen"),
+        token=reader.get("token", str, None, lambda t: t != "", "non-empty text"),
+        name=reader.get("name", str, defaults.name, bool, "non-empty text"),
+        max_frame_bytes=reader.get("max_frame_bytes", int, defaults.max_frame_bytes,
+                                   lambda n: 1024 <= n <= 2**32 - 1,
+                                   "an integer from 1024 to 4294967295"),
+        hop_limit=reader.get("hop_limit", int, defaults.hop_limit, _positive,
+                             "a positive integer"),
+        request_timeout=reader.get("request_timeout", float, defaults.request_timeout,
+                                   _positive, "a positive number of seconds"),
+        keepalive_interval=reader.get("keepalive_interval", float, defaults.keepalive_interval,
+                                      _positive, "a positive number of seconds"),
+        keepalive_multiplier=reader.get("keepalive_multiplier", int,
+                                        defaults.keepalive_multiplier, _positive,
+                                        "a positive integer"),
+        outbound_limit_bytes=reader.get("outbound_limit_bytes", int,
+                                        defaults.outbound_limit_bytes, _positive,
+                                        "a positive integer"),
+        connection_file=reader.get("connection_file", (str, bool), defaults.connection_file,
+                                   lambda v: v is not True, "a path, or false for none"),
+    )
+    if not config.listen:
+        reader.fail("listen", "needs at least one endpoint string")
+    reader.done()
+    if config.connection_file is False:
+        config = attrs.evolve(config, connection_file=None)
+    return config
+
+
+def _join(reader):
+    config = JoinConfig(
+        connect=reader.get("connect", str, check=bool, expect="an endpoint string"),
+        token=reader.get("token", str, None, lambda t: t != "", "non-empty text"),
+    )
+    reader.done()
+    return config
+
+
+def _actors(reader, search):
+    cls = _import_actor(reader, reader.get("class", str, check=lambda v: ":" in v,
+                                           expect="'package.module:Class'"), search)
+    name = reader.get("name", str, cls.__name__.lower(), bool, "non-empty text")
+    services = reader.text_list("services", None)
+    if services is None:
+        services = tuple(cls.services)
+    instances = reader.get("instances", int, 1, _positive, "a positive integer")
+    options = reader.get("options", dict, {}, expect="a table")
+    reader.done()
+    names = [name] if instances == 1 else [f"{name}-{i}" for i in range(1, instances + 1)]
+    return [ActorConfig(cls, each, services, dict(options)) for each in names]
+
+
+def _import_actor(reader, spec, search):
+    module_name, _, class_name = spec.partition(":")
+    if search not in sys.path:
+        sys.path.insert(0, search)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:
+        reader.fail("class", f"cannot import {module_name!r}: {type(e).__name__}: {e}")
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Actor)):
+        reader.fail("class", f"{spec!r} is not an Actor subclass")
+    return cls
+
+
+def connection_file_path(path=None):
+    """Where the connection-info file is: ``path``, $ACTORNET_CONNECTION_FILE, or the default."""
+    chosen = path or os.environ.get("ACTORNET_CONNECTION_FILE") or DEFAULT_CONNECTION_FILE
+    return Path(chosen).expanduser()
