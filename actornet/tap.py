@@ -44,7 +44,8 @@ def client_endpoint_for(address):
         host = "\\:\\:1" if address.host == "::" else address.host.replace(":", "\\:")
         return f"tcp6:host={host}:port={address.port}"
     if isinstance(address, UNIXAddress):
-        return f"unix:path={address.name.decode() if isinstance(address.name, bytes) else address.name}"
+        name = address.name.decode() if isinstance(address.name, bytes) else address.name
+        return f"unix:path={name}"
     raise ValueError(f"cannot connect back to a listener at {address!r}")
 
 
