@@ -13,7 +13,7 @@ the rest of the network, always through the dispatcher.
 import os
 import socket
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.logger import Logger
 
 from protocols import codec
@@ -96,6 +96,7 @@ class Actor:
         self._seq = 0
         self._subscriptions = {}
         self._forwarded = set()
+        self._attach_waiters = []
 
     # -- hooks for subclasses ---------------------------------------------
 
@@ -113,6 +114,14 @@ class Actor:
     @property
     def connected(self):
         return self.link is not None
+
+    def when_attached(self):
+        """A Deferred that fires once the actor is registered (at once if it is)."""
+        if self.link is not None:
+            return succeed(self.link)
+        waiter = Deferred()
+        self._attach_waiters.append(waiter)
+        return waiter
 
     def ask(self, service, method, data=None, *, target="any", timeout=30.0,
             idempotent=False):
@@ -200,6 +209,9 @@ class Actor:
         for topic in self._subscriptions:
             self._send({"k": Kind.SUBSCRIBE, "top": topic})
         self._safely(self.on_connect)
+        waiters, self._attach_waiters = self._attach_waiters, []
+        for waiter in waiters:
+            waiter.callback(link)
 
     def detached(self, link, reason):
         """``link`` is gone: every pending ask fails with ACTOR_LOST, at once."""

@@ -1,10 +1,14 @@
 """Running an actor: connected, reconnecting with backoff, with its timers.
 
 :class:`ActorService` is a Twisted ``Service``: the twistd plugin and the test
-kit start actors the same way.  It reconnects through ``ClientService``, which
-waits for the dispatcher to accept the registration before it calls the
-connection made, so an actor that is refused (a wrong token, a name still held
-by its previous connection) simply tries again after its backoff delay.
+kit start actors the same way.  It reconnects through ``ClientService``.  An
+actor that is refused (a wrong token, a name still held by its previous
+connection) is hung up on by the dispatcher and tries again; refusals count as
+failed attempts, so its retries back off instead of hammering the dispatcher.
+
+(``ClientService``'s ``prepareConnection`` would be the natural place to wait
+for registration, but a connection lost while it is pending drives
+``ClientService`` into a state with no transition, so the wait is kept here.)
 """
 
 from twisted.application.internet import ClientService, backoffPolicy
@@ -16,12 +20,27 @@ from actors.link import ActorLink
 from protocols.framing import DEFAULT_MAX_FRAME
 
 
-def link_factory(actor, clock, token=None, keepalive_multiplier=3, max_frame=DEFAULT_MAX_FRAME):
-    """A factory of links that register ``actor`` with the dispatcher."""
-    factory = Factory.forProtocol(
-        lambda: ActorLink(actor, clock, token, keepalive_multiplier, max_frame))
-    factory.noisy = False
-    return factory
+class LinkFactory(Factory):
+    """Builds links that register ``actor``; ``registered``/``refused`` hear how each went."""
+
+    noisy = False
+
+    def __init__(self, actor, clock, token=None, keepalive_multiplier=3,
+                 max_frame=DEFAULT_MAX_FRAME, registered=None, refused=None):
+        self.actor = actor
+        self.clock = clock
+        self.token = token
+        self.keepalive_multiplier = keepalive_multiplier
+        self.max_frame = max_frame
+        self.registered = registered
+        self.refused = refused
+
+    def buildProtocol(self, addr):
+        link = ActorLink(self.actor, self.clock, self.token, self.keepalive_multiplier,
+                         self.max_frame)
+        if self.registered is not None:
+            link.ready.addCallbacks(self.registered, self.refused)
+        return link
 
 
 class ActorService(MultiService):
@@ -39,11 +58,11 @@ class ActorService(MultiService):
         self.actor = actor
         self.clock = clock
         self.setName(actor.name)
-        factory = link_factory(actor, clock, token, keepalive_multiplier, max_frame)
-        self.client = ClientService(
-            endpoint, factory, clock=clock,
-            retryPolicy=retry_policy or backoffPolicy(initialDelay=0.1, maxDelay=5.0),
-            prepareConnection=lambda link: link.ready)
+        self._policy = retry_policy or backoffPolicy(initialDelay=0.1, maxDelay=5.0)
+        self._refusals = 0
+        factory = LinkFactory(actor, clock, token, keepalive_multiplier, max_frame,
+                              self._registered, self._refused)
+        self.client = ClientService(endpoint, factory, clock=clock, retryPolicy=self._delay)
         self.client.setServiceParent(self)
         self._periodic = None
         self._lifetime = None
@@ -58,8 +77,20 @@ class ActorService(MultiService):
             self._lifetime = self.clock.callLater(lifetime, self._expire, lifetime)
 
     def whenReady(self):
-        """A Deferred that fires with the link once the actor is registered."""
-        return self.client.whenConnected()
+        """A Deferred that fires once the actor is registered (at once if it is)."""
+        return self.actor.when_attached()
+
+    def _delay(self, attempt):
+        return self._policy(attempt + self._refusals)
+
+    def _registered(self, link):
+        self._refusals = 0
+        return link
+
+    def _refused(self, failure):
+        self._refusals += 1
+        self.log.warn("{actor} could not register ({reason}); retrying",
+                      actor=self.actor.name, reason=failure.getErrorMessage())
 
     def _run_periodic(self, interval):
         self._periodic = self.clock.callLater(interval, self._run_periodic, interval)
@@ -88,5 +119,5 @@ def connect_once(actor, endpoint, clock, token=None, max_frame=DEFAULT_MAX_FRAME
     @return: a Deferred firing with the registered link, or failing with the
         dispatcher's refusal or the connection error.
     """
-    factory = link_factory(actor, clock, token, max_frame=max_frame)
+    factory = LinkFactory(actor, clock, token, max_frame=max_frame)
     return endpoint.connect(factory).addCallback(lambda link: link.ready)

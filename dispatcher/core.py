@@ -12,6 +12,7 @@ import os
 import socket
 from collections import Counter
 
+from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -64,6 +65,8 @@ class Dispatcher:
         self._seq = 0
         self._conn_ids = 0
         self._keepalive = None
+        self.watchers = []
+        self._closing = []
         self._handlers = {
             Kind.REQUEST: self._request,
             Kind.RESPONSE: self._response,
@@ -90,12 +93,21 @@ class Dispatcher:
             lambda f: self.log.failure("keepalive sweep stopped", f))
 
     def stop(self):
-        """Stop timers and close every connection."""
+        """Stop timers and close every connection.
+
+        @return: a Deferred that fires once every connection is closed.
+        """
         if self._keepalive is not None and self._keepalive.running:
             self._keepalive.stop()
         self.inflight.stop()
+        closed = Deferred()
+        if not self.peers:
+            closed.callback(None)
+            return closed
+        self._closing.append(closed)
         for peer in list(self.peers):
             peer.protocol.transport.loseConnection()
+        return closed
 
     # -- connections -------------------------------------------------------
 
@@ -129,6 +141,16 @@ class Dispatcher:
                                f"actor {peer.label} was lost before answering ({why})")
         if peer.services:
             self.log.info("actor {name} left ({why})", name=peer.name, why=why)
+        self._changed()
+        if not self.peers and self._closing:
+            closing, self._closing = self._closing, []
+            for closed in closing:
+                closed.callback(None)
+
+    def _changed(self):
+        """Tell watchers (the test kit) that the dispatcher's state may have changed."""
+        for watcher in list(self.watchers):
+            watcher()
 
     # -- frames ------------------------------------------------------------
 
@@ -154,6 +176,8 @@ class Dispatcher:
                              f"a dispatcher does not accept {kind.name} frames")
             return
         handler(peer, envelope, body, now)
+        if self.watchers:
+            self._changed()
 
     def frame_too_large(self, peer, length):
         self.stats["too_large"] += 1
@@ -202,6 +226,7 @@ class Dispatcher:
         if peer.services:
             self.log.info("actor {name} joined (services: {services})",
                           name=name, services=", ".join(peer.services))
+        self._changed()
 
     def _keepalive_in(self, peer, envelope, body, now):
         peer.keepalives_in += 1
@@ -275,7 +300,7 @@ class Dispatcher:
             return
         ttl = min(max(float(ttl), 0.0), self.max_timeout)
         gather = origin.gather if origin is not None else None
-        if target == "all" and gather is None:
+        if gather is None and (target == "all" or isinstance(target, list)):
             gather = Gather(asker, asker_id, [w.name for w in workers], route)
         idempotent = envelope.get("idem", False)
         for worker in workers:

@@ -1,0 +1,193 @@
+"""A cluster in the test's own process, for testing actors with real sockets.
+
+    cluster = Cluster()
+    await cluster.start()
+    await cluster.add(MyActor("worker"))
+    client = await cluster.client()
+    answer = await client.ask("my-service", "method", {"x": 1})
+    await cluster.stop()
+
+The dispatcher listens on a loopback port chosen by the system (port 0); actors
+and clients connect to it over TCP, so the code under test is the code that
+runs in production.  Faults are injected on the real connections.  Helpers wait
+for conditions by watching the dispatcher, never by sleeping.
+"""
+
+from twisted.internet import endpoints
+from twisted.internet.defer import Deferred
+
+from actornet.client import connect
+from actornet.tap import client_endpoint_for
+from actors.service import ActorService
+from dispatcher.core import Dispatcher
+
+
+class ConditionTimeout(AssertionError):
+    """A waited-for condition did not become true in time."""
+
+
+class Cluster:
+    """A dispatcher on loopback and the actors added to it.
+
+    @param dispatcher_options: passed to :class:`Dispatcher` (``token``,
+        ``keepalive_interval``, ``hop_limit``, ...).
+    """
+
+    def __init__(self, reactor=None, *, retry_delay=0.05, **dispatcher_options):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+        self.token = dispatcher_options.get("token")
+        self.dispatcher_options = dispatcher_options
+        self.retry_delay = retry_delay
+        self.dispatcher = None
+        self.port = None
+        self.endpoint = None
+        self.services = {}
+        self.clients = []
+        self._port_number = 0
+        self._watchers = []
+
+    async def start(self):
+        """Start the dispatcher; returns the cluster."""
+        await self._listen()
+        return self
+
+    async def _listen(self):
+        self.dispatcher = Dispatcher(self.reactor, **self.dispatcher_options)
+        self.dispatcher.watchers.append(self._notify)
+        server = endpoints.serverFromString(
+            self.reactor, f"tcp:{self._port_number}:interface=127.0.0.1")
+        self.port = await server.listen(self.dispatcher.factory())
+        self._port_number = self.port.getHost().port
+        self.endpoint = client_endpoint_for(self.port.getHost())
+        self.dispatcher.start()
+
+    async def add(self, actor, *, wait=True, token=None):
+        """Run ``actor`` connected to the dispatcher (reconnecting like in production).
+
+        @param wait: wait until the dispatcher has registered it.
+        """
+        endpoint = endpoints.clientFromString(self.reactor, self.endpoint)
+        service = ActorService(actor, endpoint, self.reactor,
+                               token=token if token is not None else self.token,
+                               retry_policy=lambda attempt: self.retry_delay)
+        self.services[actor.name] = service
+        self._watch(actor)
+        service.startService()
+        if wait:
+            await service.whenReady()
+            await self.registered(actor.name)
+        return actor
+
+    async def client(self, name=None, token=None):
+        """A connected :class:`~actornet.client.Client`, closed by :meth:`stop`."""
+        client = await connect(self.endpoint, token if token is not None else self.token,
+                               name=name, reactor=self.reactor)
+        self.clients.append(client)
+        self._watch(client)
+        return client
+
+    def _watch(self, actor):
+        """Re-check waited-for conditions after every frame ``actor`` receives."""
+        received = actor.received
+
+        def received_and_notify(*args):
+            received(*args)
+            self._notify()
+
+        actor.received = received_and_notify
+
+    def _notify(self):
+        for watcher in list(self._watchers):
+            watcher()
+
+    # -- waiting -----------------------------------------------------------
+
+    def wait_for(self, condition, timeout=5.0, what="the condition"):
+        """A Deferred that fires when ``condition()`` is true.
+
+        It is checked now, after every frame the dispatcher or an actor of the
+        cluster handles, and whenever an actor joins or leaves.
+        @raise ConditionTimeout: after ``timeout`` seconds.
+        """
+        done = Deferred()
+        if condition():
+            done.callback(None)
+            return done
+
+        def check():
+            if not done.called and condition():
+                finish()
+                done.callback(None)
+
+        def expire():
+            finish()
+            done.errback(ConditionTimeout(f"{what} did not happen within {timeout}s"))
+
+        def finish():
+            if check in self._watchers:
+                self._watchers.remove(check)
+            if timer.active():
+                timer.cancel()
+
+        timer = self.reactor.callLater(timeout, expire)
+        self._watchers.append(check)
+        return done
+
+    def registered(self, name, timeout=5.0):
+        """Wait until an actor called ``name`` is registered."""
+        return self.wait_for(lambda: name in self.dispatcher.registry.by_name, timeout,
+                             f"registration of {name!r}")
+
+    def gone(self, name, timeout=5.0):
+        """Wait until no actor called ``name`` is registered."""
+        return self.wait_for(lambda: name not in self.dispatcher.registry.by_name, timeout,
+                             f"departure of {name!r}")
+
+    def workers(self, service, count, timeout=5.0):
+        """Wait until ``service`` has ``count`` registered actors."""
+        return self.wait_for(
+            lambda: len(self.dispatcher.registry.by_service.get(service, ())) == count,
+            timeout, f"{count} workers of {service!r}")
+
+    # -- faults ------------------------------------------------------------
+
+    def peer(self, name):
+        """The dispatcher's record of the actor called ``name``."""
+        return self.dispatcher.registry.by_name[name]
+
+    async def kill(self, name):
+        """Kill the actor: stop its service and abort its connection at once."""
+        service = self.services.pop(name)
+        peer = self.dispatcher.registry.by_name.get(name)
+        link = service.actor.link
+        if link is not None:
+            link.transport.abortConnection()
+        await service.stopService()
+        if peer is not None:
+            await self.gone(name)
+
+    async def cut(self, name):
+        """Abort the actor's connection; it reconnects by itself after its backoff."""
+        self.peer(name).protocol.transport.abortConnection()
+        await self.gone(name)
+
+    async def restart_dispatcher(self):
+        """Stop the dispatcher (dropping every connection) and start a new one
+        on the same port; actors reconnect by themselves."""
+        await self.port.stopListening()
+        await self.dispatcher.stop()
+        await self._listen()
+
+    async def stop(self):
+        """Close clients, stop actors and the dispatcher."""
+        for client in self.clients:
+            await client.close()
+        for service in list(self.services.values()):
+            await service.stopService()
+        self.services.clear()
+        if self.port is not None:
+            await self.port.stopListening()
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()

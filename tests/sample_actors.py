@@ -1,0 +1,47 @@
+"""Small actors the tests run."""
+
+from twisted.internet.defer import Deferred
+
+from actornet import Actor, handler
+
+
+class Echo(Actor):
+    """Answers with what it was sent, plus its own name."""
+
+    services = ("echo",)
+
+    @handler
+    def echo(self, bag):
+        return dict(bag, answered_by=self.name)
+
+    @handler
+    async def fail(self, bag):
+        raise KeyError(bag.get("key", "missing"))
+
+
+class Stall(Actor):
+    """Never answers ``wait`` until told to; counts what it was given."""
+
+    services = ("stall",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.waiting = []
+
+    @handler
+    def wait(self, bag):
+        answer = Deferred()
+        self.waiting.append(answer)
+        return answer
+
+
+class Stage(Actor):
+    """One stage of a pipeline: records itself and forwards to ``options['next']``."""
+
+    @handler
+    def step(self, bag):
+        bag.setdefault("stages", []).append(self.name)
+        following = self.options.get("next")
+        if following is None:
+            return bag
+        return self.forward(bag, following, "step")

@@ -1,0 +1,188 @@
+"""Integration tests on loopback: a real dispatcher, real actors, real sockets."""
+
+import time
+
+import pytest
+import pytest_twisted
+
+from actornet import ActorLost, NoWorkers, RemoteError, Status, Unauthorized
+from actornet.testing import Cluster
+from sample_actors import Echo, Stage, Stall
+
+pytestmark = pytest.mark.timeout(20)
+
+
+@pytest_twisted.ensureDeferred
+async def test_any_target_balances_over_least_busy_workers(cluster):
+    """Two concurrent asks to a service of two idle actors land on different actors."""
+    await cluster.add(Stall("stall-1"))
+    await cluster.add(Stall("stall-2"))
+    client = await cluster.client()
+    first = client.ask("stall", "wait")
+    second = client.ask("stall", "wait")
+    stalls = [cluster.services[name].actor for name in ("stall-1", "stall-2")]
+    await cluster.wait_for(lambda: all(len(stall.waiting) == 1 for stall in stalls))
+    for stall in stalls:
+        stall.waiting[0].callback({"from": stall.name})
+    answers = {(await first)["from"], (await second)["from"]}
+    assert answers == {"stall-1", "stall-2"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_all_target_combines_answers_keyed_by_actor(cluster):
+    """An ask to ``all`` gets one answer holding every actor's result."""
+    for name in ("echo-1", "echo-2", "echo-3"):
+        await cluster.add(Echo(name))
+    client = await cluster.client()
+    answer = await client.ask("echo", "echo", {"x": 7}, target="all")
+    assert sorted(answer) == ["echo-1", "echo-2", "echo-3"]
+    for name, entry in answer.items():
+        assert entry["status"] == Status.SUCCESS
+        assert entry["result"] == {"x": 7, "answered_by": name}
+
+
+@pytest_twisted.ensureDeferred
+async def test_all_target_keeps_per_actor_errors(cluster):
+    """A failing handler under ``all`` shows up as that actor's error entry."""
+    await cluster.add(Echo("echo-1"))
+    await cluster.add(Echo("echo-2"))
+    client = await cluster.client()
+    answer = await client.ask("echo", "fail", {"key": "k"}, target="all")
+    assert answer["echo-1"]["status"] == Status.FAILURE
+    assert answer["echo-2"]["error"] == {"type": "KeyError", "message": "'k'"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_named_and_listed_targets_reach_exactly_those_actors(cluster):
+    """A name targets one actor; a list targets each listed actor."""
+    for name in ("echo-1", "echo-2", "echo-3"):
+        await cluster.add(Echo(name))
+    client = await cluster.client()
+    for _ in range(4):
+        answer = await client.ask("echo", "echo", target="echo-2")
+        assert answer["answered_by"] == "echo-2"
+    answer = await client.ask("echo", "echo", target=["echo-1", "echo-3"])
+    assert sorted(answer) == ["echo-1", "echo-3"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_workers_answers_at_once(cluster):
+    """A service whose only actor left answers NO_WORKERS without waiting."""
+    await cluster.add(Echo("echo-1"))
+    await cluster.kill("echo-1")
+    client = await cluster.client()
+    started = time.monotonic()
+    with pytest.raises(NoWorkers):
+        await client.ask("echo", "echo", timeout=10)
+    assert time.monotonic() - started < 1.0
+
+
+@pytest_twisted.ensureDeferred
+async def test_remote_error_carries_type_and_message(cluster):
+    """An exception in a handler reaches the asker with its type and message."""
+    await cluster.add(Echo("echo-1"))
+    client = await cluster.client()
+    with pytest.raises(RemoteError) as raised:
+        await client.ask("echo", "fail", {"key": "gone"})
+    assert raised.value.remote_type == "KeyError"
+    assert raised.value.message == "'gone'"
+
+
+@pytest_twisted.ensureDeferred
+async def test_forward_through_three_actors_answers_the_original_asker(cluster):
+    """A pipeline of three forwarding actors answers the asker with an 8-stamp route."""
+    await cluster.add(Stage("intake", services=["intake"], options={"next": "check"}))
+    await cluster.add(Stage("check", services=["check"], options={"next": "lookup"}))
+    await cluster.add(Stage("lookup", services=["lookup"]))
+    client = await cluster.client("asker")
+    answer = await client.ask("intake", "step", {"claim": 1})
+    assert answer["stages"] == ["intake", "check", "lookup"]
+    names = [stamp.name for stamp in answer.route]
+    assert names == ["asker", "dispatcher", "intake", "dispatcher", "check", "dispatcher",
+                     "lookup", "dispatcher"]
+    assert [stamp.hop for stamp in answer.route] == list(range(1, 9))
+    assert answer.visited("check") and not answer.visited("elsewhere")
+    assert len(cluster.dispatcher.inflight) == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_actor_lost_mid_request_fails_the_ask_within_a_second(cluster):
+    """Killing the actor that holds a request fails its asker with ACTOR_LOST at once."""
+    await cluster.add(Stall("stall-1"))
+    client = await cluster.client()
+    pending = client.ask("stall", "wait", timeout=30)
+    await cluster.wait_for(lambda: cluster.peer("stall-1").in_flight == 1)
+    started = time.monotonic()
+    await cluster.kill("stall-1")
+    with pytest.raises(ActorLost) as raised:
+        await pending
+    assert time.monotonic() - started < 1.0
+    assert "stall-1" in raised.value.message
+    assert len(cluster.dispatcher.inflight) == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_actors_reconnect_after_a_dispatcher_restart(cluster):
+    """After the dispatcher restarts, actors register again and keep their state."""
+    echo = await cluster.add(Echo("echo-1"))
+    echo.memory = "kept"
+    await cluster.restart_dispatcher()
+    await cluster.registered("echo-1")
+    client = await cluster.client()
+    answer = await client.ask("echo", "echo", {"n": 1})
+    assert answer["answered_by"] == "echo-1"
+    assert echo.memory == "kept"
+
+
+@pytest_twisted.ensureDeferred
+async def test_pending_asks_fail_when_the_dispatcher_goes_away(cluster):
+    """An asker whose dispatcher vanishes gets ACTOR_LOST, not silence."""
+    await cluster.add(Stall("stall-1"))
+    client = await cluster.client()
+    pending = client.ask("stall", "wait", timeout=30)
+    await cluster.wait_for(lambda: cluster.peer("stall-1").in_flight == 1)
+    await cluster.restart_dispatcher()
+    with pytest.raises(ActorLost):
+        await pending
+
+
+@pytest_twisted.ensureDeferred
+async def test_missing_or_wrong_token_is_refused():
+    """With a token set, a client without it or with a wrong one is refused."""
+    cluster = await Cluster(token="s3cret").start()
+    try:
+        with pytest.raises(Unauthorized):
+            await cluster.client(token="")
+        with pytest.raises(Unauthorized):
+            await cluster.client(token="wrong")
+        client = await cluster.client()
+        assert client.connected
+        assert cluster.dispatcher.stats["unauthorized"] == 2
+    finally:
+        await cluster.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_second_actor_with_a_taken_name_is_refused(cluster):
+    """A second connection claiming a registered name is refused with NAME_TAKEN."""
+    await cluster.add(Echo("echo-1"))
+    with pytest.raises(Exception) as raised:
+        await cluster.client(name="echo-1")
+    assert raised.value.status == Status.NAME_TAKEN
+    assert cluster.peer("echo-1").services == ("echo",)
+
+
+@pytest_twisted.ensureDeferred
+async def test_events_reach_every_subscriber(cluster):
+    """publish() reaches each subscriber of the topic, with the publisher's stamp."""
+    listener = await cluster.client("listener")
+    heard = []
+    listener.subscribe("news", heard.append)
+    publisher = await cluster.client("publisher")
+    await cluster.wait_for(lambda: "news" in cluster.dispatcher.topics)
+    publisher.publish("news", {"headline": "hello"})
+    answer_back = await publisher.ask("news-never-served", "x").addErrback(lambda f: f.value)
+    assert answer_back.status == Status.UNKNOWN_SERVICE
+    await listener.ask("news-never-served", "x").addErrback(lambda f: None)
+    assert [dict(bag) for bag in heard] == [{"headline": "hello"}]
+    assert heard[0].route[0].name == "publisher"
