@@ -8,6 +8,7 @@ actor, or by the dispatcher with TIMEOUT, ACTOR_LOST, NO_WORKERS or BUSY.
 """
 
 import hmac
+import math
 import os
 import socket
 from collections import Counter
@@ -28,6 +29,20 @@ from protocols.envelope import check
 from protocols.framing import DEFAULT_MAX_FRAME, frame_parts
 
 MAX_NAME = 200
+
+
+def _seconds(value):
+    """``value`` as a finite float, or None when it is not one."""
+    try:
+        seconds = float(value)
+    except (OverflowError, TypeError, ValueError):
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
+def _busy(workers):
+    names = ", ".join(w.name for w in workers)
+    return f"{names} over the outbound limit (a slow reader); not sent"
 
 
 class Dispatcher:
@@ -134,7 +149,7 @@ class Dispatcher:
         self.stats["discarded_asks"] += self.inflight.orphan(peer)
         why = reason.getErrorMessage() if reason is not None else "closed"
         for pending in self.inflight.working_on(peer):
-            if pending.idempotent and not pending.retried and self._retry(pending):
+            if pending.retryable and not pending.retried and self._retry(pending):
                 continue
             self.stats["actor_lost"] += 1
             self._answer_error(pending, Status.ACTOR_LOST,
@@ -282,6 +297,11 @@ class Dispatcher:
             self._route_error(asker, asker_id, tell, origin, Status.HOP_LIMIT_EXCEEDED,
                               f"the bag made {len(route)} hops (limit {self.hop_limit})")
             return
+        ttl = _seconds(ttl)
+        if ttl is None:
+            self._route_error(asker, asker_id, tell, origin, Status.MALFORMED_ENVELOPE,
+                              "ttl must be a finite number of seconds")
+            return
         self._stamp(route, peer, now)
         service = envelope["svc"]
         target = envelope.get("tgt", "any")
@@ -290,6 +310,10 @@ class Dispatcher:
         except RoutingError as e:
             self._route_error(asker, asker_id, tell, origin, e.status, e.message)
             return
+        busy = [w for w in workers if w.outbound.over_limit] if target == "all" else []
+        if busy:
+            workers = [w for w in workers if not w.outbound.over_limit]
+            self.stats["busy"] += len(busy)
         envelope["src"] = peer.name
         envelope.pop("fwd", None)
         if tell:
@@ -297,18 +321,25 @@ class Dispatcher:
             parts = frame_parts(codec.encode(envelope), body)
             for worker in workers:
                 self._write(worker, parts, peer)
+            if busy:
+                self._route_error(asker, asker_id, tell, None, Status.BUSY, _busy(busy))
             return
-        ttl = min(max(float(ttl), 0.0), self.max_timeout)
+        ttl = min(max(ttl, 0.0), self.max_timeout)
         gather = origin.gather if origin is not None else None
         if gather is None and (target == "all" or isinstance(target, list)):
-            gather = Gather(asker, asker_id, [w.name for w in workers], route)
-        idempotent = envelope.get("idem", False)
+            gather = Gather(asker, asker_id, [w.name for w in workers + busy], route)
+            for worker in busy:
+                gather.add(worker.name, Status.BUSY, error=[Status.BUSY.label, _busy([worker])])
+            if gather.complete:
+                self._finish(gather)
+                return
+        retryable = envelope.get("idem", False) and target == "any" and gather is None
         for worker in workers:
             rid = self.inflight.new_id()
             member = origin.member if origin is not None else worker.name
             pending = Pending(rid, asker, asker_id, worker, now + ttl, service,
-                              envelope["m"], idempotent, gather=gather, member=member)
-            if idempotent:
+                              envelope["m"], retryable, gather=gather, member=member)
+            if retryable:
                 pending.envelope, pending.body = dict(envelope, r=list(route)), body
             self.inflight.add(pending)
             envelope["id"] = rid
@@ -354,7 +385,13 @@ class Dispatcher:
     def _gathered(self, pending, status, body=b"", error=None):
         gather = pending.gather
         gather.add(pending.member, status, body, error)
-        if not gather.complete or gather.asker is None or gather.asker not in self.peers:
+        if gather.complete:
+            self._finish(gather)
+
+    def _finish(self, gather):
+        """Send a complete gather's combined answer to its asker, if still there."""
+        if gather.asker is None or gather.asker not in self.peers:
+            self.stats["discarded_answers"] += 1
             return
         route = gather.route
         self._stamp(route, gather.asker, self.clock.seconds())

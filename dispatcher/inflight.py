@@ -17,7 +17,11 @@ RESOLUTION = 0.05
 
 @attrs.define(eq=False, slots=True)
 class Pending:
-    """One request in flight: who asked (and under which id), who works on it."""
+    """One request in flight: who asked (and under which id), who works on it.
+
+    ``retryable`` requests (idempotent, sent to ``any``) keep their envelope and
+    body so they can be sent to another actor once if theirs is lost.
+    """
 
     rid: int
     asker: object
@@ -26,7 +30,7 @@ class Pending:
     deadline: float
     service: str
     method: str
-    idempotent: bool = False
+    retryable: bool = False
     retried: bool = False
     envelope: dict | None = None
     body: object = None

@@ -4,10 +4,10 @@ import time
 
 import pytest
 import pytest_twisted
+from sample_actors import Echo, Stage, Stall
 
 from actornet import ActorLost, NoWorkers, RemoteError, Status, Unauthorized
 from actornet.testing import Cluster
-from sample_actors import Echo, Stage, Stall
 
 pytestmark = pytest.mark.timeout(20)
 

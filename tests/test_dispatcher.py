@@ -445,8 +445,6 @@ def test_request_that_is_not_idempotent_is_not_retried(star):
     assert spare.frames() == []
 
 
-@pytest.mark.xfail(strict=True, reason="Dispatcher._retry ignores the request's target: a "
-                   "retry of a request to 'all' goes to an actor already answering it")
 def test_idempotent_request_to_all_is_not_retried_on_an_actor_already_asked(star):
     """A lost worker's share of an idempotent ``all`` request is not sent to another member."""
     a, b = star.actor("a", ["svc"]), star.actor("b", ["svc"])
@@ -460,8 +458,6 @@ def test_idempotent_request_to_all_is_not_retried_on_an_actor_already_asked(star
     assert codec.decode(body)["a"]["status"] == Status.ACTOR_LOST
 
 
-@pytest.mark.xfail(strict=True, reason="Dispatcher._retry ignores the request's target: a "
-                   "request naming one actor is retried on a different one")
 def test_idempotent_request_to_a_named_actor_is_not_retried_elsewhere(star):
     """An idempotent request naming an actor that is lost fails rather than reach another actor."""
     named, other = star.actor("named", ["svc"]), star.actor("other", ["svc"])
@@ -534,8 +530,6 @@ def test_frame_of_exactly_max_frame_is_accepted():
     assert not asker.transport.disconnecting
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="Dispatcher._request accepts a NaN "
-                   "ttl: InFlight.add raises after half-registering the request")
 def test_request_with_nan_ttl_is_refused_as_malformed(star):
     """A request whose ttl is NaN is answered MALFORMED_ENVELOPE and leaves nothing in flight."""
     worker = star.actor("worker", ["svc"])
@@ -640,8 +634,6 @@ def test_worker_past_its_outbound_limit_is_answered_busy():
     assert worker.only(Kind.REQUEST)
 
 
-@pytest.mark.xfail(strict=True, reason="Dispatcher._select checks over_limit for 'any' and "
-                   "named targets but not for 'all'")
 def test_request_to_all_does_not_buffer_for_a_worker_past_its_outbound_limit():
     """Target ``all`` does not queue more bytes for a worker past its outbound limit."""
     star = Star(outbound_limit=10)

@@ -1,0 +1,182 @@
+"""The launch path: real ``twistd actornet`` processes driven by the ``actornet`` CLI."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+BIN = Path(sys.executable).parent
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+STALL_MODULE = '''
+from twisted.internet.defer import Deferred
+from actornet import Actor, handler
+
+class Stall(Actor):
+    services = ("stall",)
+
+    @handler
+    def wait(self, bag):
+        print("holding a request", flush=True)
+        return Deferred()
+'''
+
+
+class Output:
+    """Drains a process's output on a thread (so its pipe never fills) and lets a
+    test wait for a line."""
+
+    def __init__(self, stream):
+        self.lines = []
+        self.ended = False
+        self.changed = threading.Condition()
+        threading.Thread(target=self._drain, args=(stream,), daemon=True).start()
+
+    def _drain(self, stream):
+        for line in stream:
+            with self.changed:
+                self.lines.append(line)
+                self.changed.notify_all()
+        with self.changed:
+            self.ended = True
+            self.changed.notify_all()
+
+    def wait_for(self, needle, timeout=20):
+        """Block until a line holds ``needle``; return it."""
+        def found():
+            return next((line for line in self.lines if needle in line), None)
+        with self.changed:
+            if not self.changed.wait_for(lambda: found() or self.ended, timeout) or not found():
+                raise AssertionError(f"no line with {needle!r}:\n{''.join(self.lines)}")
+            return found()
+
+
+def start_twistd(config, cwd):
+    """Start ``twistd -n actornet --config``; its output is in ``process.output``."""
+    process = subprocess.Popen(
+        [str(BIN / "twistd"), "-n", "--pidfile=", "actornet", "--config", str(config)],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    process.output = Output(process.stdout)
+    return process
+
+
+def cli(*args, **kwargs):
+    return subprocess.run([str(BIN / "actornet"), *args], capture_output=True, text=True,
+                          timeout=30, **kwargs)
+
+
+def stop(process):
+    """SIGTERM the process and wait; twistd shuts down cleanly, then re-raises the signal."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+
+
+@pytest.fixture
+def network(tmp_path):
+    """The example network's actors behind a dispatcher on a free port, as a subprocess."""
+    connection = tmp_path / "connection.json"
+    config = tmp_path / "cluster.toml"
+    text = (EXAMPLES / "cluster.toml").read_text()
+    text = text.replace('listen = ["tcp:5570:interface=127.0.0.1"]',
+                        f'listen = ["tcp:0:interface=127.0.0.1"]\n'
+                        f'connection_file = "{connection}"\ntoken = "t0ken"')
+    config.write_text(text)
+    for module in EXAMPLES.glob("*.py"):
+        (tmp_path / module.name).write_text(module.read_text())
+    process = start_twistd(config, tmp_path)
+    process.output.wait_for("actor provider joined")
+    yield process, connection
+    stop(process)
+    assert process.returncode == -signal.SIGTERM
+    process.output.wait_for("Server Shut Down.")
+    assert not connection.exists(), "the connection file outlived a clean shutdown"
+
+
+def test_twistd_network_answers_the_cli(network):
+    """`actornet call math add` against a twistd network prints 99 and exits 0."""
+    process, connection = network
+    info = json.loads(connection.read_text())
+    assert info["token"] == "t0ken"
+    assert oct(connection.stat().st_mode & 0o777) == "0o600"
+    done = cli("call", "math", "add", "--data", '{"a": 50, "b": 49}',
+               "--connection-file", str(connection))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"result": 99}
+
+
+def test_pipeline_call_shows_a_multi_hop_route(network):
+    """The billing pipeline's answer carries at least 4 stamps through 3 actors."""
+    process, connection = network
+    done = cli("call", "billing", "claim", "--data",
+               '{"patient": "alice", "procedure": "x-ray"}', "--route",
+               "--connection-file", str(connection))
+    assert done.returncode == 0, done.stderr
+    answer_line, header, *stamps = done.stdout.splitlines()
+    assert json.loads(answer_line)["provider"] == "Dr. Curie"
+    assert header == "route (8 stamps):"
+    names = [line.split()[2] for line in stamps]
+    assert names[2::2] == ["intake", "insurance", "provider"]
+
+
+def test_cli_errors_name_the_status_and_exit_non_zero(network):
+    """An unknown service and a wrong token each give one stderr line and exit 1."""
+    process, connection = network
+    unknown = cli("call", "nosuch", "m", "--connection-file", str(connection))
+    assert unknown.returncode == 1
+    assert unknown.stdout == ""
+    assert unknown.stderr.strip().splitlines() == [
+        "actornet: unknown_service: no actor has ever served 'nosuch'"]
+    endpoint = json.loads(connection.read_text())["endpoint"]
+    refused = cli("call", "math", "add", "--connect", endpoint, "--token", "wrong")
+    assert refused.returncode == 1
+    assert "unauthorized" in refused.stderr
+
+
+def test_killing_a_remote_worker_answers_actor_lost_within_a_second(network, tmp_path):
+    """kill -9 of the actor process holding a request fails the CLI with actor_lost in < 1 s."""
+    process, connection = network
+    info = json.loads(connection.read_text())
+    (tmp_path / "stall.py").write_text(STALL_MODULE)
+    join = tmp_path / "join.toml"
+    join.write_text(f'[join]\nconnect = "{info["endpoint"]}"\ntoken = "t0ken"\n\n'
+                    '[[actor]]\nclass = "stall:Stall"\nname = "stall-1"\n')
+    worker = start_twistd(join, tmp_path)
+    try:
+        process.output.wait_for("actor stall-1 joined")
+        call = subprocess.Popen(
+            [str(BIN / "actornet"), "call", "stall", "wait", "--timeout", "30",
+             "--connection-file", str(connection)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        worker.output.wait_for("holding a request")
+        killed_at = time.monotonic()
+        worker.kill()
+        out, err = call.communicate(timeout=10)
+        elapsed = time.monotonic() - killed_at
+    finally:
+        worker.kill()
+        worker.wait()
+    assert call.returncode == 1
+    assert err.startswith("actornet: actor_lost: actor stall-1 was lost"), err
+    assert elapsed < 1.0
+
+
+def test_bad_config_exits_non_zero_naming_file_and_key(tmp_path):
+    """A config with a wrong value makes twistd exit 1 with the file and key in the message."""
+    config = tmp_path / "bad.toml"
+    config.write_text('[dispatcher]\nlisten = ["tcp:0"]\nhop_limit = 0\n')
+    done = subprocess.run(
+        [str(BIN / "twistd"), "-n", "--pidfile=", "actornet", "--config", str(config)],
+        capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert f"{config}: dispatcher.hop_limit: expected a positive integer, got 0" in (
+        done.stdout + done.stderr)
