@@ -35,7 +35,7 @@ class Client(Actor):
         if self.link is None:
             return succeed(None)
         self._closed = Deferred()
-        self.link.transport.loseConnection()
+        self.link.leave()
         return self._closed
 
 

@@ -55,6 +55,11 @@ class ActorLink(FrameProtocol):
         self.last_sent = self.clock.seconds()
         return True
 
+    def leave(self):
+        """Say DISCONNECT and close, so the dispatcher logs a departure, not a loss."""
+        self.send({"k": Kind.DISCONNECT})
+        self.transport.loseConnection()
+
     def frameReceived(self, envelope_bytes, body):
         now = self.last_seen = self.clock.seconds()
         try:

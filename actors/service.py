@@ -17,6 +17,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from actors.link import ActorLink
+from protocols.codes import Kind
 from protocols.framing import DEFAULT_MAX_FRAME
 
 
@@ -110,6 +111,8 @@ class ActorService(MultiService):
             if call is not None and call.active():
                 call.cancel()
         self._periodic = self._lifetime = None
+        if self.actor.link is not None:
+            self.actor.link.send({"k": Kind.DISCONNECT})
         return super().stopService()
 
 

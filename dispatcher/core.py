@@ -147,7 +147,10 @@ class Dispatcher:
                 if not subscribers:
                     del self.topics[topic]
         self.stats["discarded_asks"] += self.inflight.orphan(peer)
-        why = reason.getErrorMessage() if reason is not None else "closed"
+        if peer.leaving:
+            why = "it said DISCONNECT"
+        else:
+            why = reason.getErrorMessage() if reason is not None else "closed"
         for pending in self.inflight.working_on(peer):
             if pending.retryable and not pending.retried and self._retry(pending):
                 continue
@@ -247,6 +250,7 @@ class Dispatcher:
         peer.keepalives_in += 1
 
     def _disconnect(self, peer, envelope, body, now):
+        peer.leaving = True
         peer.protocol.transport.loseConnection()
 
     def _sweep(self):

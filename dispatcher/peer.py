@@ -30,6 +30,7 @@ class Peer:
     keepalives_out: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
+    leaving: bool = False
 
     @property
     def label(self):

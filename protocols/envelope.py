@@ -71,7 +71,9 @@ def check(envelope):
             raise ValueError(f"unknown envelope key {key!r}")
         if not isinstance(value, expected) or (isinstance(value, bool) and expected is not _BOOL):
             raise ValueError(f"envelope key {key!r} has the wrong type {type(value).__name__}")
-    kind = envelope.get("k")
+    if "k" not in envelope:
+        raise ValueError("the envelope needs the key 'k' (its kind)")
+    kind = envelope["k"]
     if kind not in _KINDS:
         raise ValueError(f"unknown message kind {kind!r}")
     kind = Kind(kind)

@@ -28,7 +28,13 @@ class FrameError(ValueError):
 
 
 def frame_parts(envelope_bytes, body=b""):
-    """The buffers that make up one frame, ready for ``writeSequence``."""
+    """The buffers that make up one frame, ready for ``writeSequence``.
+
+    Twisted's transports take only ``bytes``, so any other bytes-like body is
+    copied into one.
+    """
+    if type(body) is not bytes:
+        body = bytes(body)
     return [
         _HEADER.pack(4 + len(envelope_bytes) + len(body), len(envelope_bytes)),
         envelope_bytes,

@@ -90,7 +90,8 @@ def test_encode_refuses_unencodable_objects_with_type_error():
 
 
 @pytest.mark.xfail(strict=True, raises=codec.DecodeError,
-                   reason="cbor2 writes offset +00:00:37 as 'Z:37', which it cannot parse")
+                   reason="cbor2 6 writes offset +00:00:37 as 'Z:37', which it cannot parse; "
+                          "no real time zone has such an offset, and a fix costs every encode")
 def test_datetime_with_sub_minute_positive_offset_round_trips():
     """A datetime whose UTC offset is under a minute decodes back to the same instant."""
     when = datetime(2020, 1, 1, tzinfo=timezone(timedelta(seconds=37)))
@@ -172,8 +173,7 @@ def test_decoder_refuses_hostile_nesting_and_lengths_with_decode_error(raw):
     pytest.param(55799, 1, id="self-describe"),
     pytest.param(9999, "a", id="unknown"),
     pytest.param(2**64 - 1, "a", id="largest-tag"),
-    pytest.param(43000, [1.0, 2.0], id="complex", marks=pytest.mark.xfail(
-        strict=True, reason="codec._BUILTIN_TAGS lacks 43000; decodes to complex(1, 2)")),
+    pytest.param(43000, [1.0, 2.0], id="complex"),
 ])
 def test_decoder_refuses_unsafe_tag_and_names_it(tag, value):
     """Any tag outside {0, 1, 2, 3}, at the top or deep in a map, is refused by number."""
@@ -318,8 +318,6 @@ def test_send_frame_output_decodes_to_the_same_envelope_and_body():
     assert codec.decode(peer.frames[0][1]) == {"a": 1, "b": 2**70}
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="frame_parts hands a non-bytes body to writeSequence")
 @pytest.mark.parametrize("body", [bytearray(b"\xa0"), memoryview(b"\xa0")],
                          ids=["bytearray", "memoryview"])
 def test_send_frame_accepts_a_bytes_like_body_on_a_real_transport(body):
@@ -371,7 +369,7 @@ def test_check_refuses_a_wrong_type_and_names_the_key(key, value):
 
 @pytest.mark.parametrize("env, message", [
     ({"k": 0}, "unknown message kind 0"), ({"k": 11}, "unknown message kind 11"),
-    ({"id": 1}, "unknown message kind None"), ([("k", 6)], "not a map"), (None, "not a map"),
+    ({"id": 1}, "needs the key 'k'"), ([("k", 6)], "not a map"), (None, "not a map"),
     ({"k": 6, "extra": 1}, "unknown envelope key 'extra'"),
 ], ids=str)
 def test_check_refuses_unknown_keys_and_kinds_and_non_maps(env, message):
