@@ -173,6 +173,20 @@ class Cluster:
         self.peer(name).protocol.transport.abortConnection()
         await self.gone(name)
 
+    def freeze(self, name):
+        """Make the actor stop reading from its connection (a hung process, as the
+        dispatcher sees it): bytes for it pile up and its keepalives stop."""
+        link = self.services[name].actor.link
+        link.transport.pauseProducing()
+        link.frozen = True
+
+    def thaw(self, name):
+        """Let a frozen actor read again."""
+        link = self.services[name].actor.link
+        if link is not None and getattr(link, "frozen", False):
+            link.frozen = False
+            link.transport.resumeProducing()
+
     async def restart_dispatcher(self):
         """Stop the dispatcher (dropping every connection) and start a new one
         on the same port; actors reconnect by themselves."""

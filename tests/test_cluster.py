@@ -6,7 +6,7 @@ import pytest
 import pytest_twisted
 from sample_actors import Echo, Stage, Stall
 
-from actornet import ActorLost, NoWorkers, RemoteError, Status, Unauthorized
+from actornet import ActorLost, NoWorkers, RemoteError, RequestTimeout, Status, Unauthorized
 from actornet.testing import Cluster
 
 pytestmark = pytest.mark.timeout(20)
@@ -186,3 +186,33 @@ async def test_events_reach_every_subscriber(cluster):
     await listener.ask("news-never-served", "x").addErrback(lambda f: None)
     assert [dict(bag) for bag in heard] == [{"headline": "hello"}]
     assert heard[0].route[0].name == "publisher"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_frozen_actor_does_not_grow_the_dispatchers_memory():
+    """Big asks to an actor that stopped reading pause their sender; the dispatcher's
+    buffer for it stays bounded, every ask resolves once, and others are still served."""
+    limit = 256 * 1024
+    cluster = await Cluster(outbound_limit=limit).start()
+    try:
+        await cluster.add(Stall("stall-1"))
+        await cluster.add(Echo("echo-1"))
+        cluster.freeze("stall-1")
+        flooder = await cluster.client("flooder")
+        payload = {"blob": b"x" * 65536}
+        outcomes = []
+        asks = [flooder.ask("stall", "wait", payload, timeout=1.0).addBoth(outcomes.append)
+                for _ in range(200)]
+        await cluster.wait_for(lambda: cluster.dispatcher.stats["senders_paused"] >= 1)
+        bystander = await cluster.client("bystander")
+        assert (await bystander.ask("echo", "echo", {"n": 1}))["answered_by"] == "echo-1"
+        for ask in asks:
+            await ask
+        assert len(outcomes) == 200
+        stuck = cluster.peer("stall-1").outbound
+        assert stuck.congested
+        assert stuck.backlog <= limit + 2 * 65600
+        assert {type(outcome.value) for outcome in outcomes} == {RequestTimeout}
+    finally:
+        cluster.thaw("stall-1")
+        await cluster.stop()
