@@ -51,9 +51,27 @@ def _data(text):
     return data
 
 
-def parser():
-    top = argparse.ArgumentParser(prog="actornet", description=__doc__.split("\n\n")[0])
-    commands = top.add_subparsers(dest="command", required=True)
+def connection_arguments(sub):
+    """Add the options every command that talks to a dispatcher takes."""
+    sub.add_argument("--connect", default=os.environ.get("ACTORNET_CONNECT"),
+                     help="dispatcher endpoint, e.g. tcp:host=127.0.0.1:port=5570 "
+                          "(default: the dispatcher's connection file)")
+    sub.add_argument("--token", default=os.environ.get("ACTORNET_TOKEN"))
+    sub.add_argument("--connection-file", default=None,
+                     help="where the dispatcher wrote its connection info")
+
+
+async def with_client(reactor, args, work):
+    """Connect as the command line's options say, run ``await work(client)``, close."""
+    client = await connect(args.connect, args.token, reactor=reactor,
+                           connection_file=args.connection_file)
+    try:
+        return await work(client)
+    finally:
+        await client.close()
+
+
+def _add_call(commands):
     call = commands.add_parser("call", help="ask a service and print its answer")
     call.add_argument("service")
     call.add_argument("method")
@@ -62,13 +80,18 @@ def parser():
                       help="any (default), all, NAME or NAME,NAME,...")
     call.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
     call.add_argument("--route", action="store_true", help="also print the answer's route")
-    for sub in (call,):
-        sub.add_argument("--connect", default=os.environ.get("ACTORNET_CONNECT"),
-                         help="dispatcher endpoint, e.g. tcp:host=127.0.0.1:port=5570 "
-                              "(default: the dispatcher's connection file)")
-        sub.add_argument("--token", default=os.environ.get("ACTORNET_TOKEN"))
-        sub.add_argument("--connection-file", default=None,
-                         help="where the dispatcher wrote its connection info")
+    connection_arguments(call)
+    call.set_defaults(run=_call)
+
+
+COMMANDS = [_add_call]
+
+
+def parser():
+    top = argparse.ArgumentParser(prog="actornet", description=__doc__.split("\n\n")[0])
+    commands = top.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(commands)
     return top
 
 
@@ -85,13 +108,8 @@ def format_route(route):
 
 
 async def _call(reactor, args):
-    client = await connect(args.connect, args.token, reactor=reactor,
-                           connection_file=args.connection_file)
-    try:
-        answer = await client.ask(args.service, args.method, args.data, target=args.target,
-                                  timeout=args.timeout)
-    finally:
-        await client.close()
+    answer = await with_client(reactor, args, lambda client: client.ask(
+        args.service, args.method, args.data, target=args.target, timeout=args.timeout))
     print(json.dumps(answer, default=_jsonable, indent=None))
     if args.route:
         print(f"route ({len(answer.route)} stamps):")
@@ -100,11 +118,10 @@ async def _call(reactor, args):
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    commands = {"call": _call}
 
     async def run(reactor):
         try:
-            await commands[args.command](reactor, args)
+            await args.run(reactor, args)
         except ActornetError as e:
             print(f"actornet: {e}", file=sys.stderr)
             raise SystemExit(EXIT_FAILED) from None

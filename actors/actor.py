@@ -23,6 +23,7 @@ from protocols.errors import ActorLost, ActornetError, RequestTimeout, error_for
 from protocols.stamp import route_from_wire
 
 _HANDLER_MARK = "_actornet_handler"
+INVENTORY_RELOADED = "actornet.inventory.reloaded"
 
 
 def handler(method=None, *, name=None):
@@ -67,7 +68,9 @@ class Actor:
       ``services``: the services served when the config names none;
       ``periodic_interval``: seconds between calls of :meth:`periodic`;
       ``max_lifetime``: seconds after which the actor leaves the network;
-      ``stamp_route``: False to pass bags on without adding a stamp (hot paths).
+      ``stamp_route``: False to pass bags on without adding a stamp (hot paths);
+      ``inventory_service``: a service to fetch ``self.inventory`` from (the
+      ``inventory`` option overrides it).
 
     @param name: unique in the network; defaults to the class name in lower case.
     @param options: free-form settings from the config, as ``self.options``.
@@ -77,6 +80,7 @@ class Actor:
     periodic_interval = None
     max_lifetime = None
     stamp_route = True
+    inventory_service = None
     log = Logger()
 
     def __init__(self, name=None, services=None, options=None, clock=None):
@@ -97,17 +101,48 @@ class Actor:
         self._subscriptions = {}
         self._forwarded = set()
         self._attach_waiters = []
+        self._held = None
+        self._watching_inventory = False
+        self.inventory = {}
 
     # -- hooks for subclasses ---------------------------------------------
 
     def on_connect(self):
-        """Called each time the actor is registered with the dispatcher."""
+        """Called each time the actor is registered with the dispatcher and prepared."""
 
     def on_disconnect(self, reason):
         """Called each time the connection to the dispatcher is lost."""
 
     def periodic(self):
         """Called every ``periodic_interval`` seconds, connected or not."""
+
+    async def prepare(self):
+        """Runs after every registration and before any request is handled.
+
+        By default it fetches ``self.inventory`` when an inventory service is
+        configured.  Requests that arrive meanwhile wait; if this fails, the
+        failure is logged and requests are served anyway.
+        """
+        if self.options.get("inventory", self.inventory_service):
+            await self.refresh_inventory()
+
+    def on_inventory(self, inventory):
+        """Called with the new ``self.inventory`` after every fetch."""
+
+    async def refresh_inventory(self):
+        """Fetch this actor's inventory and keep it current across reloads."""
+        service = self.options.get("inventory", self.inventory_service)
+        if not self._watching_inventory:
+            self._watching_inventory = True
+            self.subscribe(INVENTORY_RELOADED, lambda bag: self._refetch_inventory())
+        answer = await self.ask(service, "get", {}, timeout=10.0)
+        self.inventory = dict(answer)
+        self.on_inventory(self.inventory)
+
+    def _refetch_inventory(self):
+        return Deferred.fromCoroutine(self.refresh_inventory()).addErrback(
+            lambda f: self.log.warn("{actor}: could not fetch the new inventory: {error}",
+                                    actor=self.name, error=f.getErrorMessage()))
 
     # -- reaching the network ---------------------------------------------
 
@@ -116,8 +151,9 @@ class Actor:
         return self.link is not None
 
     def when_attached(self):
-        """A Deferred that fires once the actor is registered (at once if it is)."""
-        if self.link is not None:
+        """A Deferred that fires once the actor is registered and prepared (at once
+        if it is)."""
+        if self.link is not None and self._held is None:
             return succeed(self.link)
         waiter = Deferred()
         self._attach_waiters.append(waiter)
@@ -208,6 +244,18 @@ class Actor:
         self.link = link
         for topic in self._subscriptions:
             self._send({"k": Kind.SUBSCRIBE, "top": topic})
+        self._held = []
+        maybeDeferred(self.prepare).addErrback(
+            lambda f: self.log.warn("{actor}: prepare failed ({error}); serving anyway",
+                                    actor=self.name, error=f.getErrorMessage())
+        ).addCallback(lambda _: self._prepared(link))
+
+    def _prepared(self, link):
+        held, self._held = self._held, None
+        if self.link is not link:
+            return
+        for request in held:
+            self._request(*request)
         self._safely(self.on_connect)
         waiters, self._attach_waiters = self._attach_waiters, []
         for waiter in waiters:
@@ -218,6 +266,7 @@ class Actor:
         if self.link is not link:
             return
         self.link = None
+        self._held = None
         self._forwarded.clear()
         pending, self._pending = self._pending, {}
         for answer, timer in pending.values():
@@ -238,6 +287,9 @@ class Actor:
     # -- handling requests ------------------------------------------------
 
     def _request(self, envelope, body, arrived):
+        if self._held is not None:
+            self._held.append((envelope, body, arrived))
+            return
         route = envelope.get("r", [])
         request = _Request(envelope["id"], route, arrived, envelope.get("nr", False),
                            envelope["svc"], envelope["m"])
