@@ -54,11 +54,15 @@ class ActorConfig:
     name: str
     services: tuple
     options: dict = attrs.field(factory=dict)
+    base_dir: str = "."
 
     def build(self, clock=None):
-        """A new instance of the configured actor."""
-        return self.cls(name=self.name, services=self.services, options=self.options,
-                        clock=clock)
+        """A new instance of the configured actor; relative paths in its options
+        are meant relative to ``actor.config_dir``, the config file's folder."""
+        actor = self.cls(name=self.name, services=self.services, options=self.options,
+                         clock=clock)
+        actor.config_dir = Path(self.base_dir)
+        return actor
 
 
 @attrs.frozen
@@ -216,7 +220,7 @@ def _actors(reader, search):
     options = reader.get("options", dict, {}, expect="a table")
     reader.done()
     names = [name] if instances == 1 else [f"{name}-{i}" for i in range(1, instances + 1)]
-    return [ActorConfig(cls, each, services, dict(options)) for each in names]
+    return [ActorConfig(cls, each, services, dict(options), search) for each in names]
 
 
 def _import_actor(reader, spec, search):

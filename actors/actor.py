@@ -12,6 +12,7 @@ the rest of the network, always through the dispatcher.
 
 import os
 import socket
+from pathlib import Path
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.logger import Logger
@@ -87,6 +88,7 @@ class Actor:
         self.name = name or type(self).__name__.lower()
         self.services = tuple(services if services is not None else type(self).services)
         self.options = dict(options or {})
+        self.config_dir = Path.cwd()
         if clock is None:
             from twisted.internet import reactor as clock
         self.clock = clock
@@ -135,9 +137,13 @@ class Actor:
         if not self._watching_inventory:
             self._watching_inventory = True
             self.subscribe(INVENTORY_RELOADED, lambda bag: self._refetch_inventory())
-        answer = await self.ask(service, "get", {}, timeout=10.0)
+        answer = await self.ask(service, "get", {"services": list(self.services)},
+                                timeout=10.0)
         self.inventory = dict(answer)
         self.on_inventory(self.inventory)
+
+    def on_reload_signal(self):
+        """Called in the actor's process on SIGHUP (e.g. to re-read files)."""
 
     def _refetch_inventory(self):
         return Deferred.fromCoroutine(self.refresh_inventory()).addErrback(
