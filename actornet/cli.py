@@ -18,6 +18,9 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import react
 
 from actornet.client import connect
+from actornet.config import connection_file_path
+from actornet.connfile import read as read_connection
+from protocols.codes import Status
 from protocols.errors import ActornetError
 
 EXIT_FAILED = 1
@@ -84,7 +87,80 @@ def _add_call(commands):
     call.set_defaults(run=_call)
 
 
-COMMANDS = [_add_call]
+def _add_admin(commands):
+    workers = commands.add_parser("workers", help="a table of the connected actors")
+    workers.add_argument("--service", help="only actors serving this service")
+    workers.add_argument("--status", choices=("alive", "dead"), help="only alive or dead ones")
+    workers.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status = commands.add_parser("status", help="the dispatcher's state, as JSON")
+    stop = commands.add_parser("stop", help="shut the dispatcher down (needs its token)")
+    for sub, run in ((workers, _workers), (status, _status), (stop, _stop)):
+        connection_arguments(sub)
+        sub.set_defaults(run=run)
+
+
+WORKER_COLUMNS = (("name", "NAME"), ("services", "SERVICES"), ("status", "STATUS"),
+                  ("alive_for", "ALIVE-FOR"), ("holdtime_left", "HOLDTIME"),
+                  ("keepalives_sent", "KA-TX"), ("keepalives_received", "KA-RX"),
+                  ("in_flight", "IN-FLIGHT"), ("handled", "HANDLED"))
+
+
+def format_workers(rows):
+    """The rows of ``show`` as an aligned text table."""
+    cells = [[title for _, title in WORKER_COLUMNS]]
+    for row in rows:
+        line = []
+        for key, _ in WORKER_COLUMNS:
+            value = row.get(key, "-")
+            line.append(",".join(value) if isinstance(value, list) else str(value))
+        cells.append(line)
+    widths = [max(len(line[i]) for line in cells) for i in range(len(WORKER_COLUMNS))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths,
+                                                                          strict=True)).rstrip()
+                     for line in cells)
+
+
+async def _workers(reactor, args):
+    query = {key: value for key, value in (("service", args.service), ("status", args.status))
+             if value}
+
+    async def show(client):
+        try:
+            return await client.ask("keepalive", "show", query, timeout=10)
+        except ActornetError as e:
+            if e.status not in (Status.UNKNOWN_SERVICE, Status.NO_WORKERS):
+                raise
+        answer = await client.ask("mmi", "show_actors", query, timeout=10)
+        if args.status == "dead":
+            answer["actors"] = []
+        return answer
+
+    answer = await with_client(reactor, args, show)
+    if args.json:
+        print(json.dumps(answer["actors"]))
+    else:
+        print(format_workers(answer["actors"]))
+
+
+async def _status(reactor, args):
+    answer = await with_client(
+        reactor, args, lambda client: client.ask("mmi", "show_dispatcher", timeout=10))
+    print(json.dumps(answer, indent=2))
+
+
+async def _stop(reactor, args):
+    async def stop(client):
+        token = args.token
+        if token is None and args.connect is None:
+            token = read_connection(connection_file_path(args.connection_file)).get("token")
+        return await client.ask("mmi", "shutdown", {"token": token} if token else {},
+                                timeout=10)
+
+    answer = await with_client(reactor, args, stop)
+    print(json.dumps(answer))
+
+
+COMMANDS = [_add_call, _add_admin]
 
 
 def parser():

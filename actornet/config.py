@@ -39,6 +39,8 @@ class DispatcherConfig:
     keepalive_multiplier: int = 3
     outbound_limit_bytes: int = 8 * 1024 * 1024
     connection_file: str | None = ""
+    http: str | None = None
+    """Endpoint of the monitoring HTTP server (/metrics, /status), or None for none."""
     """Where to write the connection-info file: "" for the default place, None for none."""
 
 
@@ -191,6 +193,7 @@ def _dispatcher(reader):
                                         "a positive integer"),
         connection_file=reader.get("connection_file", (str, bool), defaults.connection_file,
                                    lambda v: v is not True, "a path, or false for none"),
+        http=reader.get("http", str, None, bool, "an endpoint string"),
     )
     if not config.listen:
         reader.fail("listen", "needs at least one endpoint string")

@@ -6,17 +6,20 @@ loopback exactly as remote actors do, so there is one code path to trust.
 """
 
 import os
+import signal
 
 from twisted.application.service import MultiService
 from twisted.internet import endpoints
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.logger import Logger
 from twisted.python import usage
+from twisted.python.failure import Failure
 
 from actornet import config as configuration
 from actornet import connfile
 from actors.service import ActorService
 from dispatcher.core import Dispatcher
+from dispatcher.web import monitoring_site
 
 
 class Options(usage.Options):
@@ -71,29 +74,44 @@ class DispatcherService(MultiService):
             keepalive_multiplier=settings.keepalive_multiplier,
             outbound_limit=settings.outbound_limit_bytes)
         self.ports = []
+        self.http_port = None
         self.connect_endpoint = None
         self.connection_file = None
         if settings.connection_file is not None:
             self.connection_file = configuration.connection_file_path(
                 settings.connection_file or None)
 
+    def _listen(self, description, factory):
+        """Listen on ``description`` now; on failure close what is open and raise.
+
+        tcp, unix and ssl endpoints listen synchronously, so a port that is in
+        use stops the start-up with a message instead of a half-started network.
+        """
+        outcome = []
+        endpoints.serverFromString(self.reactor, description).listen(factory).addBoth(
+            outcome.append)
+        if not outcome or isinstance(outcome[0], Failure):
+            for port in self.ports:
+                port.stopListening()
+            why = outcome[0].getErrorMessage() if outcome else "the endpoint did not answer"
+            raise RuntimeError(f"cannot listen on {description}: {why}")
+        return outcome[0]
+
     def startService(self):
         factory = self.dispatcher.factory()
         for description in self.settings.listen:
-            listening = endpoints.serverFromString(self.reactor, description).listen(factory)
-            failures = []
-            listening.addCallbacks(self.ports.append, failures.append)
-            if failures:
-                for port in self.ports:
-                    port.stopListening()
-                raise RuntimeError(
-                    f"cannot listen on {description}: {failures[0].getErrorMessage()}")
+            self.ports.append(self._listen(description, factory))
+        if self.settings.http is not None:
+            self.http_port = self._listen(self.settings.http, monitoring_site(self.dispatcher))
+        self.dispatcher.management.endpoints = self.settings.listen
+        self.dispatcher.management.on_shutdown = self._shutdown
         self.dispatcher.start()
         self.connect_endpoint = client_endpoint_for(self.ports[0].getHost())
+        monitoring = f"; metrics and status on {self.settings.http}" if self.http_port else ""
         self.log.info("actornet dispatcher {name} listening on {where} (pid {pid}); "
-                      "connect with {endpoint}", name=self.settings.name,
+                      "connect with {endpoint}{monitoring}", name=self.settings.name,
                       where=", ".join(self.settings.listen), pid=os.getpid(),
-                      endpoint=self.connect_endpoint)
+                      endpoint=self.connect_endpoint, monitoring=monitoring)
         if self.connection_file is not None:
             connfile.write(self.connection_file, self.connect_endpoint, self.settings.token,
                            os.getpid())
@@ -108,18 +126,62 @@ class DispatcherService(MultiService):
     def stopService(self):
         stopped = super().stopService()
         self.dispatcher.stop()
-        for port in self.ports:
+        for port in self.ports + ([self.http_port] if self.http_port else []):
             port.stopListening()
         if self.connection_file is not None:
             connfile.remove(self.connection_file, os.getpid())
         return stopped
 
 
+    def _shutdown(self):
+        self.log.info("shutdown requested through mmi")
+        self.reactor.stop()
+
+
+class Network(MultiService):
+    """The root service: on SIGHUP, every actor in the process hears
+    ``on_reload_signal()`` (the inventory re-reads its files)."""
+
+    log = Logger()
+
+    def __init__(self, reactor):
+        super().__init__()
+        self.reactor = reactor
+        self._previous = None
+
+    def startService(self):
+        super().startService()
+        self._previous = signal.signal(
+            signal.SIGHUP, lambda *_: self.reactor.callFromThread(self.hangup))
+
+    def stopService(self):
+        if self._previous is not None:
+            signal.signal(signal.SIGHUP, self._previous)
+            self._previous = None
+        return super().stopService()
+
+    def actors(self):
+        """Every actor running in this process."""
+        pending = list(self)
+        while pending:
+            service = pending.pop()
+            if isinstance(service, ActorService):
+                yield service.actor
+            elif isinstance(service, MultiService):
+                pending.extend(service)
+
+    def hangup(self):
+        self.log.info("SIGHUP: telling every actor to reload")
+        for actor in self.actors():
+            actor._safely(actor.on_reload_signal)
+
+
 def build(network, reactor):
     """The service tree for a loaded config."""
+    root = Network(reactor)
     if network.dispatcher is not None:
-        return DispatcherService(network.dispatcher, reactor, network.actors)
-    root = MultiService()
+        DispatcherService(network.dispatcher, reactor, network.actors).setServiceParent(root)
+        return root
     endpoint = endpoints.clientFromString(reactor, network.join.connect)
     for actor in network.actors:
         ActorService(actor.build(reactor), endpoint, reactor,

@@ -18,13 +18,12 @@ from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.logger import Logger
 
 from protocols import codec
-from protocols.codes import Kind, Status
+from protocols.codes import INVENTORY_RELOADED, Kind, Status
 from protocols.databag import DataBag, as_body
 from protocols.errors import ActorLost, ActornetError, RequestTimeout, error_for
 from protocols.stamp import route_from_wire
 
 _HANDLER_MARK = "_actornet_handler"
-INVENTORY_RELOADED = "actornet.inventory.reloaded"
 
 
 def handler(method=None, *, name=None):

@@ -21,10 +21,13 @@ from twisted.logger import Logger
 from dispatcher.flow import OutboundGate
 from dispatcher.gather import Gather
 from dispatcher.inflight import InFlight, Pending
+from dispatcher.management import SERVICE as MANAGEMENT
+from dispatcher.management import Management, ManagementError
+from dispatcher.metrics import Metrics
 from dispatcher.peer import DispatcherProtocol, Peer
 from dispatcher.registry import Registry, RoutingError
 from protocols import codec
-from protocols.codes import Kind, Status
+from protocols.codes import LIFECYCLE_TOPIC, Kind, Status
 from protocols.envelope import check
 from protocols.framing import DEFAULT_MAX_FRAME, frame_parts
 
@@ -76,6 +79,8 @@ class Dispatcher:
         self.peers = set()
         self.topics = {}
         self.stats = Counter()
+        self.metrics = Metrics()
+        self.management = Management(self)
         self.started_at = clock.seconds()
         self._seq = 0
         self._conn_ids = 0
@@ -159,11 +164,24 @@ class Dispatcher:
                                f"actor {peer.label} was lost before answering ({why})")
         if peer.services:
             self.log.info("actor {name} left ({why})", name=peer.name, why=why)
+            self._lifecycle("left" if peer.leaving else "died", peer, why)
         self._changed()
         if not self.peers and self._closing:
             closing, self._closing = self._closing, []
             for closed in closing:
                 closed.callback(None)
+
+    def _lifecycle(self, event, peer, reason=None):
+        """Publish that an actor joined, left (said DISCONNECT) or died (its
+        connection was lost or its keepalives lapsed): the death watch."""
+        data = {"event": event, "name": peer.name, "services": list(peer.services),
+                "connection": peer.conn_id}
+        if reason is not None:
+            data["reason"] = reason
+        route = []
+        self._stamp(route, peer, self.clock.seconds())
+        self.publish({"k": Kind.EVENT, "top": LIFECYCLE_TOPIC, "r": route, "src": self.name},
+                     codec.encode(data))
 
     def _changed(self):
         """Tell watchers (the test kit) that the dispatcher's state may have changed."""
@@ -244,6 +262,7 @@ class Dispatcher:
         if peer.services:
             self.log.info("actor {name} joined (services: {services})",
                           name=name, services=", ".join(peer.services))
+            self._lifecycle("joined", peer)
         self._changed()
 
     def _keepalive_in(self, peer, envelope, body, now):
@@ -308,10 +327,14 @@ class Dispatcher:
             return
         self._stamp(route, peer, now)
         service = envelope["svc"]
+        if service == MANAGEMENT:
+            self._manage(asker, asker_id, tell, envelope, body)
+            return
         target = envelope.get("tgt", "any")
         try:
             workers = self._select(service, target)
         except RoutingError as e:
+            self.metrics.refused(service, e.status)
             self._route_error(asker, asker_id, tell, origin, e.status, e.message)
             return
         busy = [w for w in workers if w.outbound.over_limit] if target == "all" else []
@@ -342,13 +365,35 @@ class Dispatcher:
             rid = self.inflight.new_id()
             member = origin.member if origin is not None else worker.name
             pending = Pending(rid, asker, asker_id, worker, now + ttl, service,
-                              envelope["m"], retryable, gather=gather, member=member)
+                              envelope["m"], retryable, gather=gather, member=member,
+                              started=now)
             if retryable:
                 pending.envelope, pending.body = dict(envelope, r=list(route)), body
             self.inflight.add(pending)
             envelope["id"] = rid
             envelope["ttl"] = ttl
             self._send(worker, envelope, body, peer)
+
+    def _manage(self, asker, asker_id, tell, envelope, body):
+        """Answer an ``mmi`` request from the dispatcher's own state."""
+        try:
+            data = codec.decode(body) if len(body) else {}
+            if not isinstance(data, dict):
+                raise ValueError(f"a body is a map, not {type(data).__name__}")
+        except ValueError as e:
+            self._route_error(asker, asker_id, tell, None, Status.MALFORMED_BODY, str(e))
+            return
+        try:
+            result = self.management.answer(envelope["m"], data)
+        except ManagementError as e:
+            self._route_error(asker, asker_id, tell, None, e.status, str(e))
+            return
+        if tell:
+            return
+        route = envelope["r"]
+        self._stamp(route, asker, self.clock.seconds())
+        self._send(asker, {"k": Kind.RESPONSE, "id": asker_id, "st": Status.SUCCESS,
+                           "r": route, "src": self.name}, codec.encode(result))
 
     def _select(self, service, target):
         registry = self.registry
@@ -374,6 +419,7 @@ class Dispatcher:
         self.inflight.pop(pending.rid)
         peer.handled += 1
         status = envelope["st"]
+        self.metrics.answered(pending.service, peer.name, status, now - pending.started)
         if pending.gather is not None:
             self._gathered(pending, status, body, envelope.get("err"))
             return
@@ -413,7 +459,7 @@ class Dispatcher:
         rid = self.inflight.new_id()
         retry = Pending(rid, pending.asker, pending.asker_id, worker, pending.deadline,
                         pending.service, pending.method, True, True, envelope, pending.body,
-                        pending.gather, pending.member)
+                        pending.gather, pending.member, pending.started)
         self.inflight.add(retry)
         envelope["id"] = rid
         envelope["ttl"] = max(0.0, pending.deadline - self.clock.seconds())
@@ -428,6 +474,8 @@ class Dispatcher:
                            f"{pending.method} before its deadline")
 
     def _answer_error(self, pending, status, message):
+        self.metrics.answered(pending.service, pending.worker.name, status,
+                              self.clock.seconds() - pending.started)
         if pending.gather is not None:
             self._gathered(pending, status, error=[status.label, message])
         elif pending.asker is not None:

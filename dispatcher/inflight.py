@@ -36,6 +36,7 @@ class Pending:
     body: object = None
     gather: object = None
     member: str | None = None
+    started: float = 0.0
     bucket: int = 0
 
 

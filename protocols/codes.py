@@ -55,3 +55,10 @@ class Status(IntEnum):
     def label(self):
         """The lower-case name users see in errors, e.g. ``actor_lost``."""
         return self.name.lower()
+
+
+LIFECYCLE_TOPIC = "actornet.actors"
+"""The dispatcher publishes here when an actor joins, leaves or dies."""
+
+INVENTORY_RELOADED = "actornet.inventory.reloaded"
+"""The inventory actor publishes here after it re-read its files."""

@@ -60,8 +60,9 @@ name = "math"
     (tmp_path / "mathserver.py").write_text(
         (Path(__file__).parent.parent / "examples" / "mathserver.py").read_text())
     network = config.load(tmp_path / "net.toml")
-    service = tap.build(network, reactor)
-    service.startService()
+    root = tap.build(network, reactor)
+    root.startService()
+    service = root.services[0]
     try:
         await service.services[0].whenReady()
         info = json.loads(connection.read_text())
@@ -76,5 +77,5 @@ name = "math"
             assert answer == {"result": 6 * number}
             await client.close()
     finally:
-        await service.stopService()
+        await root.stopService()
     assert not connection.exists()

@@ -1,0 +1,111 @@
+"""Request metrics, kept as plain counters and rendered in Prometheus text format.
+
+The dispatcher updates these on every answer, so they are dictionaries of
+numbers rather than ``prometheus_client`` objects (whose locks and label
+lookups would cost more per message than the routing itself); the exposition
+format is simple enough to write out here.
+"""
+
+from bisect import bisect_left
+
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+           10.0, 30.0)
+
+
+class Latency:
+    """A cumulative histogram of seconds."""
+
+    __slots__ = ("counts", "total", "count")
+
+    def __init__(self):
+        self.counts = [0] * (len(BUCKETS) + 1)
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, seconds):
+        self.counts[bisect_left(BUCKETS, seconds)] += 1
+        self.total += seconds
+        self.count += 1
+
+
+class Metrics:
+    """Requests by service, actor and status; latency by service."""
+
+    def __init__(self):
+        self.requests = {}
+        self.latency = {}
+
+    def answered(self, service, actor, status, seconds):
+        """Count one request of ``service`` finished by ``actor`` with ``status``."""
+        key = (service, actor, int(status))
+        self.requests[key] = self.requests.get(key, 0) + 1
+        histogram = self.latency.get(service)
+        if histogram is None:
+            histogram = self.latency[service] = Latency()
+        histogram.observe(seconds)
+
+    def refused(self, service, status):
+        """Count a request no actor was given (unknown service, no workers, ...)."""
+        key = (service, "", int(status))
+        self.requests[key] = self.requests.get(key, 0) + 1
+
+    def count(self, service=None, actor=None, status=None):
+        """The number of requests matching every given label (for tests and tools)."""
+        return sum(n for (s, a, st), n in self.requests.items()
+                   if (service is None or s == service) and (actor is None or a == actor)
+                   and (status is None or st == int(status)))
+
+
+def _labels(**labels):
+    inner = ",".join(f'{key}="{_escape(str(value))}"' for key, value in labels.items())
+    return "{" + inner + "}"
+
+
+def _escape(text):
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def render(dispatcher):
+    """The dispatcher's metrics in Prometheus text exposition format 0.0.4."""
+    metrics = dispatcher.metrics
+    out = [
+        "# HELP actornet_requests_total Requests answered, by service, actor and status.",
+        "# TYPE actornet_requests_total counter",
+    ]
+    for (service, actor, status), count in sorted(metrics.requests.items()):
+        out.append(f"actornet_requests_total{_labels(service=service, actor=actor, status=status)}"
+                   f" {count}")
+    out += ["# HELP actornet_request_seconds Time from dispatch to answer, by service.",
+            "# TYPE actornet_request_seconds histogram"]
+    for service, histogram in sorted(metrics.latency.items()):
+        running = 0
+        for bound, count in zip(BUCKETS + (float("inf"),), histogram.counts, strict=True):
+            running += count
+            le = "+Inf" if bound == float("inf") else repr(bound)
+            out.append(f"actornet_request_seconds_bucket{_labels(service=service, le=le)} "
+                       f"{running}")
+        out.append(f"actornet_request_seconds_sum{_labels(service=service)} {histogram.total}")
+        out.append(f"actornet_request_seconds_count{_labels(service=service)} "
+                   f"{histogram.count}")
+    out += ["# HELP actornet_actor_bytes_total Bytes the dispatcher read from and wrote to "
+            "each connected actor.",
+            "# TYPE actornet_actor_bytes_total counter"]
+    for peer in sorted(dispatcher.registry.by_name.values(), key=lambda p: p.name):
+        out.append(f"actornet_actor_bytes_total{_labels(actor=peer.name, direction='in')} "
+                   f"{peer.bytes_in}")
+        out.append(f"actornet_actor_bytes_total{_labels(actor=peer.name, direction='out')} "
+                   f"{peer.bytes_out}")
+    out += ["# HELP actornet_actor_in_flight Requests each actor is working on.",
+            "# TYPE actornet_actor_in_flight gauge"]
+    for peer in sorted(dispatcher.registry.by_name.values(), key=lambda p: p.name):
+        out.append(f"actornet_actor_in_flight{_labels(actor=peer.name)} {peer.in_flight}")
+    out += ["# HELP actornet_dispatcher_events_total Dispatcher events (dead letters, "
+            "timeouts, refusals, ...).",
+            "# TYPE actornet_dispatcher_events_total counter"]
+    for event, count in sorted(dispatcher.stats.items()):
+        out.append(f"actornet_dispatcher_events_total{_labels(event=event)} {count}")
+    out += ["# HELP actornet_connections Open connections.", "# TYPE actornet_connections gauge",
+            f"actornet_connections {len(dispatcher.peers)}",
+            "# HELP actornet_in_flight Requests in flight.", "# TYPE actornet_in_flight gauge",
+            f"actornet_in_flight {len(dispatcher.inflight)}"]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,61 @@
+"""The monitoring endpoint: ``GET /metrics`` (Prometheus) and ``GET /status`` (JSON).
+
+It listens on its own port, apart from the actors' frames, so a scraper or a
+health check never queues behind requests and needs no actornet client.  Both
+pages are computed from counters the dispatcher already keeps; neither touches
+an actor.
+"""
+
+import json
+
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+
+from dispatcher.metrics import render
+
+
+class MetricsPage(Resource):
+    isLeaf = True
+
+    def __init__(self, dispatcher):
+        super().__init__()
+        self.dispatcher = dispatcher
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")
+        return render(self.dispatcher).encode()
+
+
+class StatusPage(Resource):
+    isLeaf = True
+
+    def __init__(self, dispatcher):
+        super().__init__()
+        self.dispatcher = dispatcher
+
+    def render_GET(self, request):
+        dispatcher = self.dispatcher
+        registry = dispatcher.registry
+        status = {
+            "status": "ok",
+            "name": dispatcher.name,
+            "pid": dispatcher.pid,
+            "uptime": round(dispatcher.clock.seconds() - dispatcher.started_at, 3),
+            "connections": len(dispatcher.peers),
+            "actors": sum(1 for peer in registry.by_name.values() if peer.services),
+            "services": sorted(registry.by_service),
+            "in_flight": len(dispatcher.inflight),
+        }
+        request.setHeader(b"content-type", b"application/json")
+        return json.dumps(status).encode()
+
+
+def monitoring_site(dispatcher):
+    """A ``Site`` serving ``/metrics`` and ``/status`` for ``dispatcher``."""
+    root = Resource()
+    root.putChild(b"metrics", MetricsPage(dispatcher))
+    root.putChild(b"status", StatusPage(dispatcher))
+    site = Site(root)
+    site.noisy = False
+    site.log = lambda request: None
+    return site
