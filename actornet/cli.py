@@ -20,6 +20,7 @@ from twisted.internet.task import react
 from actornet.client import connect
 from actornet.config import connection_file_path
 from actornet.connfile import read as read_connection
+from actornet.fetch import add_fetch
 from protocols.codes import Status
 from protocols.errors import ActornetError
 
@@ -160,7 +161,7 @@ async def _stop(reactor, args):
     print(json.dumps(answer))
 
 
-COMMANDS = [_add_call, _add_admin]
+COMMANDS = [_add_call, _add_admin, add_fetch]
 
 
 def parser():

@@ -107,7 +107,10 @@ class DispatcherService(MultiService):
         self.dispatcher.management.on_shutdown = self._shutdown
         self.dispatcher.start()
         self.connect_endpoint = client_endpoint_for(self.ports[0].getHost())
-        monitoring = f"; metrics and status on {self.settings.http}" if self.http_port else ""
+        monitoring = ""
+        if self.http_port is not None:
+            where = self.http_port.getHost()
+            monitoring = f"; metrics and status on http://{where.host}:{where.port}/"
         self.log.info("actornet dispatcher {name} listening on {where} (pid {pid}); "
                       "connect with {endpoint}{monitoring}", name=self.settings.name,
                       where=", ".join(self.settings.listen), pid=os.getpid(),

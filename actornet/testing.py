@@ -20,6 +20,7 @@ from actornet.client import connect
 from actornet.tap import client_endpoint_for
 from actors.service import ActorService
 from dispatcher.core import Dispatcher
+from dispatcher.web import monitoring_site
 
 
 class ConditionTimeout(AssertionError):
@@ -47,6 +48,7 @@ class Cluster:
         self.clients = []
         self._port_number = 0
         self._watchers = []
+        self._extra_ports = []
 
     async def start(self):
         """Start the dispatcher; returns the cluster."""
@@ -173,6 +175,14 @@ class Cluster:
         self.peer(name).protocol.transport.abortConnection()
         await self.gone(name)
 
+    async def monitoring(self):
+        """Serve the dispatcher's /metrics and /status on a loopback port; returns
+        the base URL (``http://127.0.0.1:PORT``)."""
+        server = endpoints.serverFromString(self.reactor, "tcp:0:interface=127.0.0.1")
+        port = await server.listen(monitoring_site(self.dispatcher))
+        self._extra_ports.append(port)
+        return f"http://127.0.0.1:{port.getHost().port}"
+
     def freeze(self, name):
         """Make the actor stop reading from its connection (a hung process, as the
         dispatcher sees it): bytes for it pile up and its keepalives stop."""
@@ -201,6 +211,8 @@ class Cluster:
         for service in list(self.services.values()):
             await service.stopService()
         self.services.clear()
+        for port in self._extra_ports:
+            await port.stopListening()
         if self.port is not None:
             await self.port.stopListening()
         if self.dispatcher is not None:

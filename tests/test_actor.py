@@ -153,3 +153,26 @@ def test_malformed_body_is_answered_malformed_body():
         link.dataReceived(encode_frame({"k": Kind.REQUEST, "id": 1, "svc": "s", "m": "m"}, body))
     statuses = [envelope["st"] for envelope, _ in frames(transport)]
     assert statuses == [Status.MALFORMED_BODY, Status.MALFORMED_BODY]
+
+
+def test_link_sends_keepalives_only_when_idle_and_drops_a_silent_dispatcher():
+    """With ka=1 and multiplier 3 the link pings an idle line, and aborts after 3 s of silence."""
+    clock = Clock()
+    actor = Actor("lonely", clock=clock)
+    link = ActorLink(actor, clock, keepalive_multiplier=3)
+    transport = StringTransport()
+    link.makeConnection(transport)
+    link.dataReceived(encode_frame({"k": Kind.READY, "id": 1, "name": "lonely", "ka": 1.0}))
+    transport.clear()
+    for _ in range(2):
+        clock.advance(1.0)
+        link.dataReceived(encode_frame({"k": Kind.KEEPALIVE}))
+    assert [envelope["k"] for envelope, _ in frames(transport)] == [Kind.KEEPALIVE] * 2
+    clock.advance(0.5)
+    actor.publish("busy", {})
+    clock.advance(0.5)
+    assert [envelope["k"] for envelope, _ in frames(transport)] == [Kind.EVENT]
+    clock.advance(2.0)
+    assert not transport.disconnected
+    clock.advance(1.0)
+    assert transport.disconnected

@@ -1,0 +1,249 @@
+"""Copy a file from a file share (:class:`actors.fileshare.FileShare`), verified.
+
+    result = await fetch(client, "reports/q3.pdf", "downloads")
+
+The file comes in chunks with a few requests outstanding at once, so a large
+file moves at the link's speed without ever being held whole in memory; chunks
+are written at their offsets into a temporary file beside the destination and
+hashed in order as they arrive.  Only when the sha256 matches the share's does
+the file take its final name, so an interrupted or corrupted transfer never
+leaves a half file where a good one is expected.  A destination that already
+holds the same bytes is left alone and nothing is transferred.
+
+Also the ``actornet fetch`` command (see :func:`add_fetch`).
+"""
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path, PurePosixPath
+
+from twisted.internet.defer import DeferredQueue
+from twisted.internet.threads import deferToThread
+
+from protocols.errors import ActornetError
+
+CHUNK = 1024 * 1024
+HASH_BLOCK = 1024 * 1024
+
+
+class FetchError(ActornetError):
+    """The transfer failed: the file changed on the share or arrived corrupted."""
+
+
+async def fetch(client, path, dest, *, service="fileshare", chunk_size=CHUNK, in_flight=4,
+                progress=None, target="any", timeout=30.0):
+    """Copy the shared file ``path`` into the folder ``dest`` (made if missing).
+
+    @param client: anything with :meth:`~actors.actor.Actor.ask` (a client or an actor).
+    @param in_flight: how many chunk requests may be outstanding at once.
+    @param progress: called as ``progress(done_bytes, total_bytes)`` after each chunk.
+    @param target: which file share actor to ask first; every chunk then comes
+        from the actor that answered, so instances with different folders never mix.
+    @return: ``{"path", "dest", "bytes", "sha256", "skipped", "source", "seconds"}``;
+        ``bytes`` is what was transferred (0 when ``dest`` already held the file).
+    @raise FetchError: the file changed during the transfer or its hash did not
+        match (no file is left behind); the share's own errors (e.g. ``RemoteError``
+        of type ``PathOutsideRoot`` or ``FileNotFoundError``) as they come.
+    """
+    if chunk_size < 1 or in_flight < 1:
+        raise ValueError("chunk_size and in_flight must be positive")
+    started = time.monotonic()
+    details = await client.ask(service, "details", {"path": path}, target=target,
+                               timeout=timeout)
+    source = getattr(details, "sender", None)
+    name = PurePosixPath(path).name
+    folder = Path(dest)
+    final = folder / name
+    result = {"path": path, "dest": str(final), "bytes": 0, "sha256": details["sha256"],
+              "skipped": True, "source": source}
+    if final.is_file() and await deferToThread(_sha256_of, final) == details["sha256"]:
+        result["seconds"] = time.monotonic() - started
+        return result
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
+    try:
+        transfer = _Transfer(client, service, source or target, path, descriptor,
+                             details["size"], chunk_size, in_flight, progress, timeout)
+        digest = await transfer.run()
+        os.close(descriptor)
+        descriptor = None
+        if digest != details["sha256"]:
+            raise FetchError(f"{path!r} arrived corrupted: sha256 {digest}, but the share "
+                             f"said {details['sha256']}")
+        os.replace(temporary, final)
+    except BaseException:
+        if descriptor is not None:
+            os.close(descriptor)
+        os.unlink(temporary)
+        raise
+    result.update(bytes=details["size"], skipped=False, seconds=time.monotonic() - started)
+    return result
+
+
+class _Transfer:
+    """One file's chunks: requested within a window, written as they come,
+    hashed in order.
+
+    At most ``in_flight`` chunks are requested or waiting to be hashed at any
+    moment, so memory stays at ``in_flight * chunk_size`` whatever the order
+    answers arrive in.  A chunk that comes back shorter than asked (the share
+    caps its chunk size) has its remainder requested at once.
+    """
+
+    def __init__(self, client, service, target, path, descriptor, size, chunk_size,
+                 in_flight, progress, timeout):
+        self.client = client
+        self.service = service
+        self.target = target
+        self.path = path
+        self.descriptor = descriptor
+        self.size = size
+        self.chunk_size = chunk_size
+        self.window = in_flight * chunk_size
+        self.progress = progress
+        self.timeout = timeout
+        self.digest = hashlib.sha256()
+        self.hashed = 0
+        self.received = 0
+        self.next_offset = 0
+        self.unhashed = {}
+        self.asks = {}
+        self.answers = DeferredQueue()
+
+    async def run(self):
+        """The sha256 of everything received, once the whole file has come."""
+        try:
+            self._request_more()
+            while self.hashed < self.size:
+                offset, length, outcome = await self.answers.get()
+                del self.asks[offset]
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                self._received(offset, length, outcome)
+                self._request_more()
+        finally:
+            asks, self.asks = self.asks, {}
+            for ask in asks.values():
+                ask.cancel()
+        return self.digest.hexdigest()
+
+    def _request_more(self):
+        while (self.next_offset < self.size
+               and self.next_offset < self.hashed + self.window):
+            length = min(self.chunk_size, self.size - self.next_offset)
+            self._ask(self.next_offset, length)
+            self.next_offset += length
+
+    def _ask(self, offset, length):
+        ask = self.client.ask(self.service, "fetch",
+                              {"path": self.path, "offset": offset, "size": length},
+                              target=self.target, timeout=self.timeout)
+        self.asks[offset] = ask
+        ask.addCallbacks(lambda answer: self.answers.put((offset, length, answer)),
+                         lambda failure: self.answers.put((offset, length, failure.value)))
+
+    def _received(self, offset, length, answer):
+        data = answer.get("data")
+        if answer.get("offset") != offset or not isinstance(data, bytes):
+            raise FetchError(f"the share answered for {self.path!r} at offset {offset} "
+                             f"with something other than its bytes")
+        if len(data) > length or (not data and length):
+            raise FetchError(f"{self.path!r} changed on the share while it was fetched "
+                             f"(expected {self.size} bytes)")
+        if len(data) < length:
+            self._ask(offset + len(data), length - len(data))
+        os.pwrite(self.descriptor, data, offset)
+        self.received += len(data)
+        self.unhashed[offset] = data
+        while self.hashed in self.unhashed:
+            piece = self.unhashed.pop(self.hashed)
+            self.digest.update(piece)
+            self.hashed += len(piece)
+        if self.progress is not None:
+            self.progress(self.received, self.size)
+
+
+def _sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        while block := source.read(HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ProgressBar:
+    """A one-line progress bar redrawn in place with ``\\r``.
+
+    Use :meth:`for_terminal` to get one only when the stream is a terminal, so
+    logs and pipes never fill with control characters.
+    """
+
+    def __init__(self, label, stream, width=30, clock=time.monotonic):
+        self.label = label
+        self.stream = stream
+        self.width = width
+        self.clock = clock
+        self.started = clock()
+        self.shown = None
+
+    @classmethod
+    def for_terminal(cls, label, stream=None):
+        """A bar on ``stream`` (default stderr), or None when it is not a TTY."""
+        stream = sys.stderr if stream is None else stream
+        isatty = getattr(stream, "isatty", None)
+        return cls(label, stream) if isatty is not None and isatty() else None
+
+    def __call__(self, done, total):
+        fraction = done / total if total else 1.0
+        filled = int(fraction * self.width)
+        shown = (filled, int(fraction * 1000))
+        if shown == self.shown:
+            return
+        self.shown = shown
+        elapsed = max(self.clock() - self.started, 1e-9)
+        rate = done / elapsed / 1e6
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
+                          f"{fraction * 100:5.1f}% {done / 1e6:.1f}/{total / 1e6:.1f} MB "
+                          f"{rate:.1f} MB/s")
+        self.stream.flush()
+
+    def finish(self):
+        """End the line, if anything was drawn."""
+        if self.shown is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def add_fetch(commands):
+    """Add ``actornet fetch PATH [--dest DIR] [--service NAME]`` to the CLI's commands."""
+    from actornet.cli import connection_arguments
+
+    sub = commands.add_parser("fetch", help="copy a file from a file share, verified by sha256")
+    sub.add_argument("path", help="the file, relative to the share's folder")
+    sub.add_argument("--dest", default=".", help="the folder to put it in (default: .)")
+    sub.add_argument("--service", default="fileshare",
+                     help="the file share's service (default: fileshare)")
+    connection_arguments(sub)
+    sub.set_defaults(run=_run_fetch)
+
+
+async def _run_fetch(reactor, args):
+    from actornet.cli import with_client
+
+    bar = ProgressBar.for_terminal(PurePosixPath(args.path).name)
+
+    async def work(client):
+        try:
+            return await fetch(client, args.path, args.dest, service=args.service,
+                               progress=bar)
+        except OSError as e:
+            raise FetchError(f"could not write into {args.dest}: {e}") from e
+        finally:
+            if bar is not None:
+                bar.finish()
+
+    print(json.dumps(await with_client(reactor, args, work)))

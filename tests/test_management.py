@@ -1,0 +1,158 @@
+"""The management service, the keepalive actor, metrics and status, on loopback."""
+
+import json
+
+import pytest
+import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.web.client import Agent, readBody
+
+from actornet import ActornetError, Status
+from actornet.testing import Cluster
+from actors.keepalive import Keepalive
+from protocols.codes import LIFECYCLE_TOPIC
+from sample_actors import Echo, Stall
+
+pytestmark = pytest.mark.timeout(20)
+
+
+async def get(url):
+    """GET ``url`` over real HTTP; returns (status code, body text)."""
+    response = await Agent(reactor).request(b"GET", url.encode())
+    return response.code, (await readBody(response)).decode()
+
+
+def sample(text, name, **labels):
+    """The value of one Prometheus sample in ``text``."""
+    wanted = name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+    for line in text.splitlines():
+        if line.startswith(wanted + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no sample {wanted}")
+
+
+@pytest_twisted.ensureDeferred
+async def test_mmi_shows_actors_dispatcher_and_versions(cluster):
+    """mmi answers show_actors, show_dispatcher and versions from the dispatcher alone."""
+    await cluster.add(Echo("echo-1"))
+    client = await cluster.client()
+    actors = (await client.ask("mmi", "show_actors"))["actors"]
+    assert [(row["name"], row["services"], row["status"]) for row in actors] == [
+        ("echo-1", ["echo"], "alive")]
+    assert actors[0]["holdtime_left"] > 0
+    dispatcher = await client.ask("mmi", "show_dispatcher")
+    assert dispatcher["services"] == {"echo": ["echo-1"]}
+    assert dispatcher["keepalive"] == {"interval": 5.0, "multiplier": 3}
+    versions = await client.ask("mmi", "versions")
+    assert set(versions) == {"actornet", "twisted", "cbor2", "python", "platform"}
+    with pytest.raises(ActornetError) as raised:
+        await client.ask("mmi", "reboot")
+    assert raised.value.status == Status.UNKNOWN_METHOD
+
+
+@pytest_twisted.ensureDeferred
+async def test_shutdown_needs_the_token():
+    """mmi.shutdown without the token is refused; with it, the shutdown hook runs."""
+    cluster = await Cluster(token="tok").start()
+    stopped = Deferred()
+    cluster.dispatcher.management.on_shutdown = lambda: stopped.callback("stopped")
+    try:
+        client = await cluster.client()
+        with pytest.raises(ActornetError) as raised:
+            await client.ask("mmi", "shutdown", {"token": "nope"})
+        assert raised.value.status == Status.UNAUTHORIZED
+        assert await client.ask("mmi", "shutdown", {"token": "tok"}) == {"stopping": True}
+        assert await stopped == "stopped"
+    finally:
+        await cluster.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_keepalive_show_lists_dead_actors_and_filters(cluster):
+    """keepalive.show lists the living and the dead, filtered by service and status."""
+    await cluster.add(Keepalive("keepalive"))
+    await cluster.add(Echo("echo-1"))
+    await cluster.add(Stall("stall-1"))
+    client = await cluster.client()
+    await cluster.kill("stall-1")
+    await cluster.wait_for(lambda: "stall-1" in cluster.services["keepalive"].actor.departed)
+    everyone = (await client.ask("keepalive", "show"))["actors"]
+    assert {(row["name"], row["status"]) for row in everyone} == {
+        ("keepalive", "alive"), ("echo-1", "alive"), ("stall-1", "dead")}
+    dead = (await client.ask("keepalive", "show", {"status": "dead"}))["actors"]
+    assert [(row["name"], row["event"]) for row in dead] == [("stall-1", "died")]
+    echo = (await client.ask("keepalive", "show", {"service": "echo"}))["actors"]
+    assert [row["name"] for row in echo] == ["echo-1"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_death_watch_hears_joined_and_died(cluster):
+    """A subscriber to the lifecycle topic hears an actor join, then die when cut off."""
+    watcher = await cluster.client("watcher")
+    heard = []
+    watcher.subscribe(LIFECYCLE_TOPIC, lambda bag: heard.append((bag["event"], bag["name"])))
+    await cluster.wait_for(lambda: LIFECYCLE_TOPIC in cluster.dispatcher.topics)
+    await cluster.add(Echo("echo-1"))
+    await cluster.cut("echo-1")
+    await cluster.wait_for(lambda: ("died", "echo-1") in heard, what="the death event")
+    await cluster.registered("echo-1")
+    await cluster.wait_for(lambda: heard.count(("joined", "echo-1")) == 2)
+    assert heard == [("joined", "echo-1"), ("died", "echo-1"), ("joined", "echo-1")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_metrics_count_exactly_the_requests_made(cluster):
+    """/metrics counts 7 answered asks, 2 failures and 1 unknown service, no more."""
+    await cluster.add(Echo("echo-1"))
+    client = await cluster.client()
+    for n in range(7):
+        await client.ask("echo", "echo", {"n": n})
+    for _ in range(2):
+        await client.ask("echo", "fail").addErrback(lambda f: None)
+    await client.ask("nosuch", "m").addErrback(lambda f: None)
+    base = await cluster.monitoring()
+    code, text = await get(base + "/metrics")
+    assert code == 200
+    assert sample(text, "actornet_requests_total", service="echo", actor="echo-1",
+                  status=200) == 7
+    assert sample(text, "actornet_requests_total", service="echo", actor="echo-1",
+                  status=500) == 2
+    assert sample(text, "actornet_requests_total", service="nosuch", actor="",
+                  status=404) == 1
+    assert sample(text, "actornet_request_seconds_count", service="echo") == 9
+    assert sample(text, "actornet_actor_bytes_total", actor="echo-1", direction="in") > 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_status_answers_while_every_actor_is_busy(cluster):
+    """GET /status answers at once while slow handlers hold every actor busy."""
+    await cluster.add(Stall("stall-1"))
+    await cluster.add(Stall("stall-2"))
+    client = await cluster.client()
+    held = [client.ask("stall", "wait", timeout=30) for _ in range(6)]
+    stalls = [cluster.services[name].actor for name in ("stall-1", "stall-2")]
+    await cluster.wait_for(lambda: sum(len(s.waiting) for s in stalls) == 6)
+    base = await cluster.monitoring()
+    started = reactor.seconds()
+    code, text = await get(base + "/status")
+    assert code == 200 and reactor.seconds() - started < 1.0
+    status = json.loads(text)
+    assert (status["status"], status["in_flight"], status["actors"]) == ("ok", 6, 2)
+    for stall in stalls:
+        for answer in stall.waiting:
+            answer.callback({})
+    for ask in held:
+        await ask
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_actor_that_stops_cleanly_is_reported_as_left(cluster):
+    """Stopping an actor's service says DISCONNECT, so watchers hear "left", not "died"."""
+    await cluster.add(Keepalive("keepalive"))
+    await cluster.add(Echo("echo-1"))
+    await cluster.services.pop("echo-1").stopService()
+    departed = cluster.services["keepalive"].actor.departed
+    await cluster.wait_for(lambda: "echo-1" in departed)
+    assert departed["echo-1"]["event"] == "left"
+    assert departed["echo-1"]["reason"] == "it said DISCONNECT"
