@@ -4,6 +4,7 @@ import json
 
 import pytest
 import pytest_twisted
+from sample_actors import Echo, Stall
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.web.client import Agent, readBody
@@ -12,7 +13,6 @@ from actornet import ActornetError, Status
 from actornet.testing import Cluster
 from actors.keepalive import Keepalive
 from protocols.codes import LIFECYCLE_TOPIC
-from sample_actors import Echo, Stall
 
 pytestmark = pytest.mark.timeout(20)
 
