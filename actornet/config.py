@@ -57,6 +57,8 @@ class ActorConfig:
     services: tuple
     options: dict = attrs.field(factory=dict)
     base_dir: str = "."
+    max_restarts: int = 5
+    restart_window: float = 60.0
 
     def build(self, clock=None):
         """A new instance of the configured actor; relative paths in its options
@@ -221,9 +223,14 @@ def _actors(reader, search):
         services = tuple(cls.services)
     instances = reader.get("instances", int, 1, _positive, "a positive integer")
     options = reader.get("options", dict, {}, expect="a table")
+    max_restarts = reader.get("max_restarts", int, 5, lambda n: n >= 0,
+                              "an integer of 0 or more")
+    restart_window = reader.get("restart_window", float, 60.0, _positive,
+                                "a positive number of seconds")
     reader.done()
     names = [name] if instances == 1 else [f"{name}-{i}" for i in range(1, instances + 1)]
-    return [ActorConfig(cls, each, services, dict(options), search) for each in names]
+    return [ActorConfig(cls, each, services, dict(options), search, max_restarts,
+                        restart_window) for each in names]
 
 
 def _import_actor(reader, spec, search):

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path, PurePosixPath
 
-from twisted.internet.defer import DeferredQueue
+from twisted.internet.defer import DeferredLock, DeferredQueue
 from twisted.internet.threads import deferToThread
 
 from protocols.errors import ActornetError
@@ -85,13 +85,14 @@ async def fetch(client, path, dest, *, service="fileshare", chunk_size=CHUNK, in
 
 
 class _Transfer:
-    """One file's chunks: requested within a window, written as they come,
-    hashed in order.
+    """One file's chunks: requested within a window, then written and hashed in
+    order by the thread pool while the next chunks travel.
 
-    At most ``in_flight`` chunks are requested or waiting to be hashed at any
-    moment, so memory stays at ``in_flight * chunk_size`` whatever the order
-    answers arrive in.  A chunk that comes back shorter than asked (the share
-    caps its chunk size) has its remainder requested at once.
+    At most ``in_flight * chunk_size`` bytes are requested, waiting for their
+    turn or being written at any moment, so memory stays flat whatever order
+    answers arrive in and however slow the disk is.  A chunk that comes back
+    shorter than asked (the share caps its chunk size) has its remainder
+    requested at once.
     """
 
     def __init__(self, client, service, target, path, descriptor, size, chunk_size,
@@ -107,33 +108,42 @@ class _Transfer:
         self.progress = progress
         self.timeout = timeout
         self.digest = hashlib.sha256()
-        self.hashed = 0
-        self.received = 0
         self.next_offset = 0
-        self.unhashed = {}
+        self.received = 0
+        self.queued = 0
+        self.stored = 0
+        self.early = {}
         self.asks = {}
-        self.answers = DeferredQueue()
+        self.events = DeferredQueue()
+        self.disk = DeferredLock()
+        self.abandoned = False
 
     async def run(self):
-        """The sha256 of everything received, once the whole file has come."""
+        """The sha256 of the file as written, once every byte is on disk."""
         try:
             self._request_more()
-            while self.hashed < self.size:
-                offset, length, outcome = await self.answers.get()
-                del self.asks[offset]
-                if isinstance(outcome, BaseException):
-                    raise outcome
-                self._received(offset, length, outcome)
+            while self.stored < self.size:
+                event, *details = await self.events.get()
+                if event == "failed":
+                    raise details[0]
+                if event == "answer":
+                    offset, length, answer = details
+                    del self.asks[offset]
+                    self._received(offset, length, answer)
+                else:
+                    self.stored += details[0]
                 self._request_more()
         finally:
             asks, self.asks = self.asks, {}
             for ask in asks.values():
                 ask.cancel()
+            self.abandoned = True
+            await self.disk.run(lambda: None)
         return self.digest.hexdigest()
 
     def _request_more(self):
         while (self.next_offset < self.size
-               and self.next_offset < self.hashed + self.window):
+               and self.next_offset < self.stored + self.window):
             length = min(self.chunk_size, self.size - self.next_offset)
             self._ask(self.next_offset, length)
             self.next_offset += length
@@ -143,8 +153,8 @@ class _Transfer:
                               {"path": self.path, "offset": offset, "size": length},
                               target=self.target, timeout=self.timeout)
         self.asks[offset] = ask
-        ask.addCallbacks(lambda answer: self.answers.put((offset, length, answer)),
-                         lambda failure: self.answers.put((offset, length, failure.value)))
+        ask.addCallbacks(lambda answer: self.events.put(("answer", offset, length, answer)),
+                         lambda failure: self.events.put(("failed", failure.value)))
 
     def _received(self, offset, length, answer):
         data = answer.get("data")
@@ -156,15 +166,27 @@ class _Transfer:
                              f"(expected {self.size} bytes)")
         if len(data) < length:
             self._ask(offset + len(data), length - len(data))
-        os.pwrite(self.descriptor, data, offset)
         self.received += len(data)
-        self.unhashed[offset] = data
-        while self.hashed in self.unhashed:
-            piece = self.unhashed.pop(self.hashed)
-            self.digest.update(piece)
-            self.hashed += len(piece)
+        self.early[offset] = data
+        while self.queued in self.early:
+            piece = self.early.pop(self.queued)
+            self.disk.run(deferToThread, self._store, self.queued, piece).addCallbacks(
+                lambda stored: self.events.put(("stored", stored)),
+                lambda failure: self.events.put(("failed", failure.value)))
+            self.queued += len(piece)
         if self.progress is not None:
             self.progress(self.received, self.size)
+
+    def _store(self, offset, piece):
+        """Write and hash one piece; runs in a thread, one piece at a time, in order."""
+        if self.abandoned:
+            return 0
+        view = memoryview(piece)
+        while view:
+            written = os.pwrite(self.descriptor, view, offset)
+            view, offset = view[written:], offset + written
+        self.digest.update(piece)
+        return len(piece)
 
 
 def _sha256_of(path):

@@ -18,8 +18,12 @@ from twisted.python.failure import Failure
 from actornet import config as configuration
 from actornet import connfile
 from actors.service import ActorService
+from actors.supervisor import SUPERVISOR_TOPIC, RestartPolicy, Supervisor
 from dispatcher.core import Dispatcher
 from dispatcher.web import monitoring_site
+from protocols import codec
+from protocols.codes import Kind
+from protocols.framing import DEFAULT_MAX_FRAME
 
 
 class Options(usage.Options):
@@ -119,11 +123,9 @@ class DispatcherService(MultiService):
             connfile.write(self.connection_file, self.connect_endpoint, self.settings.token,
                            os.getpid())
         endpoint = endpoints.clientFromString(self.reactor, self.connect_endpoint)
-        for actor in self.actors:
-            ActorService(actor.build(self.reactor), endpoint, self.reactor,
-                         token=self.settings.token,
-                         keepalive_multiplier=self.settings.keepalive_multiplier,
-                         max_frame=self.settings.max_frame_bytes).setServiceParent(self)
+        supervise(self.actors, endpoint, self.reactor, self.settings.token, self._announce,
+                  self.settings.keepalive_multiplier,
+                  self.settings.max_frame_bytes).setServiceParent(self)
         super().startService()
 
     def stopService(self):
@@ -135,6 +137,10 @@ class DispatcherService(MultiService):
             connfile.remove(self.connection_file, os.getpid())
         return stopped
 
+
+    def _announce(self, data):
+        self.dispatcher.publish({"k": Kind.EVENT, "top": SUPERVISOR_TOPIC, "r": [],
+                                 "src": self.dispatcher.name}, codec.encode(data))
 
     def _shutdown(self):
         self.log.info("shutdown requested through mmi")
@@ -179,16 +185,29 @@ class Network(MultiService):
             actor._safely(actor.on_reload_signal)
 
 
+def supervise(actors, endpoint, reactor, token, announce=None, keepalive_multiplier=3,
+              max_frame=DEFAULT_MAX_FRAME):
+    """A supervisor running the configured ``actors`` connected to ``endpoint``."""
+
+    def start(actor, on_crash):
+        return ActorService(actor, endpoint, reactor, token=token, on_crash=on_crash,
+                            keepalive_multiplier=keepalive_multiplier, max_frame=max_frame)
+
+    supervisor = Supervisor(reactor, start, announce)
+    for actor in actors:
+        supervisor.supervise(actor.name, lambda actor=actor: actor.build(reactor),
+                             RestartPolicy(actor.max_restarts, actor.restart_window))
+    return supervisor
+
+
 def build(network, reactor):
     """The service tree for a loaded config."""
     root = Network(reactor)
     if network.dispatcher is not None:
         DispatcherService(network.dispatcher, reactor, network.actors).setServiceParent(root)
-        return root
-    endpoint = endpoints.clientFromString(reactor, network.join.connect)
-    for actor in network.actors:
-        ActorService(actor.build(reactor), endpoint, reactor,
-                     token=network.join.token).setServiceParent(root)
+    else:
+        endpoint = endpoints.clientFromString(reactor, network.join.connect)
+        supervise(network.actors, endpoint, reactor, network.join.token).setServiceParent(root)
     return root
 
 

@@ -19,8 +19,11 @@ from twisted.internet.defer import Deferred
 from actornet.client import connect
 from actornet.tap import client_endpoint_for
 from actors.service import ActorService
+from actors.supervisor import SUPERVISOR_TOPIC, Supervisor
 from dispatcher.core import Dispatcher
 from dispatcher.web import monitoring_site
+from protocols import codec
+from protocols.codes import Kind
 
 
 class ConditionTimeout(AssertionError):
@@ -49,6 +52,7 @@ class Cluster:
         self._port_number = 0
         self._watchers = []
         self._extra_ports = []
+        self.supervisor = None
 
     async def start(self):
         """Start the dispatcher; returns the cluster."""
@@ -81,6 +85,34 @@ class Cluster:
             await service.whenReady()
             await self.registered(actor.name)
         return actor
+
+    async def supervise(self, name, build, *, policy=None, wait=True):
+        """Run the actor ``build()`` makes (called ``name``) under a one-for-one
+        supervisor: when it crashes, a fresh ``build()`` replaces it.
+
+        @return: the supervisor's :class:`~actors.supervisor.Child`;
+            ``child.service.actor`` is the instance running now.
+        """
+        if self.supervisor is None:
+            self.supervisor = Supervisor(self.reactor, self._start_supervised, self._announce)
+            self.supervisor.startService()
+        child = self.supervisor.supervise(name, build, policy)
+        if wait:
+            await child.service.whenReady()
+            await self.registered(name)
+        return child
+
+    def _start_supervised(self, actor, on_crash):
+        endpoint = endpoints.clientFromString(self.reactor, self.endpoint)
+        service = ActorService(actor, endpoint, self.reactor, token=self.token,
+                               retry_policy=lambda attempt: self.retry_delay, on_crash=on_crash)
+        self.services[actor.name] = service
+        self._watch(actor)
+        return service
+
+    def _announce(self, data):
+        self.dispatcher.publish({"k": Kind.EVENT, "top": SUPERVISOR_TOPIC, "r": [],
+                                 "src": self.dispatcher.name}, codec.encode(data))
 
     async def client(self, name=None, token=None):
         """A connected :class:`~actornet.client.Client`, closed by :meth:`stop`."""
@@ -208,6 +240,10 @@ class Cluster:
         """Close clients, stop actors and the dispatcher."""
         for client in self.clients:
             await client.close()
+        if self.supervisor is not None:
+            await self.supervisor.stopService()
+            for child in self.supervisor.children.values():
+                self.services.pop(child.name, None)
         for service in list(self.services.values()):
             await service.stopService()
         self.services.clear()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from protocols import codec
 from protocols.codes import INVENTORY_RELOADED, Kind, Status
@@ -88,6 +89,8 @@ class Actor:
         self.services = tuple(services if services is not None else type(self).services)
         self.options = dict(options or {})
         self.config_dir = Path.cwd()
+        self.crashed = None
+        self.on_crash = None
         if clock is None:
             from twisted.internet import reactor as clock
         self.clock = clock
@@ -435,9 +438,19 @@ class Actor:
         return route + [self._stamp(arrived, len(route) + 1)]
 
     def _safely(self, hook, *args):
-        maybeDeferred(hook, *args).addErrback(
-            lambda f: self.log.failure("{actor}: {hook} failed", f, actor=self.name,
-                                       hook=hook.__name__))
+        """Run a lifecycle hook; an exception in it is a crash of the actor itself."""
+        maybeDeferred(hook, *args).addErrback(self.crash)
+
+    def crash(self, reason):
+        """The actor itself is broken (not one request): log it and tell whoever
+        runs the actor, whose supervisor restarts it with a fresh instance."""
+        self.crashed = reason
+        if isinstance(reason, Failure):
+            self.log.failure("{actor} crashed", reason, actor=self.name)
+        else:
+            self.log.error("{actor} crashed: {reason}", actor=self.name, reason=reason)
+        if self.on_crash is not None:
+            self.on_crash(reason)
 
 
 def _collect_handlers(actor):

@@ -49,14 +49,18 @@ class ActorService(MultiService):
 
     @param retry_policy: ``attempt -> seconds`` between reconnects; by default
         Twisted's backoff from 0.1 s up to 5 s, with jitter.
+    @param on_crash: called with the reason when the actor crashes; the service
+        has already stopped the actor by then.
     """
 
     log = Logger()
 
     def __init__(self, actor, endpoint, clock, token=None, keepalive_multiplier=3,
-                 retry_policy=None, max_frame=DEFAULT_MAX_FRAME):
+                 retry_policy=None, max_frame=DEFAULT_MAX_FRAME, on_crash=None):
         super().__init__()
         self.actor = actor
+        self._on_crash = on_crash
+        actor.on_crash = self._crashed
         self.clock = clock
         self.setName(actor.name)
         self._policy = retry_policy or backoffPolicy(initialDelay=0.1, maxDelay=5.0)
@@ -92,6 +96,16 @@ class ActorService(MultiService):
         self._refusals += 1
         self.log.warn("{actor} could not register ({reason}); retrying",
                       actor=self.actor.name, reason=failure.getErrorMessage())
+
+    def _crashed(self, reason):
+        if not self.running:
+            return
+        stopping = self.disownServiceParent() if self.parent is not None else None
+        if stopping is None:
+            stopping = self.stopService()
+        if self._on_crash is not None:
+            self._on_crash(reason)
+        return stopping
 
     def _run_periodic(self, interval):
         self._periodic = self.clock.callLater(interval, self._run_periodic, interval)

@@ -64,7 +64,7 @@ name = "math"
     root.startService()
     service = root.services[0]
     try:
-        await service.services[0].whenReady()
+        await next(root.actors()).when_attached()
         info = json.loads(connection.read_text())
         tcp_port, _, ssl_port = (port.getHost() for port in service.ports)
         assert info == {"endpoint": f"tcp:host=127.0.0.1:port={tcp_port.port}",
