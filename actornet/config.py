@@ -40,6 +40,7 @@ class DispatcherConfig:
     outbound_limit_bytes: int = 8 * 1024 * 1024
     connection_file: str | None = ""
     http: str | None = None
+    drain_seconds: float = 5.0
     """Endpoint of the monitoring HTTP server (/metrics, /status), or None for none."""
     """Where to write the connection-info file: "" for the default place, None for none."""
 
@@ -196,6 +197,8 @@ def _dispatcher(reader):
         connection_file=reader.get("connection_file", (str, bool), defaults.connection_file,
                                    lambda v: v is not True, "a path, or false for none"),
         http=reader.get("http", str, None, bool, "an endpoint string"),
+        drain_seconds=reader.get("drain_seconds", float, defaults.drain_seconds,
+                                 lambda v: v >= 0, "0 or more seconds"),
     )
     if not config.listen:
         reader.fail("listen", "needs at least one endpoint string")

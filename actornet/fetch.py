@@ -16,8 +16,8 @@ Also the ``actornet fetch`` command (see :func:`add_fetch`).
 import hashlib
 import json
 import os
+import secrets
 import sys
-import tempfile
 import time
 from pathlib import Path, PurePosixPath
 
@@ -64,7 +64,7 @@ async def fetch(client, path, dest, *, service="fileshare", chunk_size=CHUNK, in
         result["seconds"] = time.monotonic() - started
         return result
     folder.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
+    descriptor, temporary = _temporary_file(folder, name)
     try:
         transfer = _Transfer(client, service, source or target, path, descriptor,
                              details["size"], chunk_size, in_flight, progress, timeout)
@@ -187,6 +187,17 @@ class _Transfer:
             view, offset = view[written:], offset + written
         self.digest.update(piece)
         return len(piece)
+
+
+def _temporary_file(folder, name):
+    """A new hidden file beside the destination, made with the umask's usual mode
+    (``tempfile.mkstemp`` would leave the fetched file readable by its owner only)."""
+    while True:
+        path = folder / f".{name}.{secrets.token_hex(4)}.part"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+        except FileExistsError:
+            continue
 
 
 def _sha256_of(path):

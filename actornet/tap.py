@@ -11,6 +11,7 @@ import signal
 from twisted.application.service import MultiService
 from twisted.internet import endpoints
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
@@ -98,7 +99,9 @@ class DispatcherService(MultiService):
             for port in self.ports:
                 port.stopListening()
             why = outcome[0].getErrorMessage() if outcome else "the endpoint did not answer"
-            raise RuntimeError(f"cannot listen on {description}: {why}")
+            message = f"actornet: cannot listen on {description}: {why}"
+            self.log.critical(message)
+            raise SystemExit(message)
         return outcome[0]
 
     def startService(self):
@@ -129,14 +132,23 @@ class DispatcherService(MultiService):
         super().startService()
 
     def stopService(self):
-        stopped = super().stopService()
-        self.dispatcher.stop()
-        for port in self.ports + ([self.http_port] if self.http_port else []):
-            port.stopListening()
+        """Drain: stop listening, let requests in flight finish (up to
+        ``drain_seconds``), then stop the actors and close every connection."""
+        return Deferred.fromCoroutine(self._stop())
+
+    async def _stop(self):
+        for port in self.ports:
+            await port.stopListening()
         if self.connection_file is not None:
             connfile.remove(self.connection_file, os.getpid())
-        return stopped
-
+        failed = await self.dispatcher.drain(self.settings.drain_seconds)
+        if failed:
+            self.log.warn("{count} requests were still in flight after {seconds}s and "
+                          "were failed", count=failed, seconds=self.settings.drain_seconds)
+        await super().stopService()
+        await self.dispatcher.stop()
+        if self.http_port is not None:
+            await self.http_port.stopListening()
 
     def _announce(self, data):
         self.dispatcher.publish({"k": Kind.EVENT, "top": SUPERVISOR_TOPIC, "r": [],

@@ -13,7 +13,7 @@ from protocols import codec
 from protocols.codes import Kind, Status
 from protocols.envelope import check
 from protocols.errors import ActornetError, ProtocolError, error_for
-from protocols.framing import DEFAULT_MAX_FRAME, FrameProtocol, frame_parts
+from protocols.framing import DEFAULT_MAX_FRAME, FrameProtocol, frame_parts, no_delay
 
 
 class ActorLink(FrameProtocol):
@@ -42,6 +42,7 @@ class ActorLink(FrameProtocol):
         self._ticker = None
 
     def connectionMade(self):
+        no_delay(self.transport)
         register = {"k": Kind.REGISTER, "name": self.actor.name, "svcs": list(self.actor.services)}
         if self.token:
             register["tok"] = self.token

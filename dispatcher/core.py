@@ -85,6 +85,7 @@ class Dispatcher:
         self._seq = 0
         self._conn_ids = 0
         self._keepalive = None
+        self.draining = False
         self.watchers = []
         self._closing = []
         self._handlers = {
@@ -111,6 +112,44 @@ class Dispatcher:
         self._keepalive.clock = self.clock
         self._keepalive.start(self.keepalive_interval, now=False).addErrback(
             lambda f: self.log.failure("keepalive sweep stopped", f))
+
+    def drain(self, timeout):
+        """Stop taking new requests and let those in flight finish.
+
+        New requests are answered SHUTTING_DOWN at once (forwards of requests
+        already in flight still go through).  After ``timeout`` seconds, what
+        is left is failed with SHUTTING_DOWN.
+
+        @return: a Deferred firing with the number of requests that had to be
+            failed (0 when everything finished in time).
+        """
+        self.draining = True
+        drained = Deferred()
+        if not len(self.inflight):
+            drained.callback(0)
+            return drained
+
+        def finished():
+            self.inflight.on_empty = None
+            if deadline.active():
+                deadline.cancel()
+            if not drained.called:
+                drained.callback(0)
+
+        def expired():
+            self.inflight.on_empty = None
+            left = self.inflight.take_all()
+            for pending in left:
+                self._answer_error(pending, Status.SHUTTING_DOWN,
+                                   f"the dispatcher shut down before {pending.worker.label} "
+                                   "answered")
+            drained.callback(len(left))
+
+        deadline = self.clock.callLater(timeout, expired)
+        self.inflight.on_empty = finished
+        self.log.info("draining {count} requests in flight (up to {timeout}s)",
+                      count=len(self.inflight), timeout=timeout)
+        return drained
 
     def stop(self):
         """Stop timers and close every connection.
@@ -315,6 +354,11 @@ class Dispatcher:
             origin = None
             asker, asker_id = peer, envelope["id"]
             ttl = envelope.get("ttl", self.default_timeout)
+            if self.draining and envelope["svc"] != MANAGEMENT:
+                self.stats["refused_draining"] += 1
+                self._route_error(asker, asker_id, tell, None, Status.SHUTTING_DOWN,
+                                  "the dispatcher is shutting down and takes no new requests")
+                return
         if len(route) >= self.hop_limit:
             self.stats["hop_limit"] += 1
             self._route_error(asker, asker_id, tell, origin, Status.HOP_LIMIT_EXCEEDED,

@@ -51,6 +51,7 @@ class InFlight:
         self._bucket_heap = []
         self._timer = None
         self._next_id = 0
+        self.on_empty = None
 
     def __len__(self):
         return len(self._by_id)
@@ -90,7 +91,13 @@ class InFlight:
                     del self._buckets[pending.bucket]
             if pending.asker is not None:
                 pending.asker.asking.discard(rid)
+            if not self._by_id and self.on_empty is not None:
+                self.on_empty()
         return pending
+
+    def take_all(self):
+        """Remove and return every pending request."""
+        return [self.pop(rid) for rid in list(self._by_id)]
 
     def orphan(self, asker):
         """The asker left: keep its requests (their workers still answer) but

@@ -2,7 +2,7 @@
 
 import attrs
 
-from protocols.framing import FrameProtocol
+from protocols.framing import FrameProtocol, no_delay
 
 
 @attrs.define(eq=False)
@@ -48,6 +48,7 @@ class DispatcherProtocol(FrameProtocol):
         self.peer = None
 
     def connectionMade(self):
+        no_delay(self.transport)
         self.peer = self.dispatcher.connected(self)
 
     def frameReceived(self, envelope_bytes, body):

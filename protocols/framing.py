@@ -42,6 +42,17 @@ def frame_parts(envelope_bytes, body=b""):
     ]
 
 
+def no_delay(transport):
+    """Turn Nagle's algorithm off where the transport has it (TCP): a request
+    and its answer are small frames that must not wait 40 ms for an ACK."""
+    set_no_delay = getattr(transport, "setTcpNoDelay", None)
+    if set_no_delay is not None:
+        try:
+            set_no_delay(True)
+        except OSError:
+            pass
+
+
 def encode_frame(envelope, body=b""):
     """One whole frame as bytes (for tests and tools, not the hot path)."""
     return b"".join(frame_parts(codec.encode(envelope), body))

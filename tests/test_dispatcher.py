@@ -649,3 +649,41 @@ def test_request_to_all_does_not_buffer_for_a_worker_past_its_outbound_limit():
     fine.answer(request)
     _, body = asker.only(Kind.RESPONSE)
     assert codec.decode(body)["stuck"]["status"] == Status.BUSY
+
+
+# -- drain on shutdown -------------------------------------------------------------
+
+
+def test_drain_refuses_new_work_and_waits_for_work_in_flight():
+    """While draining, new requests get SHUTTING_DOWN; the in-flight one finishes normally."""
+    star = Star()
+    worker, asker = star.actor("worker", ["svc"]), star.actor("asker")
+    asker.ask(1, "svc")
+    request, _ = worker.only(Kind.REQUEST)
+    drained = star.dispatcher.drain(5.0)
+    asker.ask(2, "svc")
+    assert asker.only(Kind.RESPONSE)[0]["st"] == Status.SHUTTING_DOWN
+    assert worker.frames() == []
+    assert not drained.called
+    worker.answer(request)
+    envelope, _ = asker.only(Kind.RESPONSE)
+    assert (envelope["id"], envelope["st"]) == (1, Status.SUCCESS)
+    assert drained.result == 0
+
+
+def test_drain_fails_what_is_left_at_its_deadline():
+    """Requests still in flight when the drain deadline passes fail with SHUTTING_DOWN."""
+    star = Star()
+    worker, asker = star.actor("worker", ["svc"]), star.actor("asker")
+    asker.ask(1, "svc", ttl=60)
+    asker.ask(2, "svc", ttl=60)
+    worker.frames()
+    drained = star.dispatcher.drain(2.0)
+    star.clock.advance(1.9)
+    assert asker.frames() == [] and not drained.called
+    star.clock.advance(0.2)
+    answers = asker.envelopes()
+    assert sorted((e["id"], e["st"]) for e in answers) == [
+        (1, Status.SHUTTING_DOWN), (2, Status.SHUTTING_DOWN)]
+    assert drained.result == 2
+    assert len(star.dispatcher.inflight) == 0
