@@ -109,7 +109,8 @@ class _Reader:
         value = self.table[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             self.fail(key, f"expected {expect or kind.__name__}, got {value!r}")
         if check is not None and not check(value):
             self.fail(key, f"expected {expect}, got {value!r}")

@@ -6,7 +6,10 @@ loopback exactly as remote actors do, so there is one code path to trust.
 """
 
 import os
+import re
 import signal
+import socket
+import stat
 
 from twisted.application.service import MultiService
 from twisted.internet import endpoints
@@ -57,6 +60,18 @@ def client_endpoint_for(address):
     raise ValueError(f"cannot connect back to a listener at {address!r}")
 
 
+def unix_path(description):
+    """The socket path of a ``unix:`` server endpoint description."""
+    tokens = re.split(r"(?<!\\):", description[len("unix:"):])
+    for token in tokens:
+        if token.startswith("address="):
+            token = token[len("address="):]
+        elif "=" in token:
+            continue
+        return token.replace("\\:", ":")
+    raise ValueError(f"no socket path in {description!r}")
+
+
 class DispatcherService(MultiService):
     """Listens on every configured endpoint and runs the dispatcher.
 
@@ -92,17 +107,42 @@ class DispatcherService(MultiService):
         tcp, unix and ssl endpoints listen synchronously, so a port that is in
         use stops the start-up with a message instead of a half-started network.
         """
+        if description.startswith("unix:"):
+            self._clear_stale_socket(description, unix_path(description))
         outcome = []
         endpoints.serverFromString(self.reactor, description).listen(factory).addBoth(
             outcome.append)
         if not outcome or isinstance(outcome[0], Failure):
-            for port in self.ports:
-                port.stopListening()
-            why = outcome[0].getErrorMessage() if outcome else "the endpoint did not answer"
-            message = f"actornet: cannot listen on {description}: {why}"
-            self.log.critical(message)
-            raise SystemExit(message)
+            self._refuse(description, outcome[0].getErrorMessage() if outcome
+                         else "the endpoint did not answer")
         return outcome[0]
+
+    def _clear_stale_socket(self, description, path):
+        """DAOS dRPC's rule, made safe: never start over a live socket, replace a
+        stale one, and never remove anything that is not a socket."""
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(mode):
+            self._refuse(description, f"{path} exists and is not a socket; not touching it")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+        except OSError:
+            os.unlink(path)
+            self.log.info("removed the stale socket {path}", path=path)
+            return
+        finally:
+            probe.close()
+        self._refuse(description, f"another process is listening on {path}")
+
+    def _refuse(self, description, why):
+        for port in self.ports:
+            port.stopListening()
+        message = f"actornet: cannot listen on {description}: {why}"
+        self.log.critical(message)
+        raise SystemExit(message)
 
     def startService(self):
         factory = self.dispatcher.factory()

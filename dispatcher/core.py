@@ -320,7 +320,7 @@ class Dispatcher:
                 peer.last_seen = now
             elif now - peer.last_seen > holdtime:
                 self.stats["keepalive_expired"] += 1
-                self.log.warn("{peer} sent nothing for {silent:.1f}s (holdtime {holdtime}s); "
+                self.log.warn("{peer} sent nothing for {silent:.1f}s (holdtime {holdtime:.3g}s); "
                               "dropping it", peer=peer.label, silent=now - peer.last_seen,
                               holdtime=holdtime)
                 peer.protocol.transport.abortConnection()

@@ -79,3 +79,43 @@ name = "math"
     finally:
         await root.stopService()
     assert not connection.exists()
+
+
+def unix_dispatcher(path):
+    settings = config.DispatcherConfig(listen=(f"unix:{path}",), connection_file=None)
+    return tap.DispatcherService(settings, reactor)
+
+
+@pytest_twisted.ensureDeferred
+async def test_unix_listener_replaces_a_stale_socket_and_refuses_a_live_one(tmp_path):
+    """A socket file nobody listens on is replaced; one somebody listens on is not."""
+    import socket
+
+    path = tmp_path / "d.sock"
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(path))
+    stale.close()
+    first = unix_dispatcher(path)
+    first.startService()
+    try:
+        client = await connect(f"unix:path={path}", reactor=reactor)
+        await client.close()
+        second = unix_dispatcher(path)
+        with pytest.raises(SystemExit) as refused:
+            second.startService()
+        assert str(refused.value) == (f"actornet: cannot listen on unix:{path}: another process "
+                                      f"is listening on {path}")
+        client = await connect(f"unix:path={path}", reactor=reactor)
+        await client.close()
+    finally:
+        await first.stopService()
+
+
+def test_unix_listener_never_removes_a_file_that_is_not_a_socket(tmp_path):
+    """A regular file where the socket should be is left alone and named in the error."""
+    path = tmp_path / "precious.txt"
+    path.write_text("keep me")
+    with pytest.raises(SystemExit) as refused:
+        unix_dispatcher(path).startService()
+    assert "exists and is not a socket" in str(refused.value)
+    assert path.read_text() == "keep me"

@@ -2,11 +2,13 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -83,21 +85,24 @@ def stop(process):
 
 @pytest.fixture
 def network(tmp_path):
-    """The example network's actors behind a dispatcher on a free port, as a subprocess."""
+    """The example network (examples/ copied) on free ports, as a twistd subprocess."""
+    shutil.copytree(EXAMPLES, tmp_path, dirs_exist_ok=True)
     connection = tmp_path / "connection.json"
     config = tmp_path / "cluster.toml"
-    text = (EXAMPLES / "cluster.toml").read_text()
+    text = config.read_text()
     text = text.replace('listen = ["tcp:5570:interface=127.0.0.1"]',
                         f'listen = ["tcp:0:interface=127.0.0.1"]\n'
                         f'connection_file = "{connection}"\ntoken = "t0ken"')
+    text = text.replace('http = "tcp:5571:interface=127.0.0.1"',
+                        'http = "tcp:0:interface=127.0.0.1"')
     config.write_text(text)
-    for module in EXAMPLES.glob("*.py"):
-        (tmp_path / module.name).write_text(module.read_text())
     process = start_twistd(config, tmp_path)
+    splash = process.output.wait_for("metrics and status on http://")
+    process.monitoring = splash.split("metrics and status on ")[1].strip().rstrip("/")
     process.output.wait_for("actor provider joined")
     yield process, connection
     stop(process)
-    assert process.returncode == -signal.SIGTERM
+    assert process.returncode in (0, -signal.SIGTERM)
     process.output.wait_for("Server Shut Down.")
     assert not connection.exists(), "the connection file outlived a clean shutdown"
 
@@ -180,3 +185,98 @@ def test_bad_config_exits_non_zero_naming_file_and_key(tmp_path):
     assert done.returncode == 1
     assert f"{config}: dispatcher.hop_limit: expected a positive integer, got 0" in (
         done.stdout + done.stderr)
+
+
+def test_second_twistd_on_the_same_endpoint_exits_and_the_first_keeps_serving(network, tmp_path):
+    """A second twistd with the same config and endpoint exits 1 with one clear line."""
+    process, connection = network
+    endpoint = json.loads(connection.read_text())["endpoint"]
+    port = endpoint.rsplit("=", 1)[1]
+    config = tmp_path / "same.toml"
+    config.write_text(f'[dispatcher]\nlisten = ["tcp:{port}:interface=127.0.0.1"]\n'
+                      'connection_file = false\n')
+    second = subprocess.run(
+        [str(BIN / "twistd"), "-n", "--pidfile=", "actornet", "--config", str(config)],
+        capture_output=True, text=True, timeout=30)
+    assert second.returncode == 1
+    assert (f"actornet: cannot listen on tcp:{port}:interface=127.0.0.1: Couldn't listen on "
+            f"127.0.0.1:{port}: [Errno 98] Address already in use.") in second.stdout
+    assert "Traceback" not in second.stdout + second.stderr
+    done = cli("call", "math", "add", "--data", '{"a": 2, "b": 3}',
+               "--connection-file", str(connection))
+    assert json.loads(done.stdout) == {"result": 5}
+
+
+def test_workers_fetch_inventory_metrics_and_stop(network, tmp_path):
+    """The built-in actors answer through the CLI and HTTP, and `actornet stop` ends the network."""
+    process, connection = network
+    where = ("--connection-file", str(connection))
+    workers = cli("workers", *where)
+    assert workers.returncode == 0, workers.stderr
+    header, *rows = workers.stdout.splitlines()
+    assert header.split() == ["NAME", "SERVICES", "STATUS", "ALIVE-FOR", "HOLDTIME", "KA-TX",
+                              "KA-RX", "IN-FLIGHT", "HANDLED"]
+    assert sorted(row.split()[0] for row in rows) == [
+        "files", "insurance", "intake", "inventory", "keepalive", "math-1", "math-2",
+        "provider"]
+    assert all(row.split()[2] == "alive" for row in rows)
+    dest = tmp_path / "downloads"
+    dest.mkdir()
+    fetched = cli("fetch", "hello.txt", "--dest", str(dest), *where)
+    assert fetched.returncode == 0, fetched.stderr
+    assert json.loads(fetched.stdout)["skipped"] is False
+    assert (dest / "hello.txt").read_bytes() == (EXAMPLES / "files" / "hello.txt").read_bytes()
+    again = cli("fetch", "hello.txt", "--dest", str(dest), *where)
+    assert json.loads(again.stdout)["skipped"] is True
+    inventory = cli("call", "inventory", "get", "--data",
+                    '{"name": "math-2", "services": ["math"]}', *where)
+    assert json.loads(inventory.stdout)["pool"] == "b"
+    for n in range(3):
+        cli("call", "math", "add", "--data", f'{{"a": {n}, "b": 1}}', *where)
+    metrics = urllib.request.urlopen(process.monitoring + "/metrics", timeout=10).read().decode()
+    served = sum(float(line.split()[-1]) for line in metrics.splitlines()
+                 if line.startswith('actornet_requests_total{service="math",'))
+    assert served == 3
+    status = json.loads(urllib.request.urlopen(process.monitoring + "/status", timeout=10).read())
+    assert (status["status"], status["actors"]) == ("ok", 8)
+    stopped = cli("stop", *where)
+    assert json.loads(stopped.stdout) == {"stopping": True}
+    process.wait(timeout=15)
+    assert process.returncode == 0
+
+
+def test_a_frozen_actor_process_is_declared_dead_after_its_holdtime(tmp_path):
+    """SIGSTOP on an actor's process: after interval x multiplier the dispatcher drops it."""
+    connection = tmp_path / "connection.json"
+    (tmp_path / "stall.py").write_text(STALL_MODULE)
+    (tmp_path / "hub.toml").write_text(
+        '[dispatcher]\nlisten = ["tcp:0:interface=127.0.0.1"]\n'
+        f'connection_file = "{connection}"\nkeepalive_interval = 0.3\n'
+        'keepalive_multiplier = 3\n\n'
+        '[[actor]]\nclass = "actors.keepalive:Keepalive"\nname = "keepalive"\n')
+    hub = start_twistd(tmp_path / "hub.toml", tmp_path)
+    worker = None
+    try:
+        hub.output.wait_for("actor keepalive joined")
+        endpoint = json.loads(connection.read_text())["endpoint"]
+        (tmp_path / "join.toml").write_text(
+            f'[join]\nconnect = "{endpoint}"\n\n'
+            '[[actor]]\nclass = "stall:Stall"\nname = "stall-1"\n')
+        worker = start_twistd(tmp_path / "join.toml", tmp_path)
+        hub.output.wait_for("actor stall-1 joined")
+        frozen_at = time.monotonic()
+        worker.send_signal(signal.SIGSTOP)
+        line = hub.output.wait_for("stall-1 sent nothing for")
+        waited = time.monotonic() - frozen_at
+        assert "holdtime 0.9s" in line
+        assert 0.9 <= waited < 3.0
+        dead = cli("workers", "--status", "dead", "--json", "--connection-file",
+                   str(connection))
+        (row,) = json.loads(dead.stdout)
+        assert (row["name"], row["status"], row["event"]) == ("stall-1", "dead", "died")
+    finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGCONT)
+            worker.kill()
+            worker.wait()
+        stop(hub)

@@ -1,0 +1,68 @@
+"""Config files: what a good one becomes, and how each mistake is named."""
+
+import pytest
+
+from actornet.config import ConfigError, load
+
+MATH = '[[actor]]\nclass = "mathserver:MathServer"\n'
+
+
+def write(tmp_path, text):
+    (tmp_path / "mathserver.py").write_text(
+        "from actornet import Actor\n\nclass MathServer(Actor):\n    services = ('math',)\n")
+    path = tmp_path / "net.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_config_becomes_records_with_defaults(tmp_path):
+    """Listen endpoints, token, instances and options land where they belong."""
+    path = write(tmp_path, '[dispatcher]\nlisten = "tcp:0"\ntoken = "t"\n'
+                           '[[actor]]\nclass = "mathserver:MathServer"\nname = "m"\n'
+                           'instances = 3\noptions = { depth = 2 }\n')
+    network = load(path)
+    assert network.dispatcher.listen == ("tcp:0",)
+    assert network.token == "t"
+    assert network.dispatcher.keepalive_interval == 5.0
+    assert [a.name for a in network.actors] == ["m-1", "m-2", "m-3"]
+    assert network.actors[0].services == ("math",)
+    actor = network.actors[0].build()
+    assert actor.options == {"depth": 2} and actor.config_dir == tmp_path
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[dispatcher]\nlisten = 5\n", "dispatcher.listen: expected text or a list of text, got 5"),
+    ("[dispatcher]\nlisten = []\n", "dispatcher.listen: needs at least one endpoint string"),
+    ("[dispatcher]\nlisten = 'tcp:0'\nhop_limit = 0\n",
+     "dispatcher.hop_limit: expected a positive integer, got 0"),
+    ("[dispatcher]\nlisten = 'tcp:0'\nkeepalive_interval = true\n",
+     "dispatcher.keepalive_interval: expected a positive number of seconds, got True"),
+    ("[dispatcher]\nlisten = 'tcp:0'\nlisen = 1\n", "dispatcher.lisen: unknown key (a typo?)"),
+    ("[dispatcher]\nlisten = 'tcp:0'\n[[actor]]\nclass = 'nowhere:Thing'\n",
+     "actor[0].class: cannot import 'nowhere': ModuleNotFoundError: No module named 'nowhere'"),
+    ("[dispatcher]\nlisten = 'tcp:0'\n[[actor]]\nclass = 'mathserver:Nope'\n",
+     "actor[0].class: 'mathserver:Nope' is not an Actor subclass"),
+    ("[dispatcher]\nlisten = 'tcp:0'\n[[actor]]\nclass = 'mathserver'\n",
+     "actor[0].class: expected 'package.module:Class', got 'mathserver'"),
+    ("[dispatcher]\nlisten = 'tcp:0'\n" + MATH + "instances = 0\n",
+     "actor[0].instances: expected a positive integer, got 0"),
+    ("[dispatcher]\nlisten = 'tcp:0'\n" + MATH + MATH,
+     "the actor name 'mathserver' is used more than once"),
+    (MATH, "needs a [dispatcher] table (to run one) or a [join] table"),
+    ("[join]\nconnect = 'tcp:host=x:port=1'\n", "[join] without any [[actor]] runs nothing"),
+    ("[dispatcher]\nlisten = 'tcp:0'\n[join]\nconnect = 'x'\n", "has both [dispatcher] and [join]"),
+    ("[dispatcher\n", "not valid TOML"),
+])
+def test_each_mistake_names_the_file_and_the_key(tmp_path, text, problem):
+    """A bad config raises ConfigError starting with the file's path and naming the key."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load(path)
+    assert str(raised.value).startswith(f"{path}: ")
+    assert problem in str(raised.value)
+
+
+def test_a_missing_file_is_named(tmp_path):
+    """A config that cannot be read says which file and why."""
+    with pytest.raises(ConfigError, match=r"nope\.toml: cannot read the config: No such file"):
+        load(tmp_path / "nope.toml")
