@@ -98,8 +98,8 @@ class ActorLink(FrameProtocol):
         now = self.clock.seconds()
         holdtime = self.keepalive_interval * self.keepalive_multiplier
         if now - self.last_seen > holdtime:
-            self.log.warn("the dispatcher sent nothing for {silent:.1f}s (holdtime {holdtime:.3g}s); "
-                          "dropping the connection", silent=now - self.last_seen,
+            self.log.warn("the dispatcher sent nothing for {silent:.1f}s "
+                          "(holdtime {holdtime:.3g}s); dropping the connection", silent=now - self.last_seen,
                           holdtime=holdtime)
             self.transport.abortConnection()
             return

@@ -4,11 +4,11 @@ import pytest
 
 from actornet.config import ConfigError, load
 
-MATH = '[[actor]]\nclass = "mathserver:MathServer"\n'
+MATH = '[[actor]]\nclass = "config_stub_actors:MathServer"\n'
 
 
 def write(tmp_path, text):
-    (tmp_path / "mathserver.py").write_text(
+    (tmp_path / "config_stub_actors.py").write_text(
         "from actornet import Actor\n\nclass MathServer(Actor):\n    services = ('math',)\n")
     path = tmp_path / "net.toml"
     path.write_text(text)
@@ -18,7 +18,7 @@ def write(tmp_path, text):
 def test_a_good_config_becomes_records_with_defaults(tmp_path):
     """Listen endpoints, token, instances and options land where they belong."""
     path = write(tmp_path, '[dispatcher]\nlisten = "tcp:0"\ntoken = "t"\n'
-                           '[[actor]]\nclass = "mathserver:MathServer"\nname = "m"\n'
+                           '[[actor]]\nclass = "config_stub_actors:MathServer"\nname = "m"\n'
                            'instances = 3\noptions = { depth = 2 }\n')
     network = load(path)
     assert network.dispatcher.listen == ("tcp:0",)
@@ -40,10 +40,10 @@ def test_a_good_config_becomes_records_with_defaults(tmp_path):
     ("[dispatcher]\nlisten = 'tcp:0'\nlisen = 1\n", "dispatcher.lisen: unknown key (a typo?)"),
     ("[dispatcher]\nlisten = 'tcp:0'\n[[actor]]\nclass = 'nowhere:Thing'\n",
      "actor[0].class: cannot import 'nowhere': ModuleNotFoundError: No module named 'nowhere'"),
-    ("[dispatcher]\nlisten = 'tcp:0'\n[[actor]]\nclass = 'mathserver:Nope'\n",
-     "actor[0].class: 'mathserver:Nope' is not an Actor subclass"),
-    ("[dispatcher]\nlisten = 'tcp:0'\n[[actor]]\nclass = 'mathserver'\n",
-     "actor[0].class: expected 'package.module:Class', got 'mathserver'"),
+    ("[dispatcher]\nlisten = 'tcp:0'\n[[actor]]\nclass = 'config_stub_actors:Nope'\n",
+     "actor[0].class: 'config_stub_actors:Nope' is not an Actor subclass"),
+    ("[dispatcher]\nlisten = 'tcp:0'\n[[actor]]\nclass = 'config_stub_actors'\n",
+     "actor[0].class: expected 'package.module:Class', got 'config_stub_actors'"),
     ("[dispatcher]\nlisten = 'tcp:0'\n" + MATH + "instances = 0\n",
      "actor[0].instances: expected a positive integer, got 0"),
     ("[dispatcher]\nlisten = 'tcp:0'\n" + MATH + MATH,
