@@ -99,8 +99,8 @@ class ActorLink(FrameProtocol):
         holdtime = self.keepalive_interval * self.keepalive_multiplier
         if now - self.last_seen > holdtime:
             self.log.warn("the dispatcher sent nothing for {silent:.1f}s "
-                          "(holdtime {holdtime:.3g}s); dropping the connection", silent=now - self.last_seen,
-                          holdtime=holdtime)
+                          "(holdtime {holdtime:.3g}s); dropping the connection",
+                          silent=now - self.last_seen, holdtime=holdtime)
             self.transport.abortConnection()
             return
         if now - self.last_sent >= self.keepalive_interval:
