@@ -1,23 +1,33 @@
-"""A cluster in the test's own process, for testing actors with real sockets.
+"""A cluster in the test's own process: a real dispatcher and real actors.
 
-    cluster = Cluster()
-    await cluster.start()
+    cluster = await Cluster().start()          # or Cluster(mode="memory")
     await cluster.add(MyActor("worker"))
     client = await cluster.client()
     answer = await client.ask("my-service", "method", {"x": 1})
     await cluster.stop()
 
-The dispatcher listens on a loopback port chosen by the system (port 0); actors
-and clients connect to it over TCP, so the code under test is the code that
-runs in production.  Faults are injected on the real connections.  Helpers wait
-for conditions by watching the dispatcher, never by sleeping.
+``mode="sockets"`` (the default): the dispatcher listens on a loopback port the
+system picks, and actors and clients connect over TCP, exactly as in
+production.  ``mode="memory"``: the same objects talk over in-memory
+connections on a ``Clock`` that runs ahead by itself (see
+:mod:`actornet.testing.memory`): deterministic, and a 30 s timeout costs no
+real time.  The same test code runs in both modes.
+
+Faults: :meth:`Cluster.kill`, :meth:`Cluster.cut`, :meth:`Cluster.freeze`,
+:meth:`Cluster.restart_dispatcher`, :meth:`Cluster.delay`, :meth:`Cluster.drop`.
+Waiting: :meth:`Cluster.wait_for` and the helpers built on it re-check their
+condition whenever the dispatcher or an actor of the cluster handles a frame;
+they never sleep.
 """
 
 from twisted.internet import endpoints
 from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock, deferLater
 
 from actornet.client import connect
 from actornet.tap import client_endpoint_for
+from actornet.testing.faults import MESSAGES, LinkFault
+from actornet.testing.memory import AutoJump, MemoryEndpoint
 from actors.service import ActorService
 from actors.supervisor import SUPERVISOR_TOPIC, Supervisor
 from dispatcher.core import Dispatcher
@@ -25,22 +35,31 @@ from dispatcher.web import monitoring_site
 from protocols import codec
 from protocols.codes import Kind
 
+MODES = ("sockets", "memory")
+
 
 class ConditionTimeout(AssertionError):
     """A waited-for condition did not become true in time."""
 
 
 class Cluster:
-    """A dispatcher on loopback and the actors added to it.
+    """A dispatcher and the actors added to it, in this process.
 
+    @param mode: ``"sockets"`` (loopback TCP) or ``"memory"`` (in-memory, on a Clock).
+    @param retry_delay: seconds an actor waits before reconnecting.
     @param dispatcher_options: passed to :class:`Dispatcher` (``token``,
         ``keepalive_interval``, ``hop_limit``, ...).
     """
 
-    def __init__(self, reactor=None, *, retry_delay=0.05, **dispatcher_options):
+    def __init__(self, reactor=None, *, mode="sockets", retry_delay=0.05,
+                 **dispatcher_options):
+        if mode not in MODES:
+            raise ValueError(f"mode is one of {MODES}, not {mode!r}")
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
+        self.mode = mode
+        self.clock = Clock() if mode == "memory" else reactor
         self.token = dispatcher_options.get("token")
         self.dispatcher_options = dispatcher_options
         self.retry_delay = retry_delay
@@ -49,33 +68,50 @@ class Cluster:
         self.endpoint = None
         self.services = {}
         self.clients = []
+        self.supervisor = None
+        self.faults = {}
         self._port_number = 0
         self._watchers = []
         self._extra_ports = []
-        self.supervisor = None
+        self._driver = AutoJump(self.clock, reactor) if mode == "memory" else None
 
     async def start(self):
         """Start the dispatcher; returns the cluster."""
-        await self._listen()
+        if self._driver is not None:
+            self._driver.start()
+        await self._open()
         return self
 
-    async def _listen(self):
-        self.dispatcher = Dispatcher(self.reactor, **self.dispatcher_options)
+    async def _open(self):
+        self.dispatcher = Dispatcher(self.clock, **self.dispatcher_options)
         self.dispatcher.watchers.append(self._notify)
-        server = endpoints.serverFromString(
-            self.reactor, f"tcp:{self._port_number}:interface=127.0.0.1")
-        self.port = await server.listen(self.dispatcher.factory())
-        self._port_number = self.port.getHost().port
-        self.endpoint = client_endpoint_for(self.port.getHost())
+        if self.mode == "sockets":
+            server = endpoints.serverFromString(
+                self.reactor, f"tcp:{self._port_number}:interface=127.0.0.1")
+            self.port = await server.listen(self.dispatcher.factory())
+            self._port_number = self.port.getHost().port
+            self.endpoint = client_endpoint_for(self.port.getHost())
+        else:
+            self.endpoint = "memory"
         self.dispatcher.start()
+
+    def connector(self):
+        """A client endpoint that reaches the dispatcher (across restarts)."""
+        if self.mode == "sockets":
+            return endpoints.clientFromString(self.reactor, self.endpoint)
+        return MemoryEndpoint(self.clock, lambda: self.dispatcher.factory())
+
+    # -- actors and clients --------------------------------------------------
 
     async def add(self, actor, *, wait=True, token=None):
         """Run ``actor`` connected to the dispatcher (reconnecting like in production).
 
-        @param wait: wait until the dispatcher has registered it.
+        The actor should be built with ``clock=cluster.clock``; this sets it
+        when the actor was built without one.
+        @param wait: wait until the actor is registered and prepared.
         """
-        endpoint = endpoints.clientFromString(self.reactor, self.endpoint)
-        service = ActorService(actor, endpoint, self.reactor,
+        actor.clock = self.clock
+        service = ActorService(actor, self.connector(), self.clock,
                                token=token if token is not None else self.token,
                                retry_policy=lambda attempt: self.retry_delay)
         self.services[actor.name] = service
@@ -94,7 +130,7 @@ class Cluster:
             ``child.service.actor`` is the instance running now.
         """
         if self.supervisor is None:
-            self.supervisor = Supervisor(self.reactor, self._start_supervised, self._announce)
+            self.supervisor = Supervisor(self.clock, self._start_supervised, self._announce)
             self.supervisor.startService()
         child = self.supervisor.supervise(name, build, policy)
         if wait:
@@ -103,8 +139,8 @@ class Cluster:
         return child
 
     def _start_supervised(self, actor, on_crash):
-        endpoint = endpoints.clientFromString(self.reactor, self.endpoint)
-        service = ActorService(actor, endpoint, self.reactor, token=self.token,
+        actor.clock = self.clock
+        service = ActorService(actor, self.connector(), self.clock, token=self.token,
                                retry_policy=lambda attempt: self.retry_delay, on_crash=on_crash)
         self.services[actor.name] = service
         self._watch(actor)
@@ -116,8 +152,8 @@ class Cluster:
 
     async def client(self, name=None, token=None):
         """A connected :class:`~actornet.client.Client`, closed by :meth:`stop`."""
-        client = await connect(self.endpoint, token if token is not None else self.token,
-                               name=name, reactor=self.reactor)
+        client = await connect(self.connector(), token if token is not None else self.token,
+                               name=name, reactor=self.clock)
         self.clients.append(client)
         self._watch(client)
         return client
@@ -142,7 +178,8 @@ class Cluster:
         """A Deferred that fires when ``condition()`` is true.
 
         It is checked now, after every frame the dispatcher or an actor of the
-        cluster handles, and whenever an actor joins or leaves.
+        cluster handles, and whenever an actor joins or leaves.  ``timeout`` is
+        in the cluster's time (virtual in memory mode).
         @raise ConditionTimeout: after ``timeout`` seconds.
         """
         done = Deferred()
@@ -165,7 +202,7 @@ class Cluster:
             if timer.active():
                 timer.cancel()
 
-        timer = self.reactor.callLater(timeout, expire)
+        timer = self.clock.callLater(timeout, expire)
         self._watchers.append(check)
         return done
 
@@ -184,6 +221,22 @@ class Cluster:
         return self.wait_for(
             lambda: len(self.dispatcher.registry.by_service.get(service, ())) == count,
             timeout, f"{count} workers of {service!r}")
+
+    async def listen(self, topic):
+        """A list that fills with the bags published on ``topic`` from now on
+        (wait for an event with ``cluster.wait_for(lambda: seen)``)."""
+        client = await self.client()
+        seen = []
+        client.subscribe(topic, seen.append)
+        await self.wait_for(
+            lambda: any(peer.name == client.name
+                        for peer in self.dispatcher.topics.get(topic, ())),
+            what=f"the subscription to {topic!r}")
+        return seen
+
+    def advance(self, seconds):
+        """Let ``seconds`` of the cluster's time pass (virtual in memory mode)."""
+        return deferLater(self.clock, seconds, lambda: None)
 
     # -- faults ------------------------------------------------------------
 
@@ -207,14 +260,6 @@ class Cluster:
         self.peer(name).protocol.transport.abortConnection()
         await self.gone(name)
 
-    async def monitoring(self):
-        """Serve the dispatcher's /metrics and /status on a loopback port; returns
-        the base URL (``http://127.0.0.1:PORT``)."""
-        server = endpoints.serverFromString(self.reactor, "tcp:0:interface=127.0.0.1")
-        port = await server.listen(monitoring_site(self.dispatcher))
-        self._extra_ports.append(port)
-        return f"http://127.0.0.1:{port.getHost().port}"
-
     def freeze(self, name):
         """Make the actor stop reading from its connection (a hung process, as the
         dispatcher sees it): bytes for it pile up and its keepalives stop."""
@@ -229,15 +274,52 @@ class Cluster:
             link.frozen = False
             link.transport.resumeProducing()
 
+    def delay(self, name, seconds, direction="both"):
+        """Delay every frame on the actor's link by ``seconds``; returns the fault."""
+        return self._fault(name, LinkFault(self.peer(name).protocol, self.clock,
+                                           delay=seconds, direction=direction))
+
+    def drop(self, name, count=None, kinds=MESSAGES, direction="both"):
+        """Drop ``count`` message frames (None: all) on the actor's link; returns the fault."""
+        return self._fault(name, LinkFault(self.peer(name).protocol, self.clock, drop=count,
+                                           kinds=kinds, direction=direction))
+
+    def heal(self, name):
+        """Remove the delay or drop on the actor's link."""
+        self.faults.pop(name).heal()
+
+    def _fault(self, name, fault):
+        if name in self.faults:
+            self.faults.pop(name).heal()
+        self.faults[name] = fault
+        return fault
+
     async def restart_dispatcher(self):
         """Stop the dispatcher (dropping every connection) and start a new one
-        on the same port; actors reconnect by themselves."""
-        await self.port.stopListening()
+        in its place; actors reconnect by themselves."""
+        if self.port is not None:
+            await self.port.stopListening()
+        if self.mode == "memory":
+            for peer in list(self.dispatcher.peers):
+                peer.protocol.transport.abortConnection()
         await self.dispatcher.stop()
-        await self._listen()
+        self.faults.clear()
+        await self._open()
+
+    async def monitoring(self):
+        """Serve the dispatcher's /metrics and /status on a loopback port; returns
+        the base URL (``http://127.0.0.1:PORT``)."""
+        server = endpoints.serverFromString(self.reactor, "tcp:0:interface=127.0.0.1")
+        port = await server.listen(monitoring_site(self.dispatcher))
+        self._extra_ports.append(port)
+        return f"http://127.0.0.1:{port.getHost().port}"
 
     async def stop(self):
         """Close clients, stop actors and the dispatcher."""
+        for fault in self.faults.values():
+            fault.heal()
+        for name in list(self.services):
+            self.thaw(name)
         for client in self.clients:
             await client.close()
         if self.supervisor is not None:
@@ -253,3 +335,6 @@ class Cluster:
             await self.port.stopListening()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
+        if self._driver is not None:
+            self._driver.stop()
+

@@ -1,0 +1,17 @@
+"""The cluster kit: test your own actors the way actornet tests its own.
+
+- :class:`Cluster`: a dispatcher and actors in the test's process, on loopback
+  sockets or in memory on a Clock, with faults (kill, cut, freeze, delay, drop,
+  restart the dispatcher) and waits that never sleep.
+- :class:`TwistdNetwork`: a real ``twistd actornet`` subprocess, for the launch path.
+- pytest fixtures (``actornet_cluster``, ``actornet_memory_cluster``,
+  ``actornet_any_cluster``) come from the ``actornet`` pytest plugin; trial
+  users mix :class:`ClusterTestMixin` into their ``TestCase``.
+"""
+
+from actornet.testing.cluster import MODES, Cluster, ConditionTimeout
+from actornet.testing.faults import LinkFault
+from actornet.testing.memory import AutoJump, MemoryEndpoint, MemoryTransport
+
+__all__ = ["MODES", "AutoJump", "Cluster", "ConditionTimeout", "LinkFault", "MemoryEndpoint",
+           "MemoryTransport"]
