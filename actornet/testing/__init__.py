@@ -12,6 +12,8 @@
 from actornet.testing.cluster import MODES, Cluster, ConditionTimeout
 from actornet.testing.faults import LinkFault
 from actornet.testing.memory import AutoJump, MemoryEndpoint, MemoryTransport
+from actornet.testing.trial import ClusterTestMixin
+from actornet.testing.twistd import ProcessFailed, TwistdNetwork
 
-__all__ = ["MODES", "AutoJump", "Cluster", "ConditionTimeout", "LinkFault", "MemoryEndpoint",
-           "MemoryTransport"]
+__all__ = ["MODES", "AutoJump", "Cluster", "ClusterTestMixin", "ConditionTimeout", "LinkFault",
+           "MemoryEndpoint", "MemoryTransport", "ProcessFailed", "TwistdNetwork"]

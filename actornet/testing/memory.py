@@ -137,8 +137,11 @@ class AutoJump:
         self.clock = clock
         self.reactor = reactor
         self._call = None
+        self._running = False
+        self._pause = 0
 
     def start(self):
+        self._running = True
         self._call = self.reactor.callLater(0, self._tick)
 
     def _real_work_pending(self):
@@ -148,19 +151,26 @@ class AutoJump:
         return pool is not None and (len(pool.working) or pool._queue.qsize())
 
     def _tick(self):
+        self._call = None
+        self._step()
+        if self._running and self._call is None:
+            self._call = self.reactor.callLater(self._pause, self._tick)
+
+    def _step(self):
+        """Run what is due; jump to the next timer when no real work is pending."""
         calls = self.clock.getDelayedCalls()
         now = self.clock.seconds()
         if calls and not self._real_work_pending():
             next_time = min(call.getTime() for call in calls)
+            self._pause = 0
             self.clock.advance(max(0.0, next_time - now))
-            self._call = self.reactor.callLater(0, self._tick)
-        elif calls and min(call.getTime() for call in calls) <= now:
+            return
+        self._pause = 0.001
+        if calls and min(call.getTime() for call in calls) <= now:
             self.clock.advance(0)
-            self._call = self.reactor.callLater(0.001, self._tick)
-        else:
-            self._call = self.reactor.callLater(0.001, self._tick)
 
     def stop(self):
+        self._running = False
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None

@@ -1,0 +1,63 @@
+"""pytest fixtures of the cluster kit (registered as the ``actornet`` pytest plugin).
+
+- ``actornet_cluster``: a started :class:`Cluster` on loopback sockets;
+- ``actornet_memory_cluster``: the same, in memory on a Clock;
+- ``actornet_any_cluster``: runs the test once in each mode;
+- ``actornet_twistd``: ``await actornet_twistd(config_path)`` starts a real
+  ``twistd actornet`` process, stopped after the test.
+
+They need pytest-twisted (``pip install actornet[test]``); tests that use them
+are ``@pytest_twisted.ensureDeferred async def`` tests.
+"""
+
+import pytest
+
+from actornet.testing.cluster import MODES, Cluster
+from actornet.testing.twistd import TwistdNetwork
+
+
+def _running(mode):
+    import pytest_twisted
+    from twisted.internet.defer import ensureDeferred
+
+    cluster = Cluster(mode=mode)
+    pytest_twisted.blockon(ensureDeferred(cluster.start()))
+    yield cluster
+    pytest_twisted.blockon(ensureDeferred(cluster.stop()))
+
+
+@pytest.fixture
+def actornet_cluster():
+    """A started cluster on loopback sockets, stopped after the test."""
+    yield from _running("sockets")
+
+
+@pytest.fixture
+def actornet_memory_cluster():
+    """A started cluster in memory on a self-advancing Clock, stopped after the test."""
+    yield from _running("memory")
+
+
+@pytest.fixture(params=MODES)
+def actornet_any_cluster(request):
+    """A started cluster, once on sockets and once in memory."""
+    yield from _running(request.param)
+
+
+@pytest.fixture
+def actornet_twistd():
+    """``await actornet_twistd(config, connection_file=...)``: a running twistd network."""
+    import pytest_twisted
+    from twisted.internet.defer import ensureDeferred
+
+    started = []
+
+    async def start(config, **options):
+        network = TwistdNetwork(config, **options)
+        started.append(network)
+        return await network.start()
+
+    yield start
+    for network in started:
+        if network.running:
+            pytest_twisted.blockon(ensureDeferred(network.stop()))

@@ -1,0 +1,32 @@
+"""The cluster kit for ``twisted.trial`` tests.
+
+    class MyActorTests(ClusterTestMixin, TestCase):
+        async def test_greets(self):
+            cluster = await self.start_cluster()
+            await cluster.add(Greeter("greeter"))
+            client = await cluster.client()
+            self.assertEqual((await client.ask("greet", "hello", {"name": "x"}))["text"], ...)
+"""
+
+from twisted.internet.defer import Deferred
+
+from actornet.testing.cluster import Cluster
+from actornet.testing.twistd import TwistdNetwork
+
+
+class ClusterTestMixin:
+    """Mix into a trial ``TestCase``: clusters and twistd networks are stopped
+    by the test's cleanups, whatever the test's outcome."""
+
+    async def start_cluster(self, mode="sockets", **options):
+        """A started :class:`Cluster` (``mode`` is ``"sockets"`` or ``"memory"``)."""
+        cluster = await Cluster(mode=mode, **options).start()
+        self.addCleanup(lambda: Deferred.fromCoroutine(cluster.stop()))
+        return cluster
+
+    async def start_twistd(self, config, **options):
+        """A running :class:`TwistdNetwork` for ``config``."""
+        network = await TwistdNetwork(config, **options).start()
+        self.addCleanup(lambda: Deferred.fromCoroutine(network.stop())
+                        if network.running else None)
+        return network

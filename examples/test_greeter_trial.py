@@ -1,0 +1,14 @@
+# test_greeter_trial.py: run with `python -m twisted.trial test_greeter_trial` beside greeter.py
+from twisted.trial.unittest import TestCase
+
+from actornet.testing import ClusterTestMixin
+from greeter import Greeter
+
+
+class GreeterTests(ClusterTestMixin, TestCase):
+    async def test_shout(self):
+        cluster = await self.start_cluster(mode="memory")
+        await cluster.add(Greeter("greeter-1"))
+        client = await cluster.client()
+        answer = await client.ask("greet", "shout", {"name": "ada"})
+        self.assertEqual(answer, {"result": "HELLO, ADA"})
