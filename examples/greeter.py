@@ -1,6 +1,7 @@
 # greeter.py
 from actornet import Actor, handler
 
+
 class Greeter(Actor):
     services = ("greet",)
 

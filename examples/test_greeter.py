@@ -1,9 +1,9 @@
 # test_greeter.py: run with `python -m pytest test_greeter.py` beside greeter.py
 import pytest
 import pytest_twisted
+from greeter import Greeter
 
 from actornet import ActorLost
-from greeter import Greeter
 
 
 @pytest_twisted.ensureDeferred

@@ -1,8 +1,8 @@
 # test_greeter_trial.py: run with `python -m twisted.trial test_greeter_trial` beside greeter.py
+from greeter import Greeter
 from twisted.trial.unittest import TestCase
 
 from actornet.testing import ClusterTestMixin
-from greeter import Greeter
 
 
 class GreeterTests(ClusterTestMixin, TestCase):
