@@ -154,6 +154,9 @@ class DispatcherService(MultiService):
         self.dispatcher.management.on_shutdown = self._shutdown
         self.dispatcher.start()
         self.connect_endpoint = client_endpoint_for(self.ports[0].getHost())
+        if self.connection_file is not None:
+            connfile.write(self.connection_file, self.connect_endpoint, self.settings.token,
+                           os.getpid())
         monitoring = ""
         if self.http_port is not None:
             where = self.http_port.getHost()
@@ -162,9 +165,6 @@ class DispatcherService(MultiService):
                       "connect with {endpoint}{monitoring}", name=self.settings.name,
                       where=", ".join(self.settings.listen), pid=os.getpid(),
                       endpoint=self.connect_endpoint, monitoring=monitoring)
-        if self.connection_file is not None:
-            connfile.write(self.connection_file, self.connect_endpoint, self.settings.token,
-                           os.getpid())
         endpoint = endpoints.clientFromString(self.reactor, self.connect_endpoint)
         supervise(self.actors, endpoint, self.reactor, self.settings.token, self._announce,
                   self.settings.keepalive_multiplier,

@@ -12,6 +12,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import pytest_twisted
+
+from actornet import ActorLost, connect
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -280,3 +283,49 @@ def test_a_frozen_actor_process_is_declared_dead_after_its_holdtime(tmp_path):
             worker.kill()
             worker.wait()
         stop(hub)
+
+
+def test_sighup_reloads_the_inventory(network, tmp_path):
+    """Editing the inventory file and sending SIGHUP changes what `inventory get` answers."""
+    process, connection = network
+    where = ("--connection-file", str(connection))
+    before = cli("call", "inventory", "get", "--data", '{"name": "math-1"}', *where)
+    assert json.loads(before.stdout)["site"] == "lab-1"
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(inventory.read_text().replace("site: lab-1", "site: lab-2"))
+    process.send_signal(signal.SIGHUP)
+    process.output.wait_for("SIGHUP: telling every actor to reload")
+    after = None
+    for _ in range(50):
+        after = json.loads(cli("call", "inventory", "get", "--data", '{"name": "math-1"}',
+                               *where).stdout)
+        if after["site"] == "lab-2":
+            break
+    assert after["site"] == "lab-2"
+
+
+@pytest_twisted.ensureDeferred
+async def test_kit_runs_twistd_networks_and_kills_actor_processes(actornet_twistd, tmp_path):
+    """The kit's twistd mode: a hub and a worker process; killing the worker's process
+    fails the pending ask with ActorLost."""
+    connection = tmp_path / "connection.json"
+    (tmp_path / "stall.py").write_text(STALL_MODULE)
+    (tmp_path / "hub.toml").write_text(
+        f'[dispatcher]\nlisten = ["tcp:0:interface=127.0.0.1"]\n'
+        f'connection_file = "{connection}"\n')
+    hub = await actornet_twistd(tmp_path / "hub.toml")
+    endpoint = json.loads(connection.read_text())["endpoint"]
+    (tmp_path / "worker.toml").write_text(
+        f'[join]\nconnect = "{endpoint}"\n\n[[actor]]\nclass = "stall:Stall"\nname = "stall-1"\n')
+    worker = await actornet_twistd(tmp_path / "worker.toml", ready="twistd")
+    await hub.wait_for_line("actor stall-1 joined")
+    client = await connect(connection_file=str(connection))
+    try:
+        pending = client.ask("stall", "wait", timeout=30)
+        await worker.wait_for_line("holding a request")
+        assert (await worker.kill())[1] == signal.SIGKILL
+        with pytest.raises(ActorLost):
+            await pending
+    finally:
+        await client.close()
+    assert await hub.stop() == (None, signal.SIGTERM)

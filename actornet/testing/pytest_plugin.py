@@ -46,16 +46,18 @@ def actornet_any_cluster(request):
 
 @pytest.fixture
 def actornet_twistd():
-    """``await actornet_twistd(config, connection_file=...)``: a running twistd network."""
+    """``await actornet_twistd(config, ready="listening on")``: a running twistd network
+    (``ready`` is the output line to wait for; an actors-only config prints no
+    splash line, so wait for e.g. ``"twistd"`` or an actor's own line)."""
     import pytest_twisted
     from twisted.internet.defer import ensureDeferred
 
     started = []
 
-    async def start(config, **options):
+    async def start(config, *, ready="listening on", timeout=30.0, **options):
         network = TwistdNetwork(config, **options)
         started.append(network)
-        return await network.start()
+        return await network.start(ready, timeout)
 
     yield start
     for network in started:

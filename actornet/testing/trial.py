@@ -24,9 +24,9 @@ class ClusterTestMixin:
         self.addCleanup(lambda: Deferred.fromCoroutine(cluster.stop()))
         return cluster
 
-    async def start_twistd(self, config, **options):
-        """A running :class:`TwistdNetwork` for ``config``."""
-        network = await TwistdNetwork(config, **options).start()
+    async def start_twistd(self, config, *, ready="listening on", timeout=30.0, **options):
+        """A running :class:`TwistdNetwork` for ``config``, once it printed ``ready``."""
+        network = await TwistdNetwork(config, **options).start(ready, timeout)
         self.addCleanup(lambda: Deferred.fromCoroutine(network.stop())
                         if network.running else None)
         return network
