@@ -20,33 +20,36 @@ Keys:
   ``ka``   keepalive interval in seconds, announced in READY
 """
 
-from protocols.codes import Kind
+from protocols.codes import Kind, Status
 
-_TEXT = (str,)
-_INT = (int,)
-_NUMBER = (int, float)
-_BOOL = (bool,)
+# Exact types, so that ``True`` is not an int here; decoded CBOR yields plain
+# ints, envelopes built in this process may hold the IntEnums themselves.
+_TEXT = frozenset({str})
+_INT = frozenset({int, Kind, Status})
+_NUMBER = frozenset({int, float})
+_BOOL = frozenset({bool})
+_LIST = frozenset({list})
 _TYPES = {
     "k": _INT,
     "id": _INT,
     "src": _TEXT,
     "svc": _TEXT,
     "m": _TEXT,
-    "tgt": (str, list),
-    "r": (list,),
+    "tgt": frozenset({str, list}),
+    "r": _LIST,
     "st": _INT,
     "ttl": _NUMBER,
     "fwd": _INT,
     "nr": _BOOL,
     "idem": _BOOL,
     "top": _TEXT,
-    "err": (list,),
+    "err": _LIST,
     "name": _TEXT,
-    "svcs": (list,),
+    "svcs": _LIST,
     "tok": _TEXT,
     "ka": _NUMBER,
 }
-_KINDS = frozenset(Kind)
+_KINDS = {kind.value: kind for kind in Kind}
 _REQUIRED = {
     Kind.REGISTER: ("name",),
     Kind.REQUEST: ("id", "svc", "m"),
@@ -63,20 +66,19 @@ def check(envelope):
     @raise ValueError: naming the first key that is missing, unknown or of the
         wrong type.
     """
-    if not isinstance(envelope, dict):
+    if type(envelope) is not dict:
         raise ValueError("the envelope is not a map")
+    types = _TYPES
     for key, value in envelope.items():
-        expected = _TYPES.get(key)
-        if expected is None:
-            raise ValueError(f"unknown envelope key {key!r}")
-        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not _BOOL):
+        if type(value) not in types.get(key, ()):
+            if key not in types:
+                raise ValueError(f"unknown envelope key {key!r}")
             raise ValueError(f"envelope key {key!r} has the wrong type {type(value).__name__}")
     if "k" not in envelope:
         raise ValueError("the envelope needs the key 'k' (its kind)")
-    kind = envelope["k"]
-    if kind not in _KINDS:
-        raise ValueError(f"unknown message kind {kind!r}")
-    kind = Kind(kind)
+    kind = _KINDS.get(envelope["k"])
+    if kind is None:
+        raise ValueError(f"unknown message kind {envelope['k']!r}")
     for key in _REQUIRED.get(kind, ()):
         if key not in envelope:
             raise ValueError(f"a {kind.name} envelope needs the key {key!r}")
