@@ -29,7 +29,7 @@ class Latency:
 
 
 class Metrics:
-    """Requests by service, actor and status; latency by service."""
+    """Requests by service, actor and status; latency by service and actor."""
 
     def __init__(self):
         self.requests = {}
@@ -39,9 +39,9 @@ class Metrics:
         """Count one request of ``service`` finished by ``actor`` with ``status``."""
         key = (service, actor, int(status))
         self.requests[key] = self.requests.get(key, 0) + 1
-        histogram = self.latency.get(service)
+        histogram = self.latency.get(key[:2])
         if histogram is None:
-            histogram = self.latency[service] = Latency()
+            histogram = self.latency[key[:2]] = Latency()
         histogram.observe(seconds)
 
     def refused(self, service, status):
@@ -75,18 +75,19 @@ def render(dispatcher):
     for (service, actor, status), count in sorted(metrics.requests.items()):
         out.append(f"actornet_requests_total{_labels(service=service, actor=actor, status=status)}"
                    f" {count}")
-    out += ["# HELP actornet_request_seconds Time from dispatch to answer, by service.",
+    out += ["# HELP actornet_request_seconds Time from dispatch to answer, by service and "
+            "actor.",
             "# TYPE actornet_request_seconds histogram"]
-    for service, histogram in sorted(metrics.latency.items()):
+    for (service, actor), histogram in sorted(metrics.latency.items()):
         running = 0
         for bound, count in zip(BUCKETS + (float("inf"),), histogram.counts, strict=True):
             running += count
             le = "+Inf" if bound == float("inf") else repr(bound)
-            out.append(f"actornet_request_seconds_bucket{_labels(service=service, le=le)} "
-                       f"{running}")
-        out.append(f"actornet_request_seconds_sum{_labels(service=service)} {histogram.total}")
-        out.append(f"actornet_request_seconds_count{_labels(service=service)} "
-                   f"{histogram.count}")
+            labels = _labels(service=service, actor=actor, le=le)
+            out.append(f"actornet_request_seconds_bucket{labels} {running}")
+        labels = _labels(service=service, actor=actor)
+        out.append(f"actornet_request_seconds_sum{labels} {histogram.total}")
+        out.append(f"actornet_request_seconds_count{labels} {histogram.count}")
     out += ["# HELP actornet_actor_bytes_total Bytes the dispatcher read from and wrote to "
             "each connected actor.",
             "# TYPE actornet_actor_bytes_total counter"]
