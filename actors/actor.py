@@ -12,6 +12,7 @@ the rest of the network, always through the dispatcher.
 
 import os
 import socket
+from inspect import iscoroutine
 from pathlib import Path
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
@@ -21,8 +22,8 @@ from twisted.python.failure import Failure
 from protocols import codec
 from protocols.codes import INVENTORY_RELOADED, Kind, Status
 from protocols.databag import DataBag, as_body
+from protocols.deadlines import Deadlines
 from protocols.errors import ActorLost, ActornetError, RequestTimeout, error_for
-from protocols.stamp import route_from_wire
 
 _HANDLER_MARK = "_actornet_handler"
 
@@ -105,6 +106,7 @@ class Actor:
         self._subscriptions = {}
         self._forwarded = set()
         self._attach_waiters = []
+        self._deadlines = None
         self._held = None
         self._watching_inventory = False
         self.inventory = {}
@@ -188,8 +190,10 @@ class Actor:
         if not self._send(envelope, body):
             return _failed(ActorLost(f"{self.name} is not connected to the dispatcher"))
         answer = Deferred(lambda d: self._forget(rid))
-        timer = self.clock.callLater(timeout, self._timed_out, rid, service, method, timeout)
-        self._pending[rid] = (answer, timer)
+        if self._deadlines is None:
+            self._deadlines = Deadlines(self.clock, self._timed_out)
+        bucket = self._deadlines.add(rid, self.clock.seconds() + timeout)
+        self._pending[rid] = (answer, bucket, service, method, timeout)
         return answer
 
     def tell(self, service, method, data=None, *, target="any"):
@@ -277,8 +281,8 @@ class Actor:
         self._held = None
         self._forwarded.clear()
         pending, self._pending = self._pending, {}
-        for answer, timer in pending.values():
-            timer.cancel()
+        for rid, (answer, bucket, *_) in pending.items():
+            self._deadlines.discard(rid, bucket)
             answer.errback(ActorLost(
                 f"{self.name} lost its connection to the dispatcher before the answer came "
                 f"({reason.getErrorMessage()})"))
@@ -313,8 +317,17 @@ class Actor:
             self._reply_error(request, e.status, "MalformedBody", e.message)
             return
         bag._request = request
-        maybeDeferred(method, bag).addCallbacks(
-            self._reply, self._handler_failed, callbackArgs=(request,), errbackArgs=(request,))
+        try:
+            result = method(bag)
+        except Exception:
+            self._handler_failed(Failure(), request)
+            return
+        if isinstance(result, Deferred) or iscoroutine(result):
+            maybeDeferred(lambda: result).addCallbacks(
+                self._reply, self._handler_failed, callbackArgs=(request,),
+                errbackArgs=(request,))
+        else:
+            self._reply(result, request)
 
     def _reply(self, result, request):
         self.requests_handled += 1
@@ -363,8 +376,8 @@ class Actor:
                 self.log.warn("{actor}: {error}", actor=self.name,
                               error=_error_of(envelope))
             return
-        answer, timer = entry
-        timer.cancel()
+        answer, bucket, *_ = entry
+        self._deadlines.discard(envelope["id"], bucket)
         if envelope.get("st") != Status.SUCCESS or envelope["k"] == Kind.ERROR:
             answer.errback(_error_of(envelope))
             return
@@ -389,16 +402,18 @@ class Actor:
             maybeDeferred(callback, bag).addErrback(
                 lambda f: self.log.failure("event handler failed", f))
 
-    def _timed_out(self, rid, service, method, timeout):
-        entry = self._pending.pop(rid, None)
-        if entry is not None:
-            entry[0].errback(RequestTimeout(
-                f"no answer to {service}.{method} within {timeout}s"))
+    def _timed_out(self, rids):
+        for rid in rids:
+            entry = self._pending.pop(rid, None)
+            if entry is not None:
+                answer, _, service, method, timeout = entry
+                answer.errback(RequestTimeout(
+                    f"no answer to {service}.{method} within {timeout}s"))
 
     def _forget(self, rid):
         entry = self._pending.pop(rid, None)
         if entry is not None:
-            entry[1].cancel()
+            self._deadlines.discard(rid, entry[1])
 
     # -- helpers -----------------------------------------------------------
 
@@ -407,15 +422,10 @@ class Actor:
             data = codec.decode(body) if len(body) else {}
         except ValueError as e:
             raise ActornetError(f"malformed body: {e}", status=Status.MALFORMED_BODY) from e
-        if not isinstance(data, dict):
+        if type(data) is not dict:
             raise ActornetError(f"a body is a map, not {type(data).__name__}",
                                 status=Status.MALFORMED_BODY)
-        try:
-            route = route_from_wire(envelope.get("r", []))
-        except ValueError as e:
-            raise ActornetError(f"malformed route: {e}",
-                                status=Status.MALFORMED_ENVELOPE) from e
-        return DataBag(data, route=route, sender=envelope.get("src"))
+        return DataBag.received(data, envelope.get("r", []), envelope.get("src"))
 
     def _send(self, envelope, body=b""):
         link = self.link

@@ -1,18 +1,13 @@
 """Requests the dispatcher has sent to an actor and not yet seen answered.
 
 Every entry leaves the table exactly once: answered, timed out, failed because
-its actor was lost, or discarded because its asker left.  Deadlines are grouped
-in buckets of ``RESOLUTION`` seconds with a single timer armed for the earliest
-bucket, so an idle dispatcher does not wake up, a busy one does not create a
-timer per request, and an answered request leaves its bucket at once.
+its actor was lost, or discarded because its asker left.  Deadlines are kept by
+:class:`~protocols.deadlines.Deadlines` (one timer for all of them).
 """
-
-import heapq
-import math
 
 import attrs
 
-RESOLUTION = 0.05
+from protocols.deadlines import Deadlines
 
 
 @attrs.define(eq=False, slots=True)
@@ -44,12 +39,9 @@ class InFlight:
     """The table of pending requests, indexed by id, worker, asker and deadline."""
 
     def __init__(self, clock, on_expired):
-        self._clock = clock
         self._on_expired = on_expired
         self._by_id = {}
-        self._buckets = {}
-        self._bucket_heap = []
-        self._timer = None
+        self._deadlines = Deadlines(clock, self._expire)
         self._next_id = 0
         self.on_empty = None
 
@@ -66,14 +58,7 @@ class InFlight:
         if pending.asker is not None:
             pending.asker.asking.add(pending.rid)
         pending.worker.in_flight += 1
-        bucket = pending.bucket = math.ceil(pending.deadline / RESOLUTION)
-        members = self._buckets.get(bucket)
-        if members is None:
-            members = self._buckets[bucket] = set()
-            heapq.heappush(self._bucket_heap, bucket)
-            if self._timer is None or bucket * RESOLUTION < self._timer.getTime():
-                self._arm()
-        members.add(pending.rid)
+        pending.bucket = self._deadlines.add(pending.rid, pending.deadline)
 
     def get(self, rid):
         return self._by_id.get(rid)
@@ -84,11 +69,7 @@ class InFlight:
         if pending is not None:
             pending.worker.working.discard(rid)
             pending.worker.in_flight -= 1
-            members = self._buckets.get(pending.bucket)
-            if members is not None:
-                members.discard(rid)
-                if not members:
-                    del self._buckets[pending.bucket]
+            self._deadlines.discard(rid, pending.bucket)
             if pending.asker is not None:
                 pending.asker.asking.discard(rid)
             if not self._by_id and self.on_empty is not None:
@@ -111,31 +92,10 @@ class InFlight:
         """Remove and return every request ``worker`` had."""
         return [self.pop(rid) for rid in list(worker.working)]
 
-    def _arm(self):
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        heap = self._bucket_heap
-        while heap and heap[0] not in self._buckets:
-            heapq.heappop(heap)
-        if heap:
-            delay = max(0.0, heap[0] * RESOLUTION - self._clock.seconds())
-            self._timer = self._clock.callLater(delay, self._expire)
-
-    def _expire(self):
-        self._timer = None
-        now = self._clock.seconds()
-        heap = self._bucket_heap
-        expired = []
-        while heap and heap[0] * RESOLUTION <= now:
-            bucket = heapq.heappop(heap)
-            for rid in list(self._buckets.get(bucket, ())):
-                expired.append(self.pop(rid))
-        self._arm()
+    def _expire(self, rids):
+        expired = [self.pop(rid) for rid in rids if rid in self._by_id]
         for pending in expired:
             self._on_expired(pending)
 
     def stop(self):
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        self._deadlines.stop()

@@ -7,6 +7,8 @@ where it has been.
 
 from collections.abc import Mapping
 
+from protocols.stamp import route_from_wire
+
 
 class DataBag(dict):
     """A dict of CBOR-encodable data, plus the route it arrived by.
@@ -15,15 +17,37 @@ class DataBag(dict):
     (or client) that sent the message, as the dispatcher saw it.
     Bags compare by :attr:`key`, so a list of bags sorts in the order their
     first hop created them.
+
+    A bag made from a message keeps the route in its wire form and builds the
+    stamps only when ``route`` is first read, since most handlers never look.
     """
 
-    __slots__ = ("route", "sender", "_request")
+    __slots__ = ("_route", "_wire_route", "sender", "_request")
 
     def __init__(self, *args, route=(), sender=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.route = tuple(route)
+        self._route = tuple(route)
+        self._wire_route = None
         self.sender = sender
         self._request = None
+
+    @classmethod
+    def received(cls, data, wire_route, sender):
+        """A bag for a received message; ``wire_route`` is parsed on first use."""
+        bag = cls(data, sender=sender)
+        bag._wire_route = wire_route
+        return bag
+
+    @property
+    def route(self):
+        """The stamps, oldest first.
+
+        @raise ValueError: when a received route is malformed.
+        """
+        if self._wire_route is not None:
+            self._route = route_from_wire(self._wire_route)
+            self._wire_route = None
+        return self._route
 
     @property
     def key(self):
@@ -45,10 +69,13 @@ class DataBag(dict):
     @property
     def hops(self):
         """How many hops stamped this bag."""
-        return len(self.route)
+        if self._wire_route is not None:
+            return len(self._wire_route)
+        return len(self._route)
 
     def __repr__(self):
-        return f"DataBag({dict.__repr__(self)}, hops={len(self.route)})"
+        hops = len(self._wire_route) if self._wire_route is not None else len(self._route)
+        return f"DataBag({dict.__repr__(self)}, hops={hops})"
 
 
 def as_body(value):
