@@ -24,6 +24,7 @@ from protocols.codes import INVENTORY_RELOADED, Kind, Status
 from protocols.databag import DataBag, as_body
 from protocols.deadlines import Deadlines
 from protocols.errors import ActorLost, ActornetError, RequestTimeout, error_for
+from protocols.stamp import stamp_bytes
 
 _HANDLER_MARK = "_actornet_handler"
 
@@ -434,8 +435,8 @@ class Actor:
     def _stamp(self, arrived, hop):
         self._seq += 1
         connection = self.link.connection_id if self.link is not None else 0
-        return [self.name, self.host, self.pid, connection or 0, self._seq, arrived,
-                self.clock.seconds(), hop]
+        return stamp_bytes(self.name, self.host, self.pid, connection or 0, self._seq, arrived,
+                           self.clock.seconds(), hop)
 
     def _new_route(self):
         if not self.stamp_route:

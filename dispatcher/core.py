@@ -30,6 +30,7 @@ from protocols import codec
 from protocols.codes import LIFECYCLE_TOPIC, Kind, Status
 from protocols.envelope import check
 from protocols.framing import DEFAULT_MAX_FRAME, frame_parts
+from protocols.stamp import stamp_bytes
 
 MAX_NAME = 200
 
@@ -333,8 +334,8 @@ class Dispatcher:
 
     def _stamp(self, route, peer, arrived):
         self._seq += 1
-        route.append([self.name, self.host, self.pid, peer.conn_id, self._seq,
-                      arrived, self.clock.seconds(), len(route) + 1])
+        route.append(stamp_bytes(self.name, self.host, self.pid, peer.conn_id, self._seq,
+                                 arrived, self.clock.seconds(), len(route) + 1))
 
     def _request(self, peer, envelope, body, now):
         route = envelope.setdefault("r", [])

@@ -1,6 +1,19 @@
-"""Route stamps: one per hop, so a bag's path can be read from the bag itself."""
+"""Route stamps: one per hop, so a bag's path can be read from the bag itself.
+
+On the wire a route is a CBOR list of *encoded* stamps (byte strings, each the
+CBOR of an 8-field list).  A hop appends its stamp's bytes and never decodes
+or re-encodes the stamps before it, so the dispatcher's cost per message does
+not grow with the route; stamps are decoded only where someone reads them.
+"""
 
 import attrs
+
+from protocols import codec
+
+
+def stamp_bytes(name, host, pid, conn, seq, arrived, departed, hop):
+    """One stamp in its wire form."""
+    return codec.encode([name, host, pid, conn, seq, arrived, departed, hop])
 
 
 @attrs.frozen
@@ -23,16 +36,20 @@ class Stamp:
     hop: int
 
     def to_wire(self):
-        """The compact list form the envelope carries."""
-        return [self.name, self.host, self.pid, self.conn, self.seq,
-                self.arrived, self.departed, self.hop]
+        """The encoded form a route carries."""
+        return stamp_bytes(self.name, self.host, self.pid, self.conn, self.seq,
+                           self.arrived, self.departed, self.hop)
 
     @classmethod
     def from_wire(cls, item):
-        """Rebuild a stamp from its list form.
+        """Rebuild a stamp from its encoded form.
 
-        @raise ValueError: when ``item`` is not an 8-item stamp of the right types.
+        @raise ValueError: when ``item`` is not an encoded 8-item stamp of the
+            right types.
         """
+        if type(item) is not bytes:
+            raise ValueError("a route stamp is an encoded CBOR list (bytes)")
+        item = codec.decode(item)
         if not isinstance(item, list) or len(item) != 8:
             raise ValueError("a route stamp is a list of 8 fields")
         name, host, pid, conn, seq, arrived, departed, hop = item
@@ -52,7 +69,7 @@ class Stamp:
 
 
 def route_from_wire(items):
-    """Rebuild a route (a tuple of stamps) from the envelope's list form."""
+    """Rebuild a route (a tuple of stamps) from the envelope's list of encoded stamps."""
     if not isinstance(items, list):
         raise ValueError("a route is a list of stamps")
     return tuple(Stamp.from_wire(item) for item in items)

@@ -11,6 +11,7 @@ from actors.service import ActorService
 from protocols import codec
 from protocols.codes import Kind, Status
 from protocols.framing import encode_frame
+from protocols.stamp import stamp_bytes
 
 
 class NeverConnects:
@@ -133,14 +134,16 @@ def test_stamping_can_be_switched_off_per_actor(stamping):
     clock = Clock()
     actor = Quiet("quiet", clock=clock)
     link, transport = linked(actor, clock)
-    given = [["asker", "h", 1, 1, 1, 0.0, 0.0, 1], ["dispatcher", "h", 2, 1, 1, 0.0, 0.0, 2]]
+    given = [stamp_bytes("asker", "h", 1, 1, 1, 0.0, 0.0, 1),
+             stamp_bytes("dispatcher", "h", 2, 1, 1, 0.0, 0.0, 2)]
     link.dataReceived(encode_frame(
         {"k": Kind.REQUEST, "id": 1, "svc": "s", "m": "m", "r": given}, codec.encode({})))
     (answer, _), = frames(transport)
-    names = [stamp[0] for stamp in answer["r"]]
+    stamps = [codec.decode(stamp) for stamp in answer["r"]]
+    names = [stamp[0] for stamp in stamps]
     assert names == (["asker", "dispatcher", "quiet"] if stamping else ["asker", "dispatcher"])
     if stamping:
-        assert answer["r"][2][3] == 5 and answer["r"][2][7] == 3
+        assert stamps[2][3] == 5 and stamps[2][7] == 3
 
 
 def test_malformed_body_is_answered_malformed_body():

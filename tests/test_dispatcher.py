@@ -16,6 +16,7 @@ from dispatcher.core import Dispatcher
 from protocols import codec
 from protocols.codes import Kind, Status
 from protocols.framing import encode_frame, frame_parts
+from protocols.stamp import stamp_bytes
 
 _HEADER = struct.Struct(">II")
 
@@ -35,8 +36,8 @@ def decode_frames(data):
 
 
 def stamp(name, hop, seq=1):
-    """A well-formed route stamp in the envelope's list form."""
-    return [name, "host", 1, 1, seq, 0.0, 0.0, hop]
+    """A well-formed route stamp in its wire form."""
+    return stamp_bytes(name, "host", 1, 1, seq, 0.0, 0.0, hop)
 
 
 class FakePeer:
@@ -302,15 +303,18 @@ def test_every_pass_through_the_dispatcher_adds_one_consecutive_stamp(star):
     asker = star.actor("asker")
     asker.ask(1, "svc", r=[stamp("asker", 1)])
     request, _ = worker.only(Kind.REQUEST)
-    assert [s[0] for s in request["r"]] == ["asker", "dispatcher"]
-    assert [s[7] for s in request["r"]] == [1, 2]
-    assert request["r"][1][3] == asker.peer.conn_id
+    stamps = [codec.decode(s) for s in request["r"]]
+    assert [s[0] for s in stamps] == ["asker", "dispatcher"]
+    assert [s[7] for s in stamps] == [1, 2]
+    assert stamps[1][3] == asker.peer.conn_id
+    assert request["r"][0] == stamp("asker", 1), "an earlier stamp is passed on untouched"
     worker.answer(request)
     response, _ = asker.only(Kind.RESPONSE)
-    assert [s[0] for s in response["r"]] == ["asker", "dispatcher", "worker", "dispatcher"]
-    assert [s[7] for s in response["r"]] == [1, 2, 3, 4]
-    assert response["r"][3][3] == worker.peer.conn_id
-    assert response["r"][1][4] < response["r"][3][4]
+    stamps = [codec.decode(s) for s in response["r"]]
+    assert [s[0] for s in stamps] == ["asker", "dispatcher", "worker", "dispatcher"]
+    assert [s[7] for s in stamps] == [1, 2, 3, 4]
+    assert stamps[3][3] == worker.peer.conn_id
+    assert stamps[1][4] < stamps[3][4]
 
 
 def test_bodies_are_forwarded_byte_for_byte_both_ways(star):
