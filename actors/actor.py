@@ -420,7 +420,7 @@ class Actor:
 
     def _bag(self, envelope, body):
         try:
-            data = codec.decode(body) if len(body) else {}
+            data = codec.decode(bytes(body)) if len(body) else {}
         except ValueError as e:
             raise ActornetError(f"malformed body: {e}", status=Status.MALFORMED_BODY) from e
         if type(data) is not dict:

@@ -422,7 +422,7 @@ class Dispatcher:
     def _manage(self, asker, asker_id, tell, envelope, body):
         """Answer an ``mmi`` request from the dispatcher's own state."""
         try:
-            data = codec.decode(body) if len(body) else {}
+            data = codec.decode(bytes(body)) if len(body) else {}
             if not isinstance(data, dict):
                 raise ValueError(f"a body is a map, not {type(data).__name__}")
         except ValueError as e:

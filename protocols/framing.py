@@ -27,19 +27,38 @@ class FrameError(ValueError):
     """A frame's own lengths are inconsistent."""
 
 
+LARGE = 64 * 1024
+
+
+class BodyParts:
+    """A large body as the pieces it arrived in, so it can be passed on without
+    being joined: ``len()`` is its size, ``bytes()`` joins it (one copy)."""
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self, parts):
+        self.parts = parts
+        self.size = sum(len(part) for part in parts)
+
+    def __len__(self):
+        return self.size
+
+    def __bytes__(self):
+        return b"".join(self.parts)
+
+
 def frame_parts(envelope_bytes, body=b""):
     """The buffers that make up one frame, ready for ``writeSequence``.
 
-    Twisted's transports take only ``bytes``, so any other bytes-like body is
-    copied into one.
+    Twisted's transports take only ``bytes``: a :class:`BodyParts` body goes
+    out as its pieces, any other bytes-like body is copied into one.
     """
+    header = _HEADER.pack(4 + len(envelope_bytes) + len(body), len(envelope_bytes))
+    if type(body) is BodyParts:
+        return [header, envelope_bytes, *body.parts]
     if type(body) is not bytes:
         body = bytes(body)
-    return [
-        _HEADER.pack(4 + len(envelope_bytes) + len(body), len(envelope_bytes)),
-        envelope_bytes,
-        body,
-    ]
+    return [header, envelope_bytes, body]
 
 
 def no_delay(transport):
@@ -61,8 +80,10 @@ def encode_frame(envelope, body=b""):
 class FrameProtocol(Protocol):
     """Splits the byte stream into frames and hands each to :meth:`frameReceived`.
 
-    Subclasses implement ``frameReceived(envelope_bytes, body_bytes)`` and may
-    override :meth:`frameTooLarge` and :meth:`frameMalformed`.
+    Subclasses implement ``frameReceived(envelope_bytes, body)`` and may
+    override :meth:`frameTooLarge` and :meth:`frameMalformed`.  ``body`` is
+    ``bytes``, or :class:`BodyParts` for a frame over ``LARGE`` bytes that
+    arrived in several reads (its body is never joined here).
     """
 
     max_frame = DEFAULT_MAX_FRAME
@@ -86,8 +107,13 @@ class FrameProtocol(Protocol):
             self._buffered += len(data)
             if self._buffered < self._wanted:
                 return
-            data = b"".join(self._chunks)
-            self._chunks = []
+            if self._wanted > LARGE:
+                data = self._large_frame()
+                if self._stopped:
+                    return
+            else:
+                data = b"".join(self._chunks)
+                self._chunks = []
         end = len(data)
         offset = 0
         while end - offset >= 4:
@@ -118,6 +144,34 @@ class FrameProtocol(Protocol):
             offset = stop
         if offset < end:
             self._keep(data[offset:], 4)
+
+    def _large_frame(self):
+        """Deliver the frame spread over the kept chunks, its body unjoined;
+        return the bytes that follow it."""
+        chunks, self._chunks = self._chunks, []
+        wanted = self._wanted
+        excess = self._buffered - wanted
+        rest = b""
+        if excess:
+            last = chunks[-1]
+            rest = last[len(last) - excess:]
+            chunks[-1] = last[:len(last) - excess]
+        head = chunks[0]
+        taken = 1
+        while len(head) < 8 or len(head) < 8 + _U32.unpack_from(head, 4)[0]:
+            if taken == len(chunks):
+                break
+            head += chunks[taken]
+            taken += 1
+        (env_length,) = _U32.unpack_from(head, 4)
+        if 8 + env_length > wanted:
+            self.stopReading()
+            self.frameMalformed(
+                FrameError(f"envelope length {env_length} exceeds frame length {wanted - 4}"))
+            return b""
+        body = [head[8 + env_length:], *chunks[taken:]]
+        self.frameReceived(head[8:8 + env_length], BodyParts([p for p in body if p]))
+        return rest
 
     def _keep(self, rest, wanted):
         self._chunks = [rest]

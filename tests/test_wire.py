@@ -15,7 +15,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from protocols import codec, envelope
 from protocols.codes import Kind
 from protocols.databag import DataBag, as_body
-from protocols.framing import FrameError, FrameProtocol, encode_frame
+from protocols.framing import FrameError, FrameProtocol, encode_frame, frame_parts
 from protocols.stamp import Stamp, route_from_wire
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -460,3 +460,32 @@ def test_as_body_returns_a_plain_dict_itself_and_copies_a_bag():
     bag = DataBag({"a": 1}, route=(stamp(),))
     body = as_body(bag)
     assert body == {"a": 1} and type(body) is dict and body is not bag
+
+
+@pytest.mark.parametrize("first_chunk", [5, 9, 7000])
+def test_a_large_frame_arrives_unjoined_and_passes_on_byte_for_byte(first_chunk):
+    """A frame over LARGE bytes in many reads comes as BodyParts equal to the body sent;
+    the frame after it is still delivered, and frame_parts re-emits the same bytes."""
+    from protocols.framing import LARGE, BodyParts
+
+    envelope = {"k": Kind.REQUEST, "id": 1, "svc": "s", "m": "m"}
+    body = codec.encode({"blob": bytes(range(256)) * 800})
+    assert len(body) > LARGE
+    stream = encode_frame(envelope, body) + encode_frame({"k": Kind.KEEPALIVE})
+    received = []
+
+    class Raw(FrameProtocol):
+        def frameReceived(self, envelope_bytes, body):
+            received.append((envelope_bytes, body))
+
+    raw = Raw()
+    raw.makeConnection(StringTransport())
+    pieces = [stream[:first_chunk]] + [stream[i:i + 7000]
+                                       for i in range(first_chunk, len(stream), 7000)]
+    for piece in pieces:
+        raw.dataReceived(piece)
+    (env_bytes, big), (keepalive, _) = received
+    assert type(big) is BodyParts and len(big) == len(body) and bytes(big) == body
+    assert codec.decode(env_bytes) == envelope
+    assert codec.decode(keepalive) == {"k": Kind.KEEPALIVE}
+    assert b"".join(frame_parts(env_bytes, big)) == encode_frame(envelope, body)
