@@ -26,7 +26,7 @@ from twisted.internet.threads import deferToThread
 
 from protocols.errors import ActornetError
 
-CHUNK = 1024 * 1024
+CHUNK = 4 * 1024 * 1024
 HASH_BLOCK = 1024 * 1024
 
 

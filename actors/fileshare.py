@@ -24,7 +24,7 @@ from twisted.internet.threads import deferToThread
 
 from actors.actor import Actor, handler
 
-MAX_CHUNK = 1024 * 1024
+MAX_CHUNK = 4 * 1024 * 1024
 HASH_BLOCK = 1024 * 1024
 HASH_CACHE_ENTRIES = 4096
 
@@ -42,7 +42,7 @@ class FileShare(Actor):
 
     Options: ``root``, the shared folder (relative to ``self.config_dir``;
     default: the current directory); ``max_chunk``, the most bytes one
-    ``fetch`` answer carries (default 1 MiB; keep it well under the
+    ``fetch`` answer carries (default 4 MiB; keep it well under the
     dispatcher's ``max_frame_bytes``).
     """
 
