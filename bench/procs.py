@@ -195,9 +195,9 @@ class Cluster:
             child.ready(timeout)
         return child
 
-    def python(self, name, script, *args, **kwargs):
-        """Start one of the bench's scripts with this interpreter."""
-        return self.start(name, [PYTHON, BENCH / script, *args], **kwargs)
+    def python(self, name, script, *args, python=None, **kwargs):
+        """Start one of the bench's scripts with this interpreter (or ``python``)."""
+        return self.start(name, [python or PYTHON, BENCH / script, *args], **kwargs)
 
     def stop(self, child):
         child.stop()

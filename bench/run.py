@@ -1,6 +1,7 @@
 """Run actornet's benchmarks: one JSON line per scenario on stdout, a table on stderr.
 
     python bench/run.py [--quick] [--only NAME[,NAME]] [--list]
+                        [--dispatcher-python PYTHON] [--warmup SECONDS]
 
 Every process is started on 127.0.0.1 and stopped when its scenario ends.
 Numbers are medians over rounds (5 rounds of 3 s after a 2 s warmup; with
@@ -13,6 +14,7 @@ import json
 import operator
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -152,22 +154,45 @@ def _notes(r):
     return "; ".join(notes)
 
 
+def interpreter(python):
+    """What ``python`` is (e.g. "PyPy 7.3.19 (Python 3.11.11)"); exits if it cannot
+    import what a dispatcher needs."""
+    probe = ("import platform, sys, actornet.tap, cbor2, twisted; "
+             "impl = platform.python_implementation(); "
+             "v = getattr(sys, 'pypy_version_info', sys.version_info)[:3]; "
+             "print(impl, '.'.join(map(str, v)), f'(Python {platform.python_version()})')")
+    done = subprocess.run([python, "-c", probe], capture_output=True, text=True,
+                          cwd=BENCH.parent, check=False)
+    if done.returncode:
+        sys.exit(f"--dispatcher-python {python} cannot run a dispatcher:\n{done.stderr}")
+    return done.stdout.strip()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (< 3 min)")
     parser.add_argument("--only", help="comma-separated scenario or group names")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument("--dispatcher-python", metavar="PYTHON",
+                        help="run every dispatcher process under this interpreter (e.g. PyPy)")
+    parser.add_argument("--warmup", type=float, metavar="SECONDS",
+                        help="warmup before each round (default 2, quick 0.5)")
     args = parser.parse_args()
     if args.list:
         for group, members, _ in GROUPS:
             print(f"{group}: {', '.join(members)}")
         return
+    dispatcher_python = None
+    if args.dispatcher_python:
+        dispatcher_python = interpreter(args.dispatcher_python)
+        print(f"dispatchers run under {args.dispatcher_python}: {dispatcher_python}",
+              file=sys.stderr, flush=True)
     raise_fd_limit()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     run_dir = BENCH / ".runs" / "last"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    settings = scenarios.Settings.make(args.quick, run_dir)
+    settings = scenarios.Settings.make(args.quick, run_dir, args.dispatcher_python, args.warmup)
     started = time.monotonic()
     lines = []
     try:
@@ -182,6 +207,8 @@ def main():
                            for name in members]
             for result in results:
                 result = _round(annotate(result, settings.results))
+                if dispatcher_python:
+                    result["dispatcher_python"] = dispatcher_python
                 settings.results[result["scenario"]] = result
                 lines.append(result)
                 print(json.dumps(result), flush=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nodes import write_config
-from procs import HOST, Cluster, cpu_seconds, rss_kib
+from procs import BENCH, HOST, Cluster, cpu_seconds, rss_kib
 from stats import medians
 
 KIB = 1024
@@ -35,14 +35,21 @@ class Settings:
     install_budget: float
     """Seconds left for installing peers, shared by all of them in this run."""
     results: dict
+    dispatcher_python: str | None = None
+    """The interpreter of every dispatcher process (None: the bench's own)."""
 
     @classmethod
-    def make(cls, quick, run_dir):
+    def make(cls, quick, run_dir, dispatcher_python=None, warmup=None):
         if quick:
-            return cls(quick, run_dir, warmup=0.5, duration=1.0, rounds=3, idle_seconds=5.0,
-                       install_budget=60.0, results={})
-        return cls(quick, run_dir, warmup=2.0, duration=3.0, rounds=5, idle_seconds=10.0,
-                   install_budget=900.0, results={})
+            settings = cls(quick, run_dir, warmup=0.5, duration=1.0, rounds=3, idle_seconds=5.0,
+                           install_budget=60.0, results={})
+        else:
+            settings = cls(quick, run_dir, warmup=2.0, duration=3.0, rounds=5, idle_seconds=10.0,
+                           install_budget=900.0, results={})
+        settings.dispatcher_python = dispatcher_python
+        if warmup is not None:
+            settings.warmup = warmup
+        return settings
 
 
 # -- process helpers ---------------------------------------------------------
@@ -50,13 +57,20 @@ class Settings:
 
 def start_dispatcher(cluster, settings, name="dispatcher", actors=(), profile=None, **options):
     """A dispatcher process listening on a free loopback port (``info["port"]``),
-    with ``actors`` in its own process; ``options`` go into its [dispatcher] table."""
+    with ``actors`` in its own process; ``options`` go into its [dispatcher] table.
+
+    Under ``settings.dispatcher_python`` it runs this checkout's code (the
+    repository root first on PYTHONPATH), so that interpreter needs only the
+    dependencies, and an older install of actornet there cannot skew a comparison."""
     table = {"listen": ["tcp:0:interface=127.0.0.1:backlog=1024"], "connection_file": False}
     table.update(options)
     path = write_config(settings.run_dir / f"{name}.toml", dispatcher=table, actors=actors)
     extra = ["--profile", profile] if profile else []
+    other = {}
+    if settings.dispatcher_python:
+        other = {"python": settings.dispatcher_python, "env": {"PYTHONPATH": str(BENCH.parent)}}
     return cluster.python(name, "nodes.py", path, "--log", settings.run_dir / f"{name}.twistd.log",
-                          *extra)
+                          *extra, **other)
 
 
 def start_actors(cluster, settings, name, dispatcher, actors, timeout=60.0):
