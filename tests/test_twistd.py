@@ -173,6 +173,7 @@ def test_killing_a_remote_worker_answers_actor_lost_within_a_second(network, tmp
     finally:
         worker.kill()
         worker.wait()
+    print(f"\nactor_lost reached the CLI {elapsed * 1000:.0f} ms after kill -9")
     assert call.returncode == 1
     assert err.startswith("actornet: actor_lost: actor stall-1 was lost"), err
     assert elapsed < 1.0
