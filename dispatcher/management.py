@@ -90,20 +90,26 @@ class Management:
             })
         return {"actors": rows}
 
-    def show_dispatcher(self, data):
+    def summary(self):
+        """The few numbers a health check needs (also served at ``/status``)."""
         dispatcher = self.dispatcher
-        registry = dispatcher.registry
         return {
             "name": dispatcher.name,
-            "host": dispatcher.host,
             "pid": dispatcher.pid,
-            "endpoints": list(self.endpoints),
             "uptime": round(dispatcher.clock.seconds() - dispatcher.started_at, 3),
             "connections": len(dispatcher.peers),
-            "actors": sum(1 for peer in registry.by_name.values() if peer.services),
-            "services": {service: sorted(peer.name for peer in peers)
-                         for service, peers in sorted(registry.by_service.items())},
+            "actors": sum(1 for peer in dispatcher.registry.by_name.values() if peer.services),
             "in_flight": len(dispatcher.inflight),
+        }
+
+    def show_dispatcher(self, data):
+        dispatcher = self.dispatcher
+        return {
+            **self.summary(),
+            "host": dispatcher.host,
+            "endpoints": list(self.endpoints),
+            "services": {service: sorted(peer.name for peer in peers)
+                         for service, peers in sorted(dispatcher.registry.by_service.items())},
             "keepalive": {"interval": dispatcher.keepalive_interval,
                           "multiplier": dispatcher.keepalive_multiplier},
             "max_frame_bytes": dispatcher.max_frame,

@@ -34,18 +34,8 @@ class StatusPage(Resource):
         self.dispatcher = dispatcher
 
     def render_GET(self, request):
-        dispatcher = self.dispatcher
-        registry = dispatcher.registry
-        status = {
-            "status": "ok",
-            "name": dispatcher.name,
-            "pid": dispatcher.pid,
-            "uptime": round(dispatcher.clock.seconds() - dispatcher.started_at, 3),
-            "connections": len(dispatcher.peers),
-            "actors": sum(1 for peer in registry.by_name.values() if peer.services),
-            "services": sorted(registry.by_service),
-            "in_flight": len(dispatcher.inflight),
-        }
+        status = {"status": "ok", **self.dispatcher.management.summary(),
+                  "services": sorted(self.dispatcher.registry.by_service)}
         request.setHeader(b"content-type", b"application/json")
         return json.dumps(status).encode()
 

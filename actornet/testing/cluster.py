@@ -110,12 +110,7 @@ class Cluster:
         when the actor was built without one.
         @param wait: wait until the actor is registered and prepared.
         """
-        actor.clock = self.clock
-        service = ActorService(actor, self.connector(), self.clock,
-                               token=token if token is not None else self.token,
-                               retry_policy=lambda attempt: self.retry_delay)
-        self.services[actor.name] = service
-        self._watch(actor)
+        service = self._service(actor, token=token)
         service.startService()
         if wait:
             await service.whenReady()
@@ -139,8 +134,13 @@ class Cluster:
         return child
 
     def _start_supervised(self, actor, on_crash):
+        return self._service(actor, on_crash=on_crash)
+
+    def _service(self, actor, token=None, on_crash=None):
+        """An (unstarted) service connecting ``actor`` to this cluster, on its clock."""
         actor.clock = self.clock
-        service = ActorService(actor, self.connector(), self.clock, token=self.token,
+        service = ActorService(actor, self.connector(), self.clock,
+                               token=token if token is not None else self.token,
                                retry_policy=lambda attempt: self.retry_delay, on_crash=on_crash)
         self.services[actor.name] = service
         self._watch(actor)
