@@ -100,7 +100,6 @@ class Actor:
         self.pid = os.getpid()
         self.link = None
         self.handlers = _collect_handlers(self)
-        self.requests_handled = 0
         self._pending = {}
         self._ids = 0
         self._seq = 0
@@ -331,7 +330,6 @@ class Actor:
             self._reply(result, request)
 
     def _reply(self, result, request):
-        self.requests_handled += 1
         if request.rid in self._forwarded:
             self._forwarded.discard(request.rid)
             return
@@ -348,7 +346,6 @@ class Actor:
                     "r": self._route_after(request.route, request.arrived)}, body)
 
     def _handler_failed(self, failure, request):
-        self.requests_handled += 1
         self._forwarded.discard(request.rid)
         error = failure.value
         status = error.status if isinstance(error, ActornetError) else Status.FAILURE
