@@ -6,10 +6,10 @@ The public API in one place::
 """
 
 from actornet.client import Client, connect
-from actors.actor import FORWARDED, Actor, handler
-from protocols.codes import Kind, Status
-from protocols.databag import DataBag
-from protocols.errors import (
+from actornet.actors.actor import FORWARDED, Actor, handler
+from actornet.protocols.codes import Kind, Status
+from actornet.protocols.databag import DataBag
+from actornet.protocols.errors import (
     ActorLost,
     ActornetError,
     NoWorkers,
@@ -18,7 +18,7 @@ from protocols.errors import (
     RequestTimeout,
     Unauthorized,
 )
-from protocols.stamp import Stamp
+from actornet.protocols.stamp import Stamp
 
 __version__ = "0.1.0"
 

@@ -21,8 +21,8 @@ from actornet.client import connect
 from actornet.config import connection_file_path
 from actornet.connfile import read as read_connection
 from actornet.fetch import add_fetch
-from protocols.codes import Status
-from protocols.errors import ActornetError
+from actornet.protocols.codes import Status
+from actornet.protocols.errors import ActornetError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2

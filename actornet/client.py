@@ -12,8 +12,8 @@ from twisted.internet.defer import Deferred, succeed
 
 from actornet import connfile
 from actornet.config import connection_file_path
-from actors.actor import Actor
-from actors.service import connect_once
+from actornet.actors.actor import Actor
+from actornet.actors.service import connect_once
 
 
 class Client(Actor):

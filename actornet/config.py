@@ -18,7 +18,7 @@ from pathlib import Path
 
 import attrs
 
-from actors.actor import Actor
+from actornet.actors.actor import Actor
 
 DEFAULT_CONNECTION_FILE = "~/.actornet/connection.json"
 
@@ -244,11 +244,25 @@ def _import_actor(reader, spec, search):
     try:
         module = importlib.import_module(module_name)
     except Exception as e:
+        _renamed(reader, spec)
         reader.fail("class", f"cannot import {module_name!r}: {type(e).__name__}: {e}")
     cls = getattr(module, class_name, None)
+    if cls is None:
+        _renamed(reader, spec)
+        reader.fail("class", f"{spec!r}: module {module_name} has no {class_name}")
     if not (isinstance(cls, type) and issubclass(cls, Actor)):
         reader.fail("class", f"{spec!r} is not an Actor subclass")
     return cls
+
+
+def _renamed(reader, spec):
+    """The built-in actors moved into the ``actornet`` package: name the new spelling."""
+    if spec.startswith("actors.") and spec[len("actors."):] in BUILT_IN_ACTORS:
+        reader.fail("class", f"{spec!r} is now spelled 'actornet.{spec}'")
+
+
+BUILT_IN_ACTORS = frozenset({"keepalive:Keepalive", "fileshare:FileShare",
+                             "inventory:Inventory"})
 
 
 def connection_file_path(path=None):

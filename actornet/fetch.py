@@ -1,4 +1,4 @@
-"""Copy a file from a file share (:class:`actors.fileshare.FileShare`), verified.
+"""Copy a file from a file share (:class:`actornet.actors.fileshare.FileShare`), verified.
 
     result = await fetch(client, "reports/q3.pdf", "downloads")
 
@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from twisted.internet.defer import DeferredLock, DeferredQueue
 from twisted.internet.threads import deferToThread
 
-from protocols.errors import ActornetError
+from actornet.protocols.errors import ActornetError
 
 CHUNK = 4 * 1024 * 1024
 HASH_BLOCK = 1024 * 1024
@@ -38,7 +38,7 @@ async def fetch(client, path, dest, *, service="fileshare", chunk_size=CHUNK, in
                 progress=None, target="any", timeout=30.0):
     """Copy the shared file ``path`` into the folder ``dest`` (made if missing).
 
-    @param client: anything with :meth:`~actors.actor.Actor.ask` (a client or an actor).
+    @param client: anything with :meth:`~actornet.actors.actor.Actor.ask` (a client or an actor).
     @param in_flight: how many chunk requests may be outstanding at once.
     @param progress: called as ``progress(done_bytes, total_bytes)`` after each chunk.
     @param target: which file share actor to ask first; every chunk then comes

@@ -21,13 +21,13 @@ from twisted.python.failure import Failure
 
 from actornet import config as configuration
 from actornet import connfile
-from actors.service import ActorService
-from actors.supervisor import SUPERVISOR_TOPIC, RestartPolicy, Supervisor
-from dispatcher.core import Dispatcher
-from dispatcher.web import monitoring_site
-from protocols import codec
-from protocols.codes import Kind
-from protocols.framing import DEFAULT_MAX_FRAME
+from actornet.actors.service import ActorService
+from actornet.actors.supervisor import SUPERVISOR_TOPIC, RestartPolicy, Supervisor
+from actornet.dispatcher.core import Dispatcher
+from actornet.dispatcher.web import monitoring_site
+from actornet.protocols import codec
+from actornet.protocols.codes import Kind
+from actornet.protocols.framing import DEFAULT_MAX_FRAME
 
 
 class Options(usage.Options):

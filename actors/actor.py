@@ -19,12 +19,12 @@ from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from protocols import codec
-from protocols.codes import INVENTORY_RELOADED, Kind, Status
-from protocols.databag import DataBag, as_body
-from protocols.deadlines import Deadlines
-from protocols.errors import ActorLost, ActornetError, RequestTimeout, error_for
-from protocols.stamp import stamp_bytes
+from actornet.protocols import codec
+from actornet.protocols.codes import INVENTORY_RELOADED, Kind, Status
+from actornet.protocols.databag import DataBag, as_body
+from actornet.protocols.deadlines import Deadlines
+from actornet.protocols.errors import ActorLost, ActornetError, RequestTimeout, error_for
+from actornet.protocols.stamp import stamp_bytes
 
 _HANDLER_MARK = "_actornet_handler"
 

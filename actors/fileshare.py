@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from twisted.internet.threads import deferToThread
 
-from actors.actor import Actor, handler
+from actornet.actors.actor import Actor, handler
 
 MAX_CHUNK = 4 * 1024 * 1024
 HASH_BLOCK = 1024 * 1024

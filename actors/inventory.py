@@ -31,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-from actors.actor import INVENTORY_RELOADED, Actor, handler
+from actornet.actors.actor import INVENTORY_RELOADED, Actor, handler
 
 SECTIONS = ("common", "services", "actors")
 _PLAIN = (str, int, float, bool, bytes, type(None))

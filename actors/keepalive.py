@@ -13,8 +13,8 @@ watcher hears of a death even when this actor is the one that died.
 
 from collections import OrderedDict
 
-from actors.actor import Actor, handler
-from protocols.codes import LIFECYCLE_TOPIC
+from actornet.actors.actor import Actor, handler
+from actornet.protocols.codes import LIFECYCLE_TOPIC
 
 REMEMBERED = 1000
 

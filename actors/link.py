@@ -9,11 +9,11 @@ so a busy link carries no extra traffic.
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from protocols import codec
-from protocols.codes import Kind, Status
-from protocols.envelope import check
-from protocols.errors import ActornetError, ProtocolError, error_for
-from protocols.framing import DEFAULT_MAX_FRAME, FrameProtocol, frame_parts, no_delay
+from actornet.protocols import codec
+from actornet.protocols.codes import Kind, Status
+from actornet.protocols.envelope import check
+from actornet.protocols.errors import ActornetError, ProtocolError, error_for
+from actornet.protocols.framing import DEFAULT_MAX_FRAME, FrameProtocol, frame_parts, no_delay
 
 
 class ActorLink(FrameProtocol):

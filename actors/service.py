@@ -16,9 +16,9 @@ from twisted.application.service import MultiService
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
-from actors.link import ActorLink
-from protocols.codes import Kind
-from protocols.framing import DEFAULT_MAX_FRAME
+from actornet.actors.link import ActorLink
+from actornet.protocols.codes import Kind
+from actornet.protocols.framing import DEFAULT_MAX_FRAME
 
 
 class LinkFactory(Factory):

@@ -10,7 +10,7 @@ live: the supervisor gives up on it, logs it, and announces it on the topic
 ``actornet.supervisor``, while every other actor goes on running.
 
 A lost connection is not a crash: the actor keeps its state and reconnects by
-itself (see :mod:`actors.service`).
+itself (see :mod:`actornet.actors.service`).
 """
 
 from collections import deque

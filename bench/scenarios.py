@@ -246,7 +246,7 @@ def transfer(settings):
                          "skipped": f"{', '.join(missing)} not there yet"}]
             dispatcher = start_dispatcher(cluster, settings)
             share_actor = start_actors(cluster, settings, "fileshare", dispatcher, [
-                {"class": "actors.fileshare:FileShare", "name": "fileshare",
+                {"class": "actornet.actors.fileshare:FileShare", "name": "fileshare",
                  "options": {"root": str(share)}}])
             fetch = ["fetch", endpoint(dispatcher), "big.bin", scratch / "copies", "--rounds", 1,
                      "--watch", f"dispatcher={dispatcher.pid}",

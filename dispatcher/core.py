@@ -18,19 +18,19 @@ from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from dispatcher.flow import OutboundGate
-from dispatcher.gather import Gather
-from dispatcher.inflight import InFlight, Pending
-from dispatcher.management import SERVICE as MANAGEMENT
-from dispatcher.management import Management, ManagementError
-from dispatcher.metrics import Metrics
-from dispatcher.peer import DispatcherProtocol, Peer
-from dispatcher.registry import Registry, RoutingError
-from protocols import codec
-from protocols.codes import LIFECYCLE_TOPIC, Kind, Status
-from protocols.envelope import check
-from protocols.framing import DEFAULT_MAX_FRAME, frame_parts
-from protocols.stamp import stamp_bytes
+from actornet.dispatcher.flow import OutboundGate
+from actornet.dispatcher.gather import Gather
+from actornet.dispatcher.inflight import InFlight, Pending
+from actornet.dispatcher.management import SERVICE as MANAGEMENT
+from actornet.dispatcher.management import Management, ManagementError
+from actornet.dispatcher.metrics import Metrics
+from actornet.dispatcher.peer import DispatcherProtocol, Peer
+from actornet.dispatcher.registry import Registry, RoutingError
+from actornet.protocols import codec
+from actornet.protocols.codes import LIFECYCLE_TOPIC, Kind, Status
+from actornet.protocols.envelope import check
+from actornet.protocols.framing import DEFAULT_MAX_FRAME, frame_parts
+from actornet.protocols.stamp import stamp_bytes
 
 MAX_NAME = 200
 

@@ -8,8 +8,8 @@ workers' body bytes as they are, without decoding them: each entry is
 
 import struct
 
-from protocols import codec
-from protocols.codes import Status
+from actornet.protocols import codec
+from actornet.protocols.codes import Status
 
 _STATUS_KEY = codec.encode("status")
 _RESULT_KEY = codec.encode("result")

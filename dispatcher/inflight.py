@@ -2,12 +2,12 @@
 
 Every entry leaves the table exactly once: answered, timed out, failed because
 its actor was lost, or discarded because its asker left.  Deadlines are kept by
-:class:`~protocols.deadlines.Deadlines` (one timer for all of them).
+:class:`~actornet.protocols.deadlines.Deadlines` (one timer for all of them).
 """
 
 import attrs
 
-from protocols.deadlines import Deadlines
+from actornet.protocols.deadlines import Deadlines
 
 
 @attrs.define(eq=False, slots=True)

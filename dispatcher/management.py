@@ -13,7 +13,7 @@ import sys
 import cbor2
 
 import twisted
-from protocols.codes import Status
+from actornet.protocols.codes import Status
 
 SERVICE = "mmi"
 VERSION = "0.1.0"

@@ -2,7 +2,7 @@
 
 import attrs
 
-from protocols.framing import FrameProtocol, no_delay
+from actornet.protocols.framing import FrameProtocol, no_delay
 
 
 @attrs.define(eq=False)

@@ -1,6 +1,6 @@
 """Who is connected, under which name, serving which services."""
 
-from protocols.codes import Status
+from actornet.protocols.codes import Status
 
 
 class RoutingError(Exception):

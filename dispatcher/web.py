@@ -11,7 +11,7 @@ import json
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
-from dispatcher.metrics import render
+from actornet.dispatcher.metrics import render
 
 
 class MetricsPage(Resource):

@@ -1,13 +1,13 @@
 """Databags: the typeless, nested data every message carries.
 
 A databag reads and writes like a dict.  It also carries the route it travelled
-(one :class:`~protocols.stamp.Stamp` per hop) so that whoever holds it can see
+(one :class:`~actornet.protocols.stamp.Stamp` per hop) so that whoever holds it can see
 where it has been.
 """
 
 from collections.abc import Mapping
 
-from protocols.stamp import route_from_wire
+from actornet.protocols.stamp import route_from_wire
 
 
 class DataBag(dict):

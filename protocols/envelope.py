@@ -6,12 +6,12 @@ envelope is a plain dict (decoding into objects would cost the dispatcher on
 every message); this module names its keys and checks their types.
 
 Keys:
-  ``k``    kind (:class:`~protocols.codes.Kind`), always present
+  ``k``    kind (:class:`~actornet.protocols.codes.Kind`), always present
   ``id``   message id, chosen by the sender, unique per connection
   ``src``  the sender's name, written by the dispatcher (never trusted from peers)
   ``svc``  service, ``m`` method, ``tgt`` target (``any``, ``all``, a name, a list)
   ``r``    the route: a list of stamps in list form
-  ``st``   status (:class:`~protocols.codes.Status`) of an answer
+  ``st``   status (:class:`~actornet.protocols.codes.Status`) of an answer
   ``ttl``  seconds the asker will still wait; each hop re-computes it
   ``fwd``  the id of the request whose answer this forwarded request will give
   ``nr``   no reply wanted (a ``tell``); ``idem``: safe to run twice
@@ -20,7 +20,7 @@ Keys:
   ``ka``   keepalive interval in seconds, announced in READY
 """
 
-from protocols.codes import Kind, Status
+from actornet.protocols.codes import Kind, Status
 
 # Exact types, so that ``True`` is not an int here; decoded CBOR yields plain
 # ints, envelopes built in this process may hold the IntEnums themselves.

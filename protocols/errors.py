@@ -1,11 +1,11 @@
 """Errors a caller can catch, one per way a message can fail.
 
-Every error carries a :class:`~protocols.codes.Status`, so code that only cares
+Every error carries a :class:`~actornet.protocols.codes.Status`, so code that only cares
 about the category can look at ``error.status`` and code that cares about the
 detail can catch the subclass.
 """
 
-from protocols.codes import Status
+from actornet.protocols.codes import Status
 
 
 class ActornetError(Exception):

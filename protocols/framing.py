@@ -16,7 +16,7 @@ import struct
 
 from twisted.internet.protocol import Protocol
 
-from protocols import codec
+from actornet.protocols import codec
 
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 _U32 = struct.Struct(">I")

@@ -8,7 +8,7 @@ not grow with the route; stamps are decoded only where someone reads them.
 
 import attrs
 
-from protocols import codec
+from actornet.protocols import codec
 
 
 def stamp_bytes(name, host, pid, conn, seq, arrived, departed, hop):

@@ -6,12 +6,12 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from actornet import Actor, RequestTimeout, handler
-from actors.link import ActorLink
-from actors.service import ActorService
-from protocols import codec
-from protocols.codes import Kind, Status
-from protocols.framing import encode_frame
-from protocols.stamp import stamp_bytes
+from actornet.actors.link import ActorLink
+from actornet.actors.service import ActorService
+from actornet.protocols import codec
+from actornet.protocols.codes import Kind, Status
+from actornet.protocols.framing import encode_frame
+from actornet.protocols.stamp import stamp_bytes
 
 
 class NeverConnects:

@@ -9,7 +9,8 @@ MATH = '[[actor]]\nclass = "config_stub_actors:MathServer"\n'
 
 def write(tmp_path, text):
     (tmp_path / "config_stub_actors.py").write_text(
-        "from actornet import Actor\n\nclass MathServer(Actor):\n    services = ('math',)\n")
+        "from actornet import Actor\n\nclass MathServer(Actor):\n    services = ('math',)\n\n"
+        "class Plain:\n    pass\n")
     path = tmp_path / "net.toml"
     path.write_text(text)
     return path
@@ -41,7 +42,12 @@ def test_a_good_config_becomes_records_with_defaults(tmp_path):
     ("[dispatcher]\nlisten = 'tcp:0'\n[[actor]]\nclass = 'nowhere:Thing'\n",
      "actor[0].class: cannot import 'nowhere': ModuleNotFoundError: No module named 'nowhere'"),
     ("[dispatcher]\nlisten = 'tcp:0'\n[[actor]]\nclass = 'config_stub_actors:Nope'\n",
-     "actor[0].class: 'config_stub_actors:Nope' is not an Actor subclass"),
+     "actor[0].class: 'config_stub_actors:Nope': module config_stub_actors has no Nope"),
+    ("[dispatcher]\nlisten = 'tcp:0'\n[[actor]]\nclass = 'config_stub_actors:Plain'\n",
+     "actor[0].class: 'config_stub_actors:Plain' is not an Actor subclass"),
+    ("[dispatcher]\nlisten = 'tcp:0'\n[[actor]]\nclass = 'actors.keepalive:Keepalive'\n",
+     "actor[0].class: 'actors.keepalive:Keepalive' is now spelled "
+     "'actornet.actors.keepalive:Keepalive'"),
     ("[dispatcher]\nlisten = 'tcp:0'\n[[actor]]\nclass = 'config_stub_actors'\n",
      "actor[0].class: expected 'package.module:Class', got 'config_stub_actors'"),
     ("[dispatcher]\nlisten = 'tcp:0'\n" + MATH + "instances = 0\n",

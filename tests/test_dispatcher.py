@@ -12,11 +12,11 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from dispatcher.core import Dispatcher
-from protocols import codec
-from protocols.codes import Kind, Status
-from protocols.framing import encode_frame, frame_parts
-from protocols.stamp import stamp_bytes
+from actornet.dispatcher.core import Dispatcher
+from actornet.protocols import codec
+from actornet.protocols.codes import Kind, Status
+from actornet.protocols.framing import encode_frame, frame_parts
+from actornet.protocols.stamp import stamp_bytes
 
 _HEADER = struct.Struct(">II")
 

@@ -8,11 +8,11 @@ import time
 import pytest
 import pytest_twisted
 
-import actors.fileshare
+import actornet.actors.fileshare
 from actornet import RemoteError
 from actornet.cli import parser
 from actornet.fetch import CHUNK, FetchError, ProgressBar, fetch
-from actors.fileshare import FileShare
+from actornet.actors.fileshare import FileShare
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -116,8 +116,8 @@ async def test_walk_lists_every_file_below_a_folder(cluster, share):
 async def test_details_hash_is_computed_once_per_file_version(cluster, share, monkeypatch):
     """details gives size, mtime and sha256, and hashes again only when the file changes."""
     hashed = []
-    real_sha256 = actors.fileshare._sha256
-    monkeypatch.setattr(actors.fileshare, "_sha256",
+    real_sha256 = actornet.actors.fileshare._sha256
+    monkeypatch.setattr(actornet.actors.fileshare, "_sha256",
                         lambda *args: hashed.append(args[1]) or real_sha256(*args))
     client = await start_share(cluster, share)
     first = await client.ask("fileshare", "details", {"path": "hello.txt"})

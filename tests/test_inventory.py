@@ -6,8 +6,8 @@ import pytest
 import pytest_twisted
 
 from actornet import Actor, RemoteError, handler
-from actors.actor import INVENTORY_RELOADED
-from actors.inventory import Inventory, InventoryError, inventory_for, merge, read_inventory
+from actornet.actors.actor import INVENTORY_RELOADED
+from actornet.actors.inventory import Inventory, InventoryError, inventory_for, merge, read_inventory
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -11,8 +11,8 @@ from twisted.web.client import Agent, readBody
 
 from actornet import ActornetError, Status
 from actornet.testing import Cluster
-from actors.keepalive import Keepalive
-from protocols.codes import LIFECYCLE_TOPIC
+from actornet.actors.keepalive import Keepalive
+from actornet.protocols.codes import LIFECYCLE_TOPIC
 
 pytestmark = pytest.mark.timeout(20)
 

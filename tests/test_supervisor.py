@@ -6,8 +6,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from actornet import Actor, handler
-from actors.service import ActorService
-from actors.supervisor import SUPERVISOR_TOPIC, RestartPolicy, Supervisor
+from actornet.actors.service import ActorService
+from actornet.actors.supervisor import SUPERVISOR_TOPIC, RestartPolicy, Supervisor
 
 
 class NeverConnects:

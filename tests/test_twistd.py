@@ -257,7 +257,7 @@ def test_a_frozen_actor_process_is_declared_dead_after_its_holdtime(tmp_path):
         '[dispatcher]\nlisten = ["tcp:0:interface=127.0.0.1"]\n'
         f'connection_file = "{connection}"\nkeepalive_interval = 0.3\n'
         'keepalive_multiplier = 3\n\n'
-        '[[actor]]\nclass = "actors.keepalive:Keepalive"\nname = "keepalive"\n')
+        '[[actor]]\nclass = "actornet.actors.keepalive:Keepalive"\nname = "keepalive"\n')
     hub = start_twistd(tmp_path / "hub.toml", tmp_path)
     worker = None
     try:
@@ -330,3 +330,48 @@ async def test_kit_runs_twistd_networks_and_kills_actor_processes(actornet_twist
     finally:
         await client.close()
     assert await hub.stop() == (None, signal.SIGTERM)
+
+
+def test_a_user_folder_with_its_own_protocols_dispatcher_and_actors_modules_runs(tmp_path):
+    """User modules named like the card's folders (a ``protocols/`` package,
+    ``dispatcher.py``, ``actors.py``) beside the config shadow nothing of actornet's."""
+    (tmp_path / "protocols").mkdir()
+    (tmp_path / "protocols" / "__init__.py").write_text("USER_PROTOCOLS = True\n")
+    (tmp_path / "dispatcher.py").write_text("USER_DISPATCHER = True\n")
+    (tmp_path / "actors.py").write_text(
+        "import dispatcher\nimport protocols\nfrom actornet import Actor, handler\n\n"
+        "class Echo(Actor):\n    services = ('echo',)\n\n    @handler\n"
+        "    def echo(self, bag):\n"
+        "        return {'said': bag['say'], 'user_modules': dispatcher.USER_DISPATCHER"
+        " and protocols.USER_PROTOCOLS}\n")
+    connection = tmp_path / "connection.json"
+    (tmp_path / "net.toml").write_text(
+        f'[dispatcher]\nlisten = ["tcp:0:interface=127.0.0.1"]\n'
+        f'connection_file = "{connection}"\n'
+        '[[actor]]\nclass = "actors:Echo"\n'
+        '[[actor]]\nclass = "actornet.actors.keepalive:Keepalive"\n')
+    process = start_twistd("net.toml", tmp_path)
+    try:
+        process.output.wait_for("actor echo joined")
+        done = cli("call", "echo", "echo", "--data", '{"say": "hi"}',
+                   "--connection-file", str(connection), cwd=tmp_path)
+        assert (done.returncode, json.loads(done.stdout)) == (
+            0, {"said": "hi", "user_modules": True})
+        workers = cli("workers", "--json", "--connection-file", str(connection), cwd=tmp_path)
+        assert sorted(row["name"] for row in json.loads(workers.stdout)) == ["echo", "keepalive"]
+    finally:
+        stop(process)
+
+
+def test_only_actornet_and_its_twistd_plugin_are_installed_at_the_top_level():
+    """The card's folders install inside the one import package ``actornet``."""
+    from importlib.metadata import distribution
+
+    files = distribution("actornet").files
+    tops = {file.parts[0] for file in files
+            if not file.parts[0].endswith(".dist-info") and ".." not in file.parts
+            and not file.parts[0].startswith("__editable__")}
+    plugins = {file.as_posix() for file in files if file.parts[0] == "twisted"}
+    assert tops <= {"actornet", "twisted"}
+    assert {p for p in plugins if not p.endswith(".pyc")} <= {
+        "twisted/plugins/actornet_plugin.py"}

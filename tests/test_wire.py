@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from twisted.internet.abstract import FileDescriptor
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
-from protocols import codec, envelope
-from protocols.codes import Kind
-from protocols.databag import DataBag, as_body
-from protocols.framing import FrameError, FrameProtocol, encode_frame, frame_parts
-from protocols.stamp import Stamp, route_from_wire
+from actornet.protocols import codec, envelope
+from actornet.protocols.codes import Kind
+from actornet.protocols.databag import DataBag, as_body
+from actornet.protocols.framing import FrameError, FrameProtocol, encode_frame, frame_parts
+from actornet.protocols.stamp import Stamp, route_from_wire
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -466,7 +466,7 @@ def test_as_body_returns_a_plain_dict_itself_and_copies_a_bag():
 def test_a_large_frame_arrives_unjoined_and_passes_on_byte_for_byte(first_chunk):
     """A frame over LARGE bytes in many reads comes as BodyParts equal to the body sent;
     the frame after it is still delivered, and frame_parts re-emits the same bytes."""
-    from protocols.framing import LARGE, BodyParts
+    from actornet.protocols.framing import LARGE, BodyParts
 
     envelope = {"k": Kind.REQUEST, "id": 1, "svc": "s", "m": "m"}
     body = codec.encode({"blob": bytes(range(256)) * 800})

@@ -28,12 +28,12 @@ from actornet.client import connect
 from actornet.tap import client_endpoint_for
 from actornet.testing.faults import MESSAGES, LinkFault
 from actornet.testing.memory import AutoJump, MemoryEndpoint
-from actors.service import ActorService
-from actors.supervisor import SUPERVISOR_TOPIC, Supervisor
-from dispatcher.core import Dispatcher
-from dispatcher.web import monitoring_site
-from protocols import codec
-from protocols.codes import Kind
+from actornet.actors.service import ActorService
+from actornet.actors.supervisor import SUPERVISOR_TOPIC, Supervisor
+from actornet.dispatcher.core import Dispatcher
+from actornet.dispatcher.web import monitoring_site
+from actornet.protocols import codec
+from actornet.protocols.codes import Kind
 
 MODES = ("sockets", "memory")
 
@@ -121,7 +121,7 @@ class Cluster:
         """Run the actor ``build()`` makes (called ``name``) under a one-for-one
         supervisor: when it crashes, a fresh ``build()`` replaces it.
 
-        @return: the supervisor's :class:`~actors.supervisor.Child`;
+        @return: the supervisor's :class:`~actornet.actors.supervisor.Child`;
             ``child.service.actor`` is the instance running now.
         """
         if self.supervisor is None:

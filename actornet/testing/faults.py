@@ -6,8 +6,8 @@ dropped.  It works the same on sockets and in memory, because it wraps the
 dispatcher's own protocol and transport rather than the wire.
 """
 
-from protocols import codec
-from protocols.codes import Kind
+from actornet.protocols import codec
+from actornet.protocols.codes import Kind
 
 MESSAGES = frozenset({Kind.REQUEST, Kind.RESPONSE, Kind.EVENT})
 

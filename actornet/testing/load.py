@@ -14,7 +14,7 @@ import attrs
 from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 
-from protocols.errors import ActornetError
+from actornet.protocols.errors import ActornetError
 
 
 @attrs.define
