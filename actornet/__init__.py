@@ -5,8 +5,8 @@ The public API in one place::
     from actornet import Actor, handler, DataBag, connect
 """
 
-from actornet.client import Client, connect
 from actornet.actors.actor import FORWARDED, Actor, handler
+from actornet.client import Client, connect
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.databag import DataBag
 from actornet.protocols.errors import (

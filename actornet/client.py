@@ -11,9 +11,9 @@ from twisted.internet import endpoints
 from twisted.internet.defer import Deferred, succeed
 
 from actornet import connfile
-from actornet.config import connection_file_path
 from actornet.actors.actor import Actor
 from actornet.actors.service import connect_once
+from actornet.config import connection_file_path
 
 
 class Client(Actor):

@@ -20,9 +20,8 @@ import os
 from collections import OrderedDict
 from pathlib import Path, PurePosixPath
 
-from twisted.internet.threads import deferToThread
-
 from actornet.actors.actor import Actor, handler
+from twisted.internet.threads import deferToThread
 
 MAX_CHUNK = 4 * 1024 * 1024
 HASH_BLOCK = 1024 * 1024

@@ -6,14 +6,13 @@ life.  A keepalive is sent only on a link that has been quiet for an interval,
 so a busy link carries no extra traffic.
 """
 
-from twisted.internet.defer import Deferred
-from twisted.logger import Logger
-
 from actornet.protocols import codec
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.envelope import check
 from actornet.protocols.errors import ActornetError, ProtocolError, error_for
 from actornet.protocols.framing import DEFAULT_MAX_FRAME, FrameProtocol, frame_parts, no_delay
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 
 
 class ActorLink(FrameProtocol):

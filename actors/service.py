@@ -11,14 +11,13 @@ for registration, but a connection lost while it is pending drives
 ``ClientService`` into a state with no transition, so the wait is kept here.)
 """
 
+from actornet.actors.link import ActorLink
+from actornet.protocols.codes import Kind
+from actornet.protocols.framing import DEFAULT_MAX_FRAME
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.application.service import MultiService
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
-
-from actornet.actors.link import ActorLink
-from actornet.protocols.codes import Kind
-from actornet.protocols.framing import DEFAULT_MAX_FRAME
 
 
 class LinkFactory(Factory):

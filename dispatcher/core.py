@@ -13,11 +13,6 @@ import os
 import socket
 from collections import Counter
 
-from twisted.internet.defer import Deferred
-from twisted.internet.protocol import Factory
-from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
-
 from actornet.dispatcher.flow import OutboundGate
 from actornet.dispatcher.gather import Gather
 from actornet.dispatcher.inflight import InFlight, Pending
@@ -31,6 +26,10 @@ from actornet.protocols.codes import LIFECYCLE_TOPIC, Kind, Status
 from actornet.protocols.envelope import check
 from actornet.protocols.framing import DEFAULT_MAX_FRAME, frame_parts
 from actornet.protocols.stamp import stamp_bytes
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Factory
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
 
 MAX_NAME = 200
 

@@ -8,10 +8,9 @@ an actor.
 
 import json
 
+from actornet.dispatcher.metrics import render
 from twisted.web.resource import Resource
 from twisted.web.server import Site
-
-from actornet.dispatcher.metrics import render
 
 
 class MetricsPage(Resource):

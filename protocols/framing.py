@@ -14,9 +14,8 @@ receiver keeps chunks in a list and joins them once per frame.
 
 import struct
 
-from twisted.internet.protocol import Protocol
-
 from actornet.protocols import codec
+from twisted.internet.protocol import Protocol
 
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 _U32 = struct.Struct(">I")

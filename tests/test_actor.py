@@ -1,17 +1,17 @@
 """Deterministic tests of the actor side: hooks, timers and deadlines on a Clock."""
 
 import pytest
-from twisted.internet.defer import Deferred
-from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
-
-from actornet import Actor, RequestTimeout, handler
 from actornet.actors.link import ActorLink
 from actornet.actors.service import ActorService
 from actornet.protocols import codec
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.framing import encode_frame
 from actornet.protocols.stamp import stamp_bytes
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from actornet import Actor, RequestTimeout, handler
 
 
 class NeverConnects:

@@ -7,16 +7,15 @@ to a ``StringTransport``, and time is a ``Clock``.
 import struct
 
 import pytest
-from twisted.internet.error import ConnectionDone, ConnectionLost
-from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
-from twisted.python.failure import Failure
-
 from actornet.dispatcher.core import Dispatcher
 from actornet.protocols import codec
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.framing import encode_frame, frame_parts
 from actornet.protocols.stamp import stamp_bytes
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 
 _HEADER = struct.Struct(">II")
 

@@ -5,14 +5,14 @@ import io
 import os
 import time
 
+import actornet.actors.fileshare
 import pytest
 import pytest_twisted
+from actornet.actors.fileshare import FileShare
 
-import actornet.actors.fileshare
 from actornet import RemoteError
 from actornet.cli import parser
 from actornet.fetch import CHUNK, FetchError, ProgressBar, fetch
-from actornet.actors.fileshare import FileShare
 
 pytestmark = pytest.mark.timeout(60)
 

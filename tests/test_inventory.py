@@ -4,10 +4,16 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
+from actornet.actors.actor import INVENTORY_RELOADED
+from actornet.actors.inventory import (
+    Inventory,
+    InventoryError,
+    inventory_for,
+    merge,
+    read_inventory,
+)
 
 from actornet import Actor, RemoteError, handler
-from actornet.actors.actor import INVENTORY_RELOADED
-from actornet.actors.inventory import Inventory, InventoryError, inventory_for, merge, read_inventory
 
 pytestmark = pytest.mark.timeout(30)
 

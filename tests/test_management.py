@@ -4,6 +4,8 @@ import json
 
 import pytest
 import pytest_twisted
+from actornet.actors.keepalive import Keepalive
+from actornet.protocols.codes import LIFECYCLE_TOPIC
 from sample_actors import Echo, Stall
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
@@ -11,8 +13,6 @@ from twisted.web.client import Agent, readBody
 
 from actornet import ActornetError, Status
 from actornet.testing import Cluster
-from actornet.actors.keepalive import Keepalive
-from actornet.protocols.codes import LIFECYCLE_TOPIC
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -7,16 +7,15 @@ from types import MappingProxyType
 
 import cbor2
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
-from twisted.internet.abstract import FileDescriptor
-from twisted.internet.testing import MemoryReactorClock, StringTransport
-
 from actornet.protocols import codec, envelope
 from actornet.protocols.codes import Kind
 from actornet.protocols.databag import DataBag, as_body
 from actornet.protocols.framing import FrameError, FrameProtocol, encode_frame, frame_parts
 from actornet.protocols.stamp import Stamp, route_from_wire
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from twisted.internet.abstract import FileDescriptor
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

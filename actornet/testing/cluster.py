@@ -24,16 +24,16 @@ from twisted.internet import endpoints
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
 
-from actornet.client import connect
-from actornet.tap import client_endpoint_for
-from actornet.testing.faults import MESSAGES, LinkFault
-from actornet.testing.memory import AutoJump, MemoryEndpoint
 from actornet.actors.service import ActorService
 from actornet.actors.supervisor import SUPERVISOR_TOPIC, Supervisor
+from actornet.client import connect
 from actornet.dispatcher.core import Dispatcher
 from actornet.dispatcher.web import monitoring_site
 from actornet.protocols import codec
 from actornet.protocols.codes import Kind
+from actornet.tap import client_endpoint_for
+from actornet.testing.faults import MESSAGES, LinkFault
+from actornet.testing.memory import AutoJump, MemoryEndpoint
 
 MODES = ("sockets", "memory")
 
