@@ -12,6 +12,7 @@ from twisted.internet.defer import Deferred, succeed
 
 from actornet import connfile
 from actornet.actors.actor import Actor
+from actornet.actors.link import LinkSettings
 from actornet.actors.service import connect_once
 from actornet.config import connection_file_path
 
@@ -56,4 +57,5 @@ def connect(endpoint=None, token=None, *, name=None, reactor=None, connection_fi
     if isinstance(endpoint, str):
         endpoint = endpoints.clientFromString(reactor, endpoint)
     client = Client(name=name, clock=reactor)
-    return connect_once(client, endpoint, reactor, token=token).addCallback(lambda _: client)
+    connecting = connect_once(client, endpoint, reactor, LinkSettings(token=token))
+    return connecting.addCallback(lambda _: client)

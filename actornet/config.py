@@ -19,6 +19,9 @@ from pathlib import Path
 import attrs
 
 from actornet.actors.actor import Actor
+from actornet.actors.link import LinkSettings
+from actornet.actors.supervisor import RestartPolicy
+from actornet.dispatcher.settings import DispatcherSettings
 
 DEFAULT_CONNECTION_FILE = "~/.actornet/connection.json"
 
@@ -29,20 +32,23 @@ class ConfigError(ValueError):
 
 @attrs.frozen
 class DispatcherConfig:
+    """A ``[dispatcher]`` table: where to listen, and the dispatcher's own settings.
+
+    ``http``: the monitoring endpoint (/metrics, /status), or None for none.
+    ``connection_file``: where to write the connection-info file: "" for the
+    default place, None for none.
+    """
+
     listen: tuple
-    token: str | None = None
-    name: str = "dispatcher"
-    max_frame_bytes: int = 16 * 1024 * 1024
-    hop_limit: int = 32
-    request_timeout: float = 30.0
-    keepalive_interval: float = 5.0
-    keepalive_multiplier: int = 3
-    outbound_limit_bytes: int = 8 * 1024 * 1024
+    settings: DispatcherSettings = DispatcherSettings()
     connection_file: str | None = ""
     http: str | None = None
-    drain_seconds: float = 5.0
-    """Endpoint of the monitoring HTTP server (/metrics, /status), or None for none."""
-    """Where to write the connection-info file: "" for the default place, None for none."""
+
+    @property
+    def link_settings(self):
+        """What the actors beside this dispatcher connect with."""
+        return LinkSettings(self.settings.token, self.settings.keepalive_multiplier,
+                            self.settings.max_frame_bytes)
 
 
 @attrs.frozen
@@ -58,8 +64,7 @@ class ActorConfig:
     services: tuple
     options: dict = attrs.field(factory=dict)
     base_dir: str = "."
-    max_restarts: int = 5
-    restart_window: float = 60.0
+    restart: RestartPolicy = RestartPolicy()
 
     def build(self, clock=None):
         """A new instance of the configured actor; relative paths in its options
@@ -82,26 +87,31 @@ class Config:
         """The token actors present: the dispatcher's own, or the joined one's."""
         if self.join is not None:
             return self.join.token
-        return self.dispatcher.token if self.dispatcher is not None else None
+        return self.dispatcher.settings.token if self.dispatcher is not None else None
 
 
 class _Reader:
-    """Reads one table, remembering where it is for error messages."""
+    """Reads one table, remembering where it is for error messages.
 
-    def __init__(self, path, where, table):
+    ``keys`` are the keys the table may hold: any other is reported first, so a
+    typo is named as one rather than as the required key it was meant to be.
+    """
+
+    def __init__(self, path, where, table, keys):
         self.path = path
         self.where = where
         if not isinstance(table, dict):
             self.fail(None, f"expected a table, got {type(table).__name__}")
         self.table = table
-        self.used = set()
+        unknown = sorted(set(table) - set(keys))
+        if unknown:
+            self.fail(unknown[0], "unknown key (a typo?)")
 
     def fail(self, key, problem):
         place = f"{self.where}.{key}" if key else self.where
         raise ConfigError(f"{self.path}: {place}: {problem}")
 
     def get(self, key, kind, default=attrs.NOTHING, check=None, expect=None):
-        self.used.add(key)
         if key not in self.table:
             if default is attrs.NOTHING:
                 self.fail(key, "is required")
@@ -124,11 +134,6 @@ class _Reader:
             self.fail(key, f"expected non-empty text items, got {value!r}")
         return tuple(value) if value is not None else None
 
-    def done(self):
-        unknown = sorted(set(self.table) - self.used)
-        if unknown:
-            self.fail(unknown[0], "unknown key (a typo?)")
-
 
 def _positive(value):
     return value > 0
@@ -147,14 +152,14 @@ def load(path):
         raise ConfigError(f"{path}: cannot read the config: {e.strerror}") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from e
-    top = _Reader(path, "(top level)", raw)
+    top = _Reader(path, "(top level)", raw, ("dispatcher", "join", "actor"))
     dispatcher = join = None
     if "dispatcher" in raw:
-        dispatcher = _dispatcher(_Reader(path, "dispatcher", top.get("dispatcher", dict)))
+        dispatcher = _dispatcher(_Reader(path, "dispatcher", top.get("dispatcher", dict),
+                                         DISPATCHER_KEYS))
     if "join" in raw:
-        join = _join(_Reader(path, "join", top.get("join", dict)))
+        join = _join(_Reader(path, "join", top.get("join", dict), ("connect", "token")))
     actor_tables = top.get("actor", list, default=[], expect="an array of [[actor]] tables")
-    top.done()
     if dispatcher is None and join is None:
         raise ConfigError(f"{path}: needs a [dispatcher] table (to run one) "
                           "or a [join] table (to join one elsewhere)")
@@ -166,7 +171,7 @@ def load(path):
     search = str(Path(path).resolve().parent)
     actors = []
     for index, table in enumerate(actor_tables):
-        actors.extend(_actors(_Reader(path, f"actor[{index}]", table), search))
+        actors.extend(_actors(_Reader(path, f"actor[{index}]", table, ACTOR_KEYS), search))
     names = [actor.name for actor in actors]
     for name in names:
         if names.count(name) > 1:
@@ -174,10 +179,16 @@ def load(path):
     return Config(path, dispatcher, join, tuple(actors))
 
 
+DISPATCHER_KEYS = ("listen", "connection_file", "http",
+                   *(field.name for field in attrs.fields(DispatcherSettings)
+                     if field.name != "max_timeout"))
+ACTOR_KEYS = ("class", "name", "services", "instances", "options", "max_restarts",
+              "restart_window")
+
+
 def _dispatcher(reader):
-    defaults = DispatcherConfig(listen=())
-    config = DispatcherConfig(
-        listen=reader.text_list("listen"),
+    defaults = DispatcherSettings()
+    settings = DispatcherSettings(
         token=reader.get("token", str, None, lambda t: t != "", "non-empty text"),
         name=reader.get("name", str, defaults.name, bool, "non-empty text"),
         max_frame_bytes=reader.get("max_frame_bytes", int, defaults.max_frame_bytes,
@@ -195,18 +206,18 @@ def _dispatcher(reader):
         outbound_limit_bytes=reader.get("outbound_limit_bytes", int,
                                         defaults.outbound_limit_bytes, _positive,
                                         "a positive integer"),
-        connection_file=reader.get("connection_file", (str, bool), defaults.connection_file,
-                                   lambda v: v is not True, "a path, or false for none"),
-        http=reader.get("http", str, None, bool, "an endpoint string"),
         drain_seconds=reader.get("drain_seconds", float, defaults.drain_seconds,
                                  lambda v: v >= 0, "0 or more seconds"),
     )
-    if not config.listen:
+    listen = reader.text_list("listen")
+    if not listen:
         reader.fail("listen", "needs at least one endpoint string")
-    reader.done()
-    if config.connection_file is False:
-        config = attrs.evolve(config, connection_file=None)
-    return config
+    connection_file = reader.get("connection_file", (str, bool), "",
+                                 lambda v: v is not True, "a path, or false for none")
+    return DispatcherConfig(
+        listen=listen, settings=settings,
+        connection_file=None if connection_file is False else connection_file,
+        http=reader.get("http", str, None, bool, "an endpoint string"))
 
 
 def _join(reader):
@@ -214,7 +225,6 @@ def _join(reader):
         connect=reader.get("connect", str, check=bool, expect="an endpoint string"),
         token=reader.get("token", str, None, lambda t: t != "", "non-empty text"),
     )
-    reader.done()
     return config
 
 
@@ -227,14 +237,15 @@ def _actors(reader, search):
         services = tuple(cls.services)
     instances = reader.get("instances", int, 1, _positive, "a positive integer")
     options = reader.get("options", dict, {}, expect="a table")
-    max_restarts = reader.get("max_restarts", int, 5, lambda n: n >= 0,
-                              "an integer of 0 or more")
-    restart_window = reader.get("restart_window", float, 60.0, _positive,
-                                "a positive number of seconds")
-    reader.done()
+    defaults = RestartPolicy()
+    restart = RestartPolicy(
+        max_restarts=reader.get("max_restarts", int, defaults.max_restarts, lambda n: n >= 0,
+                                "an integer of 0 or more"),
+        window=reader.get("restart_window", float, defaults.window, _positive,
+                          "a positive number of seconds"))
     names = [name] if instances == 1 else [f"{name}-{i}" for i in range(1, instances + 1)]
-    return [ActorConfig(cls, each, services, dict(options), search, max_restarts,
-                        restart_window) for each in names]
+    return [ActorConfig(cls, each, services, dict(options), search, restart)
+            for each in names]
 
 
 def _import_actor(reader, spec, search):

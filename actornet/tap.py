@@ -21,13 +21,13 @@ from twisted.python.failure import Failure
 
 from actornet import config as configuration
 from actornet import connfile
+from actornet.actors.link import LinkSettings
 from actornet.actors.service import ActorService
-from actornet.actors.supervisor import SUPERVISOR_TOPIC, RestartPolicy, Supervisor
+from actornet.actors.supervisor import SUPERVISOR_TOPIC, Supervisor
 from actornet.dispatcher.core import Dispatcher
 from actornet.dispatcher.web import monitoring_site
 from actornet.protocols import codec
 from actornet.protocols.codes import Kind
-from actornet.protocols.framing import DEFAULT_MAX_FRAME
 
 
 class Options(usage.Options):
@@ -81,25 +81,20 @@ class DispatcherService(MultiService):
 
     log = Logger()
 
-    def __init__(self, settings, reactor, actors=()):
+    def __init__(self, config, reactor, actors=()):
         super().__init__()
-        self.settings = settings
+        self.config = config
+        self.settings = config.settings
         self.reactor = reactor
         self.actors = actors
-        self.dispatcher = Dispatcher(
-            reactor, name=settings.name, token=settings.token,
-            max_frame=settings.max_frame_bytes, hop_limit=settings.hop_limit,
-            default_timeout=settings.request_timeout,
-            keepalive_interval=settings.keepalive_interval,
-            keepalive_multiplier=settings.keepalive_multiplier,
-            outbound_limit=settings.outbound_limit_bytes)
+        self.dispatcher = Dispatcher(reactor, config.settings)
         self.ports = []
         self.http_port = None
         self.connect_endpoint = None
         self.connection_file = None
-        if settings.connection_file is not None:
+        if config.connection_file is not None:
             self.connection_file = configuration.connection_file_path(
-                settings.connection_file or None)
+                config.connection_file or None)
 
     def _listen(self, description, factory):
         """Listen on ``description`` now; on failure close what is open and raise.
@@ -146,11 +141,11 @@ class DispatcherService(MultiService):
 
     def startService(self):
         factory = self.dispatcher.factory()
-        for description in self.settings.listen:
+        for description in self.config.listen:
             self.ports.append(self._listen(description, factory))
-        if self.settings.http is not None:
-            self.http_port = self._listen(self.settings.http, monitoring_site(self.dispatcher))
-        self.dispatcher.management.endpoints = self.settings.listen
+        if self.config.http is not None:
+            self.http_port = self._listen(self.config.http, monitoring_site(self.dispatcher))
+        self.dispatcher.management.endpoints = self.config.listen
         self.dispatcher.management.on_shutdown = self._shutdown
         self.dispatcher.start()
         self.connect_endpoint = client_endpoint_for(self.ports[0].getHost())
@@ -163,12 +158,11 @@ class DispatcherService(MultiService):
             monitoring = f"; metrics and status on http://{where.host}:{where.port}/"
         self.log.info("actornet dispatcher {name} listening on {where} (pid {pid}); "
                       "connect with {endpoint}{monitoring}", name=self.settings.name,
-                      where=", ".join(self.settings.listen), pid=os.getpid(),
+                      where=", ".join(self.config.listen), pid=os.getpid(),
                       endpoint=self.connect_endpoint, monitoring=monitoring)
         endpoint = endpoints.clientFromString(self.reactor, self.connect_endpoint)
-        supervise(self.actors, endpoint, self.reactor, self.settings.token, self._announce,
-                  self.settings.keepalive_multiplier,
-                  self.settings.max_frame_bytes).setServiceParent(self)
+        supervise(self.actors, endpoint, self.reactor, self.config.link_settings,
+                  self._announce).setServiceParent(self)
         super().startService()
 
     def stopService(self):
@@ -237,18 +231,15 @@ class Network(MultiService):
             actor._safely(actor.on_reload_signal)
 
 
-def supervise(actors, endpoint, reactor, token, announce=None, keepalive_multiplier=3,
-              max_frame=DEFAULT_MAX_FRAME):
+def supervise(actors, endpoint, reactor, link_settings, announce=None):
     """A supervisor running the configured ``actors`` connected to ``endpoint``."""
 
     def start(actor, on_crash):
-        return ActorService(actor, endpoint, reactor, token=token, on_crash=on_crash,
-                            keepalive_multiplier=keepalive_multiplier, max_frame=max_frame)
+        return ActorService(actor, endpoint, reactor, link_settings, on_crash=on_crash)
 
     supervisor = Supervisor(reactor, start, announce)
     for actor in actors:
-        supervisor.supervise(actor.name, lambda actor=actor: actor.build(reactor),
-                             RestartPolicy(actor.max_restarts, actor.restart_window))
+        supervisor.supervise(actor.name, lambda actor=actor: actor.build(reactor), actor.restart)
     return supervisor
 
 
@@ -259,7 +250,8 @@ def build(network, reactor):
         DispatcherService(network.dispatcher, reactor, network.actors).setServiceParent(root)
     else:
         endpoint = endpoints.clientFromString(reactor, network.join.connect)
-        supervise(network.actors, endpoint, reactor, network.join.token).setServiceParent(root)
+        supervise(network.actors, endpoint, reactor,
+                  LinkSettings(token=network.join.token)).setServiceParent(root)
     return root
 
 

@@ -15,15 +15,16 @@ import socket
 from inspect import iscoroutine
 from pathlib import Path
 
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
 from actornet.protocols import codec
 from actornet.protocols.codes import INVENTORY_RELOADED, Kind, Status
 from actornet.protocols.databag import DataBag, as_body
 from actornet.protocols.deadlines import Deadlines
 from actornet.protocols.errors import ActorLost, ActornetError, RequestTimeout, error_for
 from actornet.protocols.stamp import stamp_bytes
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
-from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 _HANDLER_MARK = "_actornet_handler"
 

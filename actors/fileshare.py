@@ -20,8 +20,9 @@ import os
 from collections import OrderedDict
 from pathlib import Path, PurePosixPath
 
-from actornet.actors.actor import Actor, handler
 from twisted.internet.threads import deferToThread
+
+from actornet.actors.actor import Actor, handler
 
 MAX_CHUNK = 4 * 1024 * 1024
 HASH_BLOCK = 1024 * 1024

@@ -30,6 +30,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 import yaml
+
 from actornet.actors.actor import INVENTORY_RELOADED, Actor, handler
 
 SECTIONS = ("common", "services", "actors")

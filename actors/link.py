@@ -6,13 +6,32 @@ life.  A keepalive is sent only on a link that has been quiet for an interval,
 so a busy link carries no extra traffic.
 """
 
-from actornet.protocols import codec
+import attrs
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from actornet.protocols import codec, messages
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.envelope import check
 from actornet.protocols.errors import ActornetError, ProtocolError, error_for
 from actornet.protocols.framing import DEFAULT_MAX_FRAME, FrameProtocol, frame_parts, no_delay
-from twisted.internet.defer import Deferred
-from twisted.logger import Logger
+from actornet.protocols.liveness import DEFAULT_MULTIPLIER, Liveness
+
+
+@attrs.frozen
+class LinkSettings:
+    """How an actor's links talk to the dispatcher (the config fills it).
+
+    The keepalive interval is the dispatcher's, announced in READY; the
+    multiplier is this end's own patience.
+    """
+
+    token: str | None = None
+    keepalive_multiplier: int = DEFAULT_MULTIPLIER
+    max_frame: int = DEFAULT_MAX_FRAME
+
+
+DEFAULT_LINK = LinkSettings()
 
 
 class ActorLink(FrameProtocol):
@@ -25,17 +44,16 @@ class ActorLink(FrameProtocol):
 
     log = Logger()
 
-    def __init__(self, actor, clock, token=None, keepalive_multiplier=3,
-                 max_frame=DEFAULT_MAX_FRAME):
+    def __init__(self, actor, clock, settings=DEFAULT_LINK):
         super().__init__()
         self.actor = actor
         self.clock = clock
-        self.token = token
-        self.keepalive_multiplier = keepalive_multiplier
-        self.max_frame = max_frame
+        self.settings = settings
+        self.token = settings.token
+        self.max_frame = settings.max_frame
         self.ready = Deferred()
         self.connection_id = None
-        self.keepalive_interval = None
+        self.liveness = None
         self.last_seen = self.last_sent = clock.seconds()
         self._failure = None
         self._ticker = None
@@ -77,9 +95,10 @@ class ActorLink(FrameProtocol):
 
     def _ready(self, envelope):
         self.connection_id = envelope.get("id")
-        self.keepalive_interval = envelope.get("ka")
-        if self.keepalive_interval:
-            self._ticker = self.clock.callLater(self.keepalive_interval, self._tick)
+        interval = envelope.get("ka")
+        if interval:
+            self.liveness = Liveness(interval, self.settings.keepalive_multiplier)
+            self._ticker = self.clock.callLater(interval, self._tick)
         self.actor.attached(self)
         ready, self.ready = self.ready, None
         if ready is not None:
@@ -95,16 +114,15 @@ class ActorLink(FrameProtocol):
     def _tick(self):
         self._ticker = None
         now = self.clock.seconds()
-        holdtime = self.keepalive_interval * self.keepalive_multiplier
-        if now - self.last_seen > holdtime:
-            self.log.warn("the dispatcher sent nothing for {silent:.1f}s "
-                          "(holdtime {holdtime:.3g}s); dropping the connection",
-                          silent=now - self.last_seen, holdtime=holdtime)
+        liveness = self.liveness
+        if liveness.expired(now, self.last_seen):
+            self.log.warn("the dispatcher went silent: {silence}; dropping the connection",
+                          silence=liveness.silence(now, self.last_seen))
             self.transport.abortConnection()
             return
-        if now - self.last_sent >= self.keepalive_interval:
-            self.send({"k": Kind.KEEPALIVE})
-        self._ticker = self.clock.callLater(self.keepalive_interval, self._tick)
+        if liveness.keepalive_due(now, self.last_sent):
+            self.send(messages.keepalive())
+        self._ticker = self.clock.callLater(liveness.interval, self._tick)
 
     def frameTooLarge(self, length):
         self.frameMalformed(ProtocolError(

@@ -11,13 +11,13 @@ for registration, but a connection lost while it is pending drives
 ``ClientService`` into a state with no transition, so the wait is kept here.)
 """
 
-from actornet.actors.link import ActorLink
-from actornet.protocols.codes import Kind
-from actornet.protocols.framing import DEFAULT_MAX_FRAME
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.application.service import MultiService
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
+
+from actornet.actors.link import DEFAULT_LINK, ActorLink
+from actornet.protocols.codes import Kind
 
 
 class LinkFactory(Factory):
@@ -25,19 +25,15 @@ class LinkFactory(Factory):
 
     noisy = False
 
-    def __init__(self, actor, clock, token=None, keepalive_multiplier=3,
-                 max_frame=DEFAULT_MAX_FRAME, registered=None, refused=None):
+    def __init__(self, actor, clock, settings=DEFAULT_LINK, registered=None, refused=None):
         self.actor = actor
         self.clock = clock
-        self.token = token
-        self.keepalive_multiplier = keepalive_multiplier
-        self.max_frame = max_frame
+        self.settings = settings
         self.registered = registered
         self.refused = refused
 
     def buildProtocol(self, addr):
-        link = ActorLink(self.actor, self.clock, self.token, self.keepalive_multiplier,
-                         self.max_frame)
+        link = ActorLink(self.actor, self.clock, self.settings)
         if self.registered is not None:
             link.ready.addCallbacks(self.registered, self.refused)
         return link
@@ -54,8 +50,8 @@ class ActorService(MultiService):
 
     log = Logger()
 
-    def __init__(self, actor, endpoint, clock, token=None, keepalive_multiplier=3,
-                 retry_policy=None, max_frame=DEFAULT_MAX_FRAME, on_crash=None):
+    def __init__(self, actor, endpoint, clock, settings=DEFAULT_LINK, retry_policy=None,
+                 on_crash=None):
         super().__init__()
         self.actor = actor
         self._on_crash = on_crash
@@ -64,8 +60,7 @@ class ActorService(MultiService):
         self.setName(actor.name)
         self._policy = retry_policy or backoffPolicy(initialDelay=0.1, maxDelay=5.0)
         self._refusals = 0
-        factory = LinkFactory(actor, clock, token, keepalive_multiplier, max_frame,
-                              self._registered, self._refused)
+        factory = LinkFactory(actor, clock, settings, self._registered, self._refused)
         self.client = ClientService(endpoint, factory, clock=clock, retryPolicy=self._delay)
         self.client.setServiceParent(self)
         self._periodic = None
@@ -129,11 +124,11 @@ class ActorService(MultiService):
         return super().stopService()
 
 
-def connect_once(actor, endpoint, clock, token=None, max_frame=DEFAULT_MAX_FRAME):
+def connect_once(actor, endpoint, clock, settings=DEFAULT_LINK):
     """Connect ``actor`` once, without reconnecting.
 
     @return: a Deferred firing with the registered link, or failing with the
         dispatcher's refusal or the connection error.
     """
-    factory = LinkFactory(actor, clock, token, max_frame=max_frame)
+    factory = LinkFactory(actor, clock, settings)
     return endpoint.connect(factory).addCallback(lambda link: link.ready)

@@ -13,6 +13,11 @@ import os
 import socket
 from collections import Counter
 
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Factory
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
 from actornet.dispatcher.flow import OutboundGate
 from actornet.dispatcher.gather import Gather
 from actornet.dispatcher.inflight import InFlight, Pending
@@ -21,15 +26,12 @@ from actornet.dispatcher.management import Management, ManagementError
 from actornet.dispatcher.metrics import Metrics
 from actornet.dispatcher.peer import DispatcherProtocol, Peer
 from actornet.dispatcher.registry import Registry, RoutingError
+from actornet.dispatcher.settings import DEFAULT_SETTINGS
 from actornet.protocols import codec
 from actornet.protocols.codes import LIFECYCLE_TOPIC, Kind, Status
 from actornet.protocols.envelope import check
-from actornet.protocols.framing import DEFAULT_MAX_FRAME, frame_parts
+from actornet.protocols.framing import frame_parts
 from actornet.protocols.stamp import stamp_bytes
-from twisted.internet.defer import Deferred
-from twisted.internet.protocol import Factory
-from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
 
 MAX_NAME = 200
 
@@ -58,20 +60,18 @@ class Dispatcher:
 
     log = Logger()
 
-    def __init__(self, clock, *, name="dispatcher", token=None, max_frame=DEFAULT_MAX_FRAME,
-                 hop_limit=32, default_timeout=30.0, max_timeout=3600.0,
-                 keepalive_interval=5.0, keepalive_multiplier=3,
-                 outbound_limit=8 * 1024 * 1024):
+    def __init__(self, clock, settings=DEFAULT_SETTINGS):
         self.clock = clock
-        self.name = name
-        self.token = token
-        self.max_frame = max_frame
-        self.hop_limit = hop_limit
-        self.default_timeout = default_timeout
-        self.max_timeout = max_timeout
-        self.keepalive_interval = keepalive_interval
-        self.keepalive_multiplier = keepalive_multiplier
-        self.outbound_limit = outbound_limit
+        self.settings = settings
+        self.name = settings.name
+        self.token = settings.token
+        self.max_frame = settings.max_frame_bytes
+        self.hop_limit = settings.hop_limit
+        self.default_timeout = settings.request_timeout
+        self.max_timeout = settings.max_timeout
+        self.keepalive_interval = settings.keepalive_interval
+        self.keepalive_multiplier = settings.keepalive_multiplier
+        self.outbound_limit = settings.outbound_limit_bytes
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.registry = Registry()

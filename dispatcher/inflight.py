@@ -6,6 +6,7 @@ its actor was lost, or discarded because its asker left.  Deadlines are kept by
 """
 
 import attrs
+
 from actornet.protocols.deadlines import Deadlines
 
 

@@ -11,9 +11,9 @@ import platform
 import sys
 
 import cbor2
-from actornet.protocols.codes import Status
-
 import twisted
+
+from actornet.protocols.codes import Status
 
 SERVICE = "mmi"
 VERSION = "0.1.0"

@@ -1,6 +1,7 @@
 """The dispatcher's record of one connection, and the protocol that feeds it."""
 
 import attrs
+
 from actornet.protocols.framing import FrameProtocol, no_delay
 
 

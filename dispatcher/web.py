@@ -8,9 +8,10 @@ an actor.
 
 import json
 
-from actornet.dispatcher.metrics import render
 from twisted.web.resource import Resource
 from twisted.web.server import Site
+
+from actornet.dispatcher.metrics import render
 
 
 class MetricsPage(Resource):

@@ -19,15 +19,17 @@ class Kind(IntEnum):
     KEEPALIVE = 6
     DISCONNECT = 7
     ERROR = 8
+    """A tell that could not be delivered (no asker is waiting for it)."""
     SUBSCRIBE = 9
     UNSUBSCRIBE = 10
+    REFUSED = 11
+    """The dispatcher refuses the connection (registration, a frame it cannot read)."""
 
 
 class Status(IntEnum):
     """Outcome of a request, carried in the envelope of every answer."""
 
     SUCCESS = 200
-    DISPATCHED = 202
     MALFORMED_ENVELOPE = 400
     UNAUTHORIZED = 401
     UNKNOWN_SERVICE = 404

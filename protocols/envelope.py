@@ -52,6 +52,8 @@ _TYPES = {
 _KINDS = {kind.value: kind for kind in Kind}
 _REQUIRED = {
     Kind.REGISTER: ("name",),
+    Kind.REFUSED: ("st",),
+    Kind.ERROR: ("st",),
     Kind.REQUEST: ("id", "svc", "m"),
     Kind.RESPONSE: ("id", "st"),
     Kind.EVENT: ("top",),
@@ -60,27 +62,51 @@ _REQUIRED = {
 }
 
 
+class MalformedEnvelope(ValueError):
+    """An envelope of the wrong shape.
+
+    ``request_id`` is set when the envelope is a REQUEST whose ``id`` could be
+    read (non-zero for an ask, 0 for a tell): the fault is that request's
+    alone, and its sender can be answered instead of being hung up on.
+    """
+
+    def __init__(self, message, request_id=None):
+        super().__init__(message)
+        self.request_id = request_id
+
+
 def check(envelope):
     """Check a decoded envelope's shape; return its :class:`Kind`.
 
-    @raise ValueError: naming the first key that is missing, unknown or of the
-        wrong type.
+    @raise MalformedEnvelope: naming the first key that is missing, unknown or
+        of the wrong type.
     """
     if type(envelope) is not dict:
-        raise ValueError("the envelope is not a map")
+        raise MalformedEnvelope("the envelope is not a map")
     types = _TYPES
     for key, value in envelope.items():
         if type(value) not in types.get(key, ()):
             if key not in types:
-                raise ValueError(f"unknown envelope key {key!r}")
-            raise ValueError(f"envelope key {key!r} has the wrong type {type(value).__name__}")
+                _malformed(envelope, f"unknown envelope key {key!r}")
+            _malformed(envelope, f"envelope key {key!r} has the wrong type "
+                                 f"{type(value).__name__}")
     if "k" not in envelope:
-        raise ValueError("the envelope needs the key 'k' (its kind)")
+        raise MalformedEnvelope("the envelope needs the key 'k' (its kind)")
     kind = _KINDS.get(envelope["k"])
     if kind is None:
-        raise ValueError(f"unknown message kind {envelope['k']!r}")
+        raise MalformedEnvelope(f"unknown message kind {envelope['k']!r}")
     for key in _REQUIRED.get(kind, ()):
         if key not in envelope:
-            raise ValueError(f"a {kind.name} envelope needs the key {key!r}")
+            _malformed(envelope, f"a {kind.name} envelope needs the key {key!r}")
     return kind
+
+
+def _malformed(envelope, message):
+    """Raise, saying which request (if any) the fault belongs to."""
+    request_id = envelope.get("id")
+    if envelope.get("k") != Kind.REQUEST or type(request_id) is not int:
+        request_id = None
+    elif envelope.get("nr") is True:
+        request_id = 0
+    raise MalformedEnvelope(message, request_id)
 

@@ -14,8 +14,9 @@ receiver keeps chunks in a list and joins them once per frame.
 
 import struct
 
-from actornet.protocols import codec
 from twisted.internet.protocol import Protocol
+
+from actornet.protocols import codec
 
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 _U32 = struct.Struct(">I")

@@ -7,6 +7,7 @@ not grow with the route; stamps are decoded only where someone reads them.
 """
 
 import attrs
+
 from actornet.protocols import codec
 
 

@@ -1,17 +1,17 @@
 """Deterministic tests of the actor side: hooks, timers and deadlines on a Clock."""
 
 import pytest
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from actornet import Actor, RequestTimeout, handler
 from actornet.actors.link import ActorLink
 from actornet.actors.service import ActorService
 from actornet.protocols import codec
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.framing import encode_frame
 from actornet.protocols.stamp import stamp_bytes
-from twisted.internet.defer import Deferred
-from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
-
-from actornet import Actor, RequestTimeout, handler
 
 
 class NeverConnects:
@@ -162,7 +162,7 @@ def test_link_sends_keepalives_only_when_idle_and_drops_a_silent_dispatcher():
     """With ka=1 and multiplier 3 the link pings an idle line, and aborts after 3 s of silence."""
     clock = Clock()
     actor = Actor("lonely", clock=clock)
-    link = ActorLink(actor, clock, keepalive_multiplier=3)
+    link = ActorLink(actor, clock)
     transport = StringTransport()
     link.makeConnection(transport)
     link.dataReceived(encode_frame({"k": Kind.READY, "id": 1, "name": "lonely", "ka": 1.0}))

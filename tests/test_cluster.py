@@ -193,7 +193,7 @@ async def test_a_frozen_actor_does_not_grow_the_dispatchers_memory():
     """Big asks to an actor that stopped reading pause their sender; the dispatcher's
     buffer for it stays bounded, every ask resolves once, and others are still served."""
     limit = 256 * 1024
-    cluster = await Cluster(outbound_limit=limit).start()
+    cluster = await Cluster(outbound_limit_bytes=limit).start()
     try:
         await cluster.add(Stall("stall-1"))
         await cluster.add(Echo("echo-1"))

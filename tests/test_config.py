@@ -24,7 +24,7 @@ def test_a_good_config_becomes_records_with_defaults(tmp_path):
     network = load(path)
     assert network.dispatcher.listen == ("tcp:0",)
     assert network.token == "t"
-    assert network.dispatcher.keepalive_interval == 5.0
+    assert network.dispatcher.settings.keepalive_interval == 5.0
     assert [a.name for a in network.actors] == ["m-1", "m-2", "m-3"]
     assert network.actors[0].services == ("math",)
     actor = network.actors[0].build()

@@ -7,15 +7,17 @@ to a ``StringTransport``, and time is a ``Clock``.
 import struct
 
 import pytest
-from actornet.dispatcher.core import Dispatcher
-from actornet.protocols import codec
-from actornet.protocols.codes import Kind, Status
-from actornet.protocols.framing import encode_frame, frame_parts
-from actornet.protocols.stamp import stamp_bytes
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
+
+from actornet.dispatcher.core import Dispatcher
+from actornet.dispatcher.settings import DispatcherSettings
+from actornet.protocols import codec
+from actornet.protocols.codes import Kind, Status
+from actornet.protocols.framing import encode_frame, frame_parts
+from actornet.protocols.stamp import stamp_bytes
 
 _HEADER = struct.Struct(">II")
 
@@ -98,7 +100,7 @@ class Star:
 
     def __init__(self, **options):
         self.clock = Clock()
-        self.dispatcher = Dispatcher(self.clock, **options)
+        self.dispatcher = Dispatcher(self.clock, DispatcherSettings(**options))
 
     def connect(self):
         return FakePeer(self.dispatcher)
@@ -511,7 +513,7 @@ def test_frame_whose_lengths_disagree_is_refused_and_closed(star):
 
 def test_frame_announcing_more_than_max_frame_is_refused_and_closed():
     """A frame header announcing more than max_frame gets TOO_LARGE before its body arrives."""
-    star = Star(max_frame=1024)
+    star = Star(max_frame_bytes=1024)
     peer = star.actor("peer", ["svc"])
     peer.send_raw(struct.pack(">I", 1025) + b"\x00" * 100)
     assert_closed_with(peer, Status.TOO_LARGE)
@@ -522,7 +524,7 @@ def test_frame_announcing_more_than_max_frame_is_refused_and_closed():
 
 def test_frame_of_exactly_max_frame_is_accepted():
     """A frame of exactly max_frame bytes is routed like any other."""
-    star = Star(max_frame=1024)
+    star = Star(max_frame_bytes=1024)
     worker = star.actor("worker", ["svc"])
     asker = star.actor("asker")
     envelope = codec.encode({"k": Kind.REQUEST, "id": 1, "svc": "svc", "m": "m"})
@@ -617,7 +619,7 @@ def test_worker_lost_while_congested_resumes_its_senders(star):
 
 def test_worker_past_its_outbound_limit_is_answered_busy():
     """Once a congested worker's backlog passes outbound_limit, new requests for it get BUSY."""
-    star = Star(outbound_limit=200)
+    star = Star(outbound_limit_bytes=200)
     worker = star.actor("worker", ["svc"])
     asker, other = star.actor("asker"), star.actor("other")
     worker.peer.outbound.pauseProducing()
@@ -639,7 +641,7 @@ def test_worker_past_its_outbound_limit_is_answered_busy():
 
 def test_request_to_all_does_not_buffer_for_a_worker_past_its_outbound_limit():
     """Target ``all`` does not queue more bytes for a worker past its outbound limit."""
-    star = Star(outbound_limit=10)
+    star = Star(outbound_limit_bytes=10)
     stuck, fine = star.actor("stuck", ["svc"]), star.actor("fine", ["svc"])
     asker = star.actor("asker")
     stuck.peer.outbound.pauseProducing()

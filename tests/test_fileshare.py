@@ -5,12 +5,12 @@ import io
 import os
 import time
 
-import actornet.actors.fileshare
 import pytest
 import pytest_twisted
-from actornet.actors.fileshare import FileShare
 
+import actornet.actors.fileshare
 from actornet import RemoteError
+from actornet.actors.fileshare import FileShare
 from actornet.cli import parser
 from actornet.fetch import CHUNK, FetchError, ProgressBar, fetch
 

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
+
+from actornet import Actor, RemoteError, handler
 from actornet.actors.actor import INVENTORY_RELOADED
 from actornet.actors.inventory import (
     Inventory,
@@ -12,8 +14,6 @@ from actornet.actors.inventory import (
     merge,
     read_inventory,
 )
-
-from actornet import Actor, RemoteError, handler
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -4,14 +4,14 @@ import json
 
 import pytest
 import pytest_twisted
-from actornet.actors.keepalive import Keepalive
-from actornet.protocols.codes import LIFECYCLE_TOPIC
 from sample_actors import Echo, Stall
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.web.client import Agent, readBody
 
 from actornet import ActornetError, Status
+from actornet.actors.keepalive import Keepalive
+from actornet.protocols.codes import LIFECYCLE_TOPIC
 from actornet.testing import Cluster
 
 pytestmark = pytest.mark.timeout(20)

@@ -2,12 +2,12 @@
 
 import pytest
 import pytest_twisted
-from actornet.actors.service import ActorService
-from actornet.actors.supervisor import SUPERVISOR_TOPIC, RestartPolicy, Supervisor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from actornet import Actor, handler
+from actornet.actors.service import ActorService
+from actornet.actors.supervisor import SUPERVISOR_TOPIC, RestartPolicy, Supervisor
 
 
 class NeverConnects:

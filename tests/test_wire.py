@@ -7,15 +7,16 @@ from types import MappingProxyType
 
 import cbor2
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from twisted.internet.abstract import FileDescriptor
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+
 from actornet.protocols import codec, envelope
 from actornet.protocols.codes import Kind
 from actornet.protocols.databag import DataBag, as_body
 from actornet.protocols.framing import FrameError, FrameProtocol, encode_frame, frame_parts
 from actornet.protocols.stamp import Stamp, route_from_wire
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
-from twisted.internet.abstract import FileDescriptor
-from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -335,6 +336,8 @@ REQUIRED = {
     Kind.EVENT: {"top": "news"},
     Kind.SUBSCRIBE: {"top": "news"},
     Kind.UNSUBSCRIBE: {"top": "news"},
+    Kind.ERROR: {"st": 404},
+    Kind.REFUSED: {"st": 401},
 }
 REQUIRED_PAIRS = [(kind, key) for kind, keys in REQUIRED.items() for key in keys]
 
@@ -367,7 +370,7 @@ def test_check_refuses_a_wrong_type_and_names_the_key(key, value):
 
 
 @pytest.mark.parametrize("env, message", [
-    ({"k": 0}, "unknown message kind 0"), ({"k": 11}, "unknown message kind 11"),
+    ({"k": 0}, "unknown message kind 0"), ({"k": 99}, "unknown message kind 99"),
     ({"id": 1}, "needs the key 'k'"), ([("k", 6)], "not a map"), (None, "not a map"),
     ({"k": 6, "extra": 1}, "unknown envelope key 'extra'"),
 ], ids=str)

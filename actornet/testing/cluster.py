@@ -20,14 +20,17 @@ condition whenever the dispatcher or an actor of the cluster handles a frame;
 they never sleep.
 """
 
+import attrs
 from twisted.internet import endpoints
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
 
+from actornet.actors.link import LinkSettings
 from actornet.actors.service import ActorService
 from actornet.actors.supervisor import SUPERVISOR_TOPIC, Supervisor
 from actornet.client import connect
 from actornet.dispatcher.core import Dispatcher
+from actornet.dispatcher.settings import DispatcherSettings
 from actornet.dispatcher.web import monitoring_site
 from actornet.protocols import codec
 from actornet.protocols.codes import Kind
@@ -47,12 +50,12 @@ class Cluster:
 
     @param mode: ``"sockets"`` (loopback TCP) or ``"memory"`` (in-memory, on a Clock).
     @param retry_delay: seconds an actor waits before reconnecting.
-    @param dispatcher_options: passed to :class:`Dispatcher` (``token``,
-        ``keepalive_interval``, ``hop_limit``, ...).
+    @param settings: fields of :class:`~actornet.dispatcher.settings.DispatcherSettings`
+        (``token``, ``keepalive_interval``, ``hop_limit``, ...).
     """
 
     def __init__(self, reactor=None, *, mode="sockets", retry_delay=0.05,
-                 **dispatcher_options):
+                 **settings):
         if mode not in MODES:
             raise ValueError(f"mode is one of {MODES}, not {mode!r}")
         if reactor is None:
@@ -60,8 +63,10 @@ class Cluster:
         self.reactor = reactor
         self.mode = mode
         self.clock = Clock() if mode == "memory" else reactor
-        self.token = dispatcher_options.get("token")
-        self.dispatcher_options = dispatcher_options
+        self.settings = DispatcherSettings(**settings)
+        self.token = self.settings.token
+        self.link_settings = LinkSettings(self.token, self.settings.keepalive_multiplier,
+                                          self.settings.max_frame_bytes)
         self.retry_delay = retry_delay
         self.dispatcher = None
         self.port = None
@@ -83,7 +88,7 @@ class Cluster:
         return self
 
     async def _open(self):
-        self.dispatcher = Dispatcher(self.clock, **self.dispatcher_options)
+        self.dispatcher = Dispatcher(self.clock, self.settings)
         self.dispatcher.watchers.append(self._notify)
         if self.mode == "sockets":
             server = endpoints.serverFromString(
@@ -139,8 +144,8 @@ class Cluster:
     def _service(self, actor, token=None, on_crash=None):
         """An (unstarted) service connecting ``actor`` to this cluster, on its clock."""
         actor.clock = self.clock
-        service = ActorService(actor, self.connector(), self.clock,
-                               token=token if token is not None else self.token,
+        settings = attrs.evolve(self.link_settings, token=token or self.token)
+        service = ActorService(actor, self.connector(), self.clock, settings,
                                retry_policy=lambda attempt: self.retry_delay, on_crash=on_crash)
         self.services[actor.name] = service
         self._watch(actor)
