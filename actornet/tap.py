@@ -6,18 +6,14 @@ loopback exactly as remote actors do, so there is one code path to trust.
 """
 
 import os
-import re
 import signal
-import socket
-import stat
+import sys
 
-from twisted.application.service import MultiService
+from twisted.application.service import MultiService, Service
 from twisted.internet import endpoints
-from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python import usage
-from twisted.python.failure import Failure
 
 from actornet import config as configuration
 from actornet import connfile
@@ -26,8 +22,8 @@ from actornet.actors.service import ActorService
 from actornet.actors.supervisor import SUPERVISOR_TOPIC, Supervisor
 from actornet.dispatcher.core import Dispatcher
 from actornet.dispatcher.web import monitoring_site
-from actornet.protocols import codec
-from actornet.protocols.codes import Kind
+from actornet.listening import ListenFailed, client_endpoint_for, listener, start_listening
+from actornet.protocols import codec, messages
 
 
 class Options(usage.Options):
@@ -37,39 +33,33 @@ class Options(usage.Options):
         ["config", "c", None, "the network's TOML config file (required)"],
     ]
 
+    def __init__(self):
+        super().__init__()
+        print_startup_errors_in_one_line()
+
     def postOptions(self):
         if not self["config"]:
             raise usage.UsageError("--config FILE is required")
-        try:
-            self["network"] = configuration.load(self["config"])
-        except configuration.ConfigError as e:
-            raise usage.UsageError(str(e)) from e
+        self["network"] = configuration.load(self["config"])
 
 
-def client_endpoint_for(address):
-    """A client endpoint string that reaches a listening port from this host."""
-    if isinstance(address, IPv4Address):
-        host = "127.0.0.1" if address.host == "0.0.0.0" else address.host
-        return f"tcp:host={host}:port={address.port}"
-    if isinstance(address, IPv6Address):
-        host = "\\:\\:1" if address.host == "::" else address.host.replace(":", "\\:")
-        return f"tcp6:host={host}:port={address.port}"
-    if isinstance(address, UNIXAddress):
-        name = address.name.decode() if isinstance(address.name, bytes) else address.name
-        return f"unix:path={name}"
-    raise ValueError(f"cannot connect back to a listener at {address!r}")
+def print_startup_errors_in_one_line():
+    """Make a bad config or an endpoint that cannot be listened on end twistd with
+    one ``actornet: ...`` line on stderr (exit status 1), not a traceback or
+    twistd's usage text: both are the user's to fix, not a bug.
 
+    twistd lets such errors escape (having removed its pid file first), so the
+    place to word them is the interpreter's last word on an uncaught error.
+    """
+    previous = sys.excepthook
 
-def unix_path(description):
-    """The socket path of a ``unix:`` server endpoint description."""
-    tokens = re.split(r"(?<!\\):", description[len("unix:"):])
-    for token in tokens:
-        if token.startswith("address="):
-            token = token[len("address="):]
-        elif "=" in token:
-            continue
-        return token.replace("\\:", ":")
-    raise ValueError(f"no socket path in {description!r}")
+    def one_line(kind, error, traceback):
+        if issubclass(kind, (configuration.ConfigError, ListenFailed)):
+            print(f"actornet: {error}", file=sys.stderr)
+        else:
+            previous(kind, error, traceback)
+
+    sys.excepthook = one_line
 
 
 class DispatcherService(MultiService):
@@ -87,74 +77,40 @@ class DispatcherService(MultiService):
         self.settings = config.settings
         self.reactor = reactor
         self.actors = actors
-        self.dispatcher = Dispatcher(reactor, config.settings)
-        self.ports = []
-        self.http_port = None
+        self.dispatcher = Dispatcher(reactor, config.settings, endpoints=config.listen,
+                                     on_shutdown=self._shutdown)
+        factory = self.dispatcher.factory()
+        self.listeners = [listener(reactor, description, factory)
+                          for description in config.listen]
+        self.http = None
+        if config.http is not None:
+            self.http = listener(reactor, config.http, monitoring_site(self.dispatcher))
+            self.listeners.append(self.http)
         self.connect_endpoint = None
         self.connection_file = None
         if config.connection_file is not None:
             self.connection_file = configuration.connection_file_path(
                 config.connection_file or None)
 
-    def _listen(self, description, factory):
-        """Listen on ``description`` now; on failure close what is open and raise.
+    def privilegedStartService(self):
+        """Listen on every endpoint (before twistd drops privileges).
 
-        tcp, unix and ssl endpoints listen synchronously, so a port that is in
-        use stops the start-up with a message instead of a half-started network.
+        @raise ListenFailed: when one cannot be listened on; none is left open.
         """
-        if description.startswith("unix:"):
-            self._clear_stale_socket(description, unix_path(description))
-        outcome = []
-        endpoints.serverFromString(self.reactor, description).listen(factory).addBoth(
-            outcome.append)
-        if not outcome or isinstance(outcome[0], Failure):
-            self._refuse(description, outcome[0].getErrorMessage() if outcome
-                         else "the endpoint did not answer")
-        return outcome[0]
-
-    def _clear_stale_socket(self, description, path):
-        """DAOS dRPC's rule, made safe: never start over a live socket, replace a
-        stale one, and never remove anything that is not a socket."""
-        try:
-            mode = os.lstat(path).st_mode
-        except FileNotFoundError:
-            return
-        if not stat.S_ISSOCK(mode):
-            self._refuse(description, f"{path} exists and is not a socket; not touching it")
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.connect(path)
-        except OSError:
-            os.unlink(path)
-            self.log.info("removed the stale socket {path}", path=path)
-            return
-        finally:
-            probe.close()
-        self._refuse(description, f"another process is listening on {path}")
-
-    def _refuse(self, description, why):
-        for port in self.ports:
-            port.stopListening()
-        message = f"actornet: cannot listen on {description}: {why}"
-        self.log.critical(message)
-        raise SystemExit(message)
+        Service.privilegedStartService(self)
+        start_listening(self.listeners)
 
     def startService(self):
-        factory = self.dispatcher.factory()
-        for description in self.config.listen:
-            self.ports.append(self._listen(description, factory))
-        if self.config.http is not None:
-            self.http_port = self._listen(self.config.http, monitoring_site(self.dispatcher))
-        self.dispatcher.management.endpoints = self.config.listen
-        self.dispatcher.management.on_shutdown = self._shutdown
+        if self.listeners[0].endpoint.port is None:
+            self.privilegedStartService()
         self.dispatcher.start()
-        self.connect_endpoint = client_endpoint_for(self.ports[0].getHost())
+        self.connect_endpoint = client_endpoint_for(self.listeners[0].endpoint.port.getHost())
         if self.connection_file is not None:
             connfile.write(self.connection_file, self.connect_endpoint, self.settings.token,
                            os.getpid())
         monitoring = ""
-        if self.http_port is not None:
-            where = self.http_port.getHost()
+        if self.http is not None:
+            where = self.http.endpoint.port.getHost()
             monitoring = f"; metrics and status on http://{where.host}:{where.port}/"
         self.log.info("actornet dispatcher {name} listening on {where} (pid {pid}); "
                       "connect with {endpoint}{monitoring}", name=self.settings.name,
@@ -171,8 +127,9 @@ class DispatcherService(MultiService):
         return Deferred.fromCoroutine(self._stop())
 
     async def _stop(self):
-        for port in self.ports:
-            await port.stopListening()
+        for service in self.listeners:
+            if service is not self.http:
+                await service.stopService()
         if self.connection_file is not None:
             connfile.remove(self.connection_file, os.getpid())
         failed = await self.dispatcher.drain(self.settings.drain_seconds)
@@ -181,12 +138,12 @@ class DispatcherService(MultiService):
                           "were failed", count=failed, seconds=self.settings.drain_seconds)
         await super().stopService()
         await self.dispatcher.stop()
-        if self.http_port is not None:
-            await self.http_port.stopListening()
+        if self.http is not None:
+            await self.http.stopService()
 
     def _announce(self, data):
-        self.dispatcher.publish({"k": Kind.EVENT, "top": SUPERVISOR_TOPIC, "r": [],
-                                 "src": self.dispatcher.name}, codec.encode(data))
+        self.dispatcher.publish(messages.event(SUPERVISOR_TOPIC, [], self.dispatcher.name),
+                                codec.encode(data))
 
     def _shutdown(self):
         self.log.info("shutdown requested through mmi")

@@ -88,7 +88,7 @@ class ActorLink(FrameProtocol):
             return
         if kind is Kind.READY:
             self._ready(envelope)
-        elif kind is Kind.ERROR and not envelope.get("id"):
+        elif kind is Kind.REFUSED or (kind is Kind.ERROR and self.ready is not None):
             self._refused(envelope)
         elif kind is not Kind.KEEPALIVE:
             self.actor.received(kind, envelope, body, now)

@@ -6,6 +6,7 @@ its actor was lost, or discarded because its asker left.  Deadlines are kept by
 """
 
 import attrs
+from twisted.internet.defer import Deferred, succeed
 
 from actornet.protocols.deadlines import Deadlines
 
@@ -43,7 +44,7 @@ class InFlight:
         self._by_id = {}
         self._deadlines = Deadlines(clock, self._expire)
         self._next_id = 0
-        self.on_empty = None
+        self._empty_waiters = []
 
     def __len__(self):
         return len(self._by_id)
@@ -72,9 +73,19 @@ class InFlight:
             self._deadlines.discard(rid, pending.bucket)
             if pending.asker is not None:
                 pending.asker.asking.discard(rid)
-            if not self._by_id and self.on_empty is not None:
-                self.on_empty()
+            if not self._by_id and self._empty_waiters:
+                waiters, self._empty_waiters = self._empty_waiters, []
+                for waiter in waiters:
+                    waiter.callback(None)
         return pending
+
+    def when_empty(self):
+        """A Deferred that fires once no request is in flight (at once if none is)."""
+        if not self._by_id:
+            return succeed(None)
+        waiter = Deferred()
+        self._empty_waiters.append(waiter)
+        return waiter
 
     def take_all(self):
         """Remove and return every pending request."""

@@ -9,14 +9,13 @@ run, and a requested shutdown.
 import hmac
 import platform
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
-import cbor2
 import twisted
 
 from actornet.protocols.codes import Status
 
 SERVICE = "mmi"
-VERSION = "0.1.0"
 
 
 class ManagementError(Exception):
@@ -28,16 +27,19 @@ class ManagementError(Exception):
 
 
 class Management:
-    """Answers ``mmi`` requests from the dispatcher's own state.
+    """Answers ``mmi`` requests from snapshots of the dispatcher.
 
-    @param on_shutdown: called (with no arguments) after a permitted shutdown
-        request has been answered; the twistd plugin stops the reactor.
+    @param snapshot: returns a fresh :class:`~actornet.dispatcher.snapshot.Snapshot`.
+    @param on_shutdown: called (with no arguments) shortly after a permitted
+        shutdown request has been answered; None when the process cannot be
+        shut down remotely.
     """
 
-    def __init__(self, dispatcher, on_shutdown=None):
-        self.dispatcher = dispatcher
+    def __init__(self, clock, snapshot, token=None, on_shutdown=None):
+        self.clock = clock
+        self.snapshot = snapshot
+        self.token = token
         self.on_shutdown = on_shutdown
-        self.endpoints = ()
         self._methods = {
             "show_actors": self.show_actors,
             "show_dispatcher": self.show_dispatcher,
@@ -60,14 +62,13 @@ class Management:
     def show_actors(self, data):
         """Every connected actor (and client, with ``clients: true``), filterable by
         ``service`` and ``name``."""
-        dispatcher = self.dispatcher
-        now = dispatcher.clock.seconds()
-        holdtime = dispatcher.keepalive_interval * dispatcher.keepalive_multiplier
+        snapshot = self.snapshot()
+        holdtime = snapshot.settings.liveness.holdtime
         service = data.get("service")
         name = data.get("name")
         clients = data.get("clients", False)
         rows = []
-        for peer in sorted(dispatcher.registry.by_name.values(), key=lambda p: p.name):
+        for peer in sorted(snapshot.peers, key=lambda p: p.name):
             if not peer.services and not clients:
                 continue
             if service is not None and service not in peer.services:
@@ -78,9 +79,9 @@ class Management:
                 "name": peer.name,
                 "services": list(peer.services),
                 "status": "alive",
-                "connection": peer.conn_id,
-                "alive_for": round(now - peer.connected_at, 3),
-                "holdtime_left": round(max(0.0, holdtime - (now - peer.last_seen)), 3),
+                "connection": peer.connection,
+                "alive_for": round(snapshot.now - peer.connected_at, 3),
+                "holdtime_left": round(max(0.0, holdtime - (snapshot.now - peer.last_seen)), 3),
                 "keepalives_sent": peer.keepalives_out,
                 "keepalives_received": peer.keepalives_in,
                 "in_flight": peer.in_flight,
@@ -90,61 +91,47 @@ class Management:
             })
         return {"actors": rows}
 
-    def summary(self):
-        """The few numbers a health check needs (also served at ``/status``)."""
-        dispatcher = self.dispatcher
-        return {
-            "name": dispatcher.name,
-            "pid": dispatcher.pid,
-            "uptime": round(dispatcher.clock.seconds() - dispatcher.started_at, 3),
-            "connections": len(dispatcher.peers),
-            "actors": sum(1 for peer in dispatcher.registry.by_name.values() if peer.services),
-            "in_flight": len(dispatcher.inflight),
-        }
-
     def show_dispatcher(self, data):
-        dispatcher = self.dispatcher
+        snapshot = self.snapshot()
+        settings = snapshot.settings
         return {
-            **self.summary(),
-            "host": dispatcher.host,
-            "endpoints": list(self.endpoints),
-            "services": {service: sorted(peer.name for peer in peers)
-                         for service, peers in sorted(dispatcher.registry.by_service.items())},
-            "keepalive": {"interval": dispatcher.keepalive_interval,
-                          "multiplier": dispatcher.keepalive_multiplier},
-            "max_frame_bytes": dispatcher.max_frame,
-            "hop_limit": dispatcher.hop_limit,
-            "token_required": dispatcher.token is not None,
-            "counters": dict(sorted(dispatcher.stats.items())),
+            **snapshot.summary(),
+            "host": snapshot.host,
+            "endpoints": list(snapshot.endpoints),
+            "services": snapshot.services,
+            "keepalive": {"interval": settings.keepalive_interval,
+                          "multiplier": settings.keepalive_multiplier},
+            "max_frame_bytes": settings.max_frame_bytes,
+            "hop_limit": settings.hop_limit,
+            "token_required": settings.token is not None,
+            "counters": dict(sorted(snapshot.counters.items())),
         }
 
     def versions(self, data):
         return {
-            "actornet": VERSION,
+            "actornet": installed_version("actornet"),
             "twisted": twisted.__version__,
-            "cbor2": _version_of("cbor2", cbor2),
+            "cbor2": installed_version("cbor2"),
             "python": sys.version.split()[0],
             "platform": platform.platform(),
         }
 
     def shutdown(self, data):
         """Stop the dispatcher's process; needs ``token`` when the dispatcher has one."""
-        token = self.dispatcher.token
-        if token is not None:
+        if self.token is not None:
             offered = data.get("token")
             if not isinstance(offered, str) or not hmac.compare_digest(
-                    offered.encode(), token.encode()):
+                    offered.encode(), self.token.encode()):
                 raise ManagementError(Status.UNAUTHORIZED, "shutdown needs the token")
         if self.on_shutdown is None:
             raise ManagementError(Status.FAILURE, "this dispatcher cannot be shut down remotely")
-        self.dispatcher.clock.callLater(0.1, self.on_shutdown)
+        self.clock.callLater(0.1, self.on_shutdown)
         return {"stopping": True}
 
 
-def _version_of(name, module):
-    from importlib.metadata import PackageNotFoundError, version
-
+def installed_version(distribution):
+    """The version of an installed distribution, from its metadata."""
     try:
-        return version(name)
+        return version(distribution)
     except PackageNotFoundError:
-        return getattr(module, "__version__", "unknown")
+        return "unknown"

@@ -49,6 +49,11 @@ class Metrics:
         key = (service, "", int(status))
         self.requests[key] = self.requests.get(key, 0) + 1
 
+    def copy(self):
+        """``(requests, latency)`` as plain values, for a snapshot."""
+        return dict(self.requests), {key: (tuple(h.counts), h.total, h.count)
+                                     for key, h in self.latency.items()}
+
     def count(self, service=None, actor=None, status=None):
         """The number of requests matching every given label (for tests and tools)."""
         return sum(n for (s, a, st), n in self.requests.items()
@@ -65,48 +70,49 @@ def _escape(text):
     return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def render(dispatcher):
-    """The dispatcher's metrics in Prometheus text exposition format 0.0.4."""
-    metrics = dispatcher.metrics
+def render(snapshot):
+    """A dispatcher :class:`~actornet.dispatcher.snapshot.Snapshot` in Prometheus
+    text exposition format 0.0.4."""
     out = [
         "# HELP actornet_requests_total Requests answered, by service, actor and status.",
         "# TYPE actornet_requests_total counter",
     ]
-    for (service, actor, status), count in sorted(metrics.requests.items()):
+    for (service, actor, status), count in sorted(snapshot.requests.items()):
         out.append(f"actornet_requests_total{_labels(service=service, actor=actor, status=status)}"
                    f" {count}")
     out += ["# HELP actornet_request_seconds Time from dispatch to answer, by service and "
             "actor.",
             "# TYPE actornet_request_seconds histogram"]
-    for (service, actor), histogram in sorted(metrics.latency.items()):
+    for (service, actor), (counts, total, observed) in sorted(snapshot.latency.items()):
         running = 0
-        for bound, count in zip(BUCKETS + (float("inf"),), histogram.counts, strict=True):
+        for bound, count in zip(BUCKETS + (float("inf"),), counts, strict=True):
             running += count
             le = "+Inf" if bound == float("inf") else repr(bound)
             labels = _labels(service=service, actor=actor, le=le)
             out.append(f"actornet_request_seconds_bucket{labels} {running}")
         labels = _labels(service=service, actor=actor)
-        out.append(f"actornet_request_seconds_sum{labels} {histogram.total}")
-        out.append(f"actornet_request_seconds_count{labels} {histogram.count}")
+        out.append(f"actornet_request_seconds_sum{labels} {total}")
+        out.append(f"actornet_request_seconds_count{labels} {observed}")
+    peers = sorted(snapshot.peers, key=lambda p: p.name)
     out += ["# HELP actornet_actor_bytes_total Bytes the dispatcher read from and wrote to "
             "each connected actor.",
             "# TYPE actornet_actor_bytes_total counter"]
-    for peer in sorted(dispatcher.registry.by_name.values(), key=lambda p: p.name):
+    for peer in peers:
         out.append(f"actornet_actor_bytes_total{_labels(actor=peer.name, direction='in')} "
                    f"{peer.bytes_in}")
         out.append(f"actornet_actor_bytes_total{_labels(actor=peer.name, direction='out')} "
                    f"{peer.bytes_out}")
     out += ["# HELP actornet_actor_in_flight Requests each actor is working on.",
             "# TYPE actornet_actor_in_flight gauge"]
-    for peer in sorted(dispatcher.registry.by_name.values(), key=lambda p: p.name):
+    for peer in peers:
         out.append(f"actornet_actor_in_flight{_labels(actor=peer.name)} {peer.in_flight}")
     out += ["# HELP actornet_dispatcher_events_total Dispatcher events (dead letters, "
             "timeouts, refusals, ...).",
             "# TYPE actornet_dispatcher_events_total counter"]
-    for event, count in sorted(dispatcher.stats.items()):
+    for event, count in sorted(snapshot.counters.items()):
         out.append(f"actornet_dispatcher_events_total{_labels(event=event)} {count}")
     out += ["# HELP actornet_connections Open connections.", "# TYPE actornet_connections gauge",
-            f"actornet_connections {len(dispatcher.peers)}",
+            f"actornet_connections {snapshot.connections}",
             "# HELP actornet_in_flight Requests in flight.", "# TYPE actornet_in_flight gauge",
-            f"actornet_in_flight {len(dispatcher.inflight)}"]
+            f"actornet_in_flight {snapshot.in_flight}"]
     return "\n".join(out) + "\n"

@@ -2,6 +2,7 @@
 
 import attrs
 
+from actornet.dispatcher.snapshot import PeerView
 from actornet.protocols.framing import FrameProtocol, no_delay
 
 
@@ -31,11 +32,19 @@ class Peer:
     bytes_in: int = 0
     bytes_out: int = 0
     leaving: bool = False
+    dropped_because: str | None = None
 
     @property
     def label(self):
         """How logs and errors name this peer."""
         return self.name or f"connection {self.conn_id}"
+
+    def view(self):
+        """A read-only :class:`~actornet.dispatcher.snapshot.PeerView` of this peer."""
+        return PeerView(self.name, self.services, self.conn_id, self.connected_at,
+                        self.last_seen, self.keepalives_in, self.keepalives_out, self.in_flight,
+                        self.handled, self.bytes_in, self.bytes_out, tuple(sorted(self.topics)),
+                        self.outbound.congested, self.outbound.backlog)
 
 
 class DispatcherProtocol(FrameProtocol):
@@ -44,7 +53,7 @@ class DispatcherProtocol(FrameProtocol):
     def __init__(self, dispatcher):
         super().__init__()
         self.dispatcher = dispatcher
-        self.max_frame = dispatcher.max_frame
+        self.max_frame = dispatcher.settings.max_frame_bytes
         self.peer = None
 
     def connectionMade(self):

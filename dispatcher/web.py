@@ -23,7 +23,7 @@ class MetricsPage(Resource):
 
     def render_GET(self, request):
         request.setHeader(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")
-        return render(self.dispatcher).encode()
+        return render(self.dispatcher.snapshot()).encode()
 
 
 class StatusPage(Resource):
@@ -34,8 +34,8 @@ class StatusPage(Resource):
         self.dispatcher = dispatcher
 
     def render_GET(self, request):
-        status = {"status": "ok", **self.dispatcher.management.summary(),
-                  "services": sorted(self.dispatcher.registry.by_service)}
+        snapshot = self.dispatcher.snapshot()
+        status = {"status": "ok", **snapshot.summary(), "services": sorted(snapshot.services)}
         request.setHeader(b"content-type", b"application/json")
         return json.dumps(status).encode()
 

@@ -179,7 +179,7 @@ async def test_events_reach_every_subscriber(cluster):
     heard = []
     listener.subscribe("news", heard.append)
     publisher = await cluster.client("publisher")
-    await cluster.wait_for(lambda: "news" in cluster.dispatcher.topics)
+    await cluster.wait_for(lambda: "news" in cluster.snapshot().subscriptions)
     publisher.publish("news", {"headline": "hello"})
     answer_back = await publisher.ask("news-never-served", "x").addErrback(lambda f: f.value)
     assert answer_back.status == Status.UNKNOWN_SERVICE
@@ -209,7 +209,7 @@ async def test_a_frozen_actor_does_not_grow_the_dispatchers_memory():
         for ask in asks:
             await ask
         assert len(outcomes) == 200
-        stuck = cluster.peer("stall-1").outbound
+        stuck = cluster.peer("stall-1")
         assert stuck.congested
         assert stuck.backlog <= limit + 2 * 65600
         assert {type(outcome.value) for outcome in outcomes} == {RequestTimeout}

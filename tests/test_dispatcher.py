@@ -117,7 +117,7 @@ def star():
 
 
 def assert_closed_with(peer, status):
-    envelope, _ = peer.only(Kind.ERROR)
+    envelope, _ = peer.only(Kind.REFUSED)
     assert envelope["st"] == status
     assert envelope["err"][0] == status.label
     assert peer.transport.disconnecting
@@ -479,12 +479,48 @@ _GARBAGE = {
     "not-cbor": b"\xff\xfe\xfd",
     "not-a-map": codec.encode([1, 2, 3]),
     "unknown-kind": codec.encode({"k": 99}),
-    "unknown-key": codec.encode({"k": Kind.REQUEST, "id": 1, "svc": "s", "m": "m", "zz": 1}),
+    "unknown-key": codec.encode({"k": Kind.KEEPALIVE, "zz": 1}),
     "wrong-type": codec.encode({"k": Kind.REQUEST, "id": "1", "svc": "s", "m": "m"}),
-    "missing-key": codec.encode({"k": Kind.REQUEST, "id": 1, "svc": "s"}),
+    "missing-key": codec.encode({"k": Kind.SUBSCRIBE}),
     "regex-tag": b"\xa1\x61k\xd8\x23\x61x",
     "trailing": codec.encode({"k": Kind.KEEPALIVE}) + b"\x00",
 }
+
+
+_BAD_REQUESTS = {
+    "service-not-text": {"k": Kind.REQUEST, "id": 7, "svc": 1, "m": "m"},
+    "method-not-text": {"k": Kind.REQUEST, "id": 7, "svc": "svc", "m": 2},
+    "missing-method": {"k": Kind.REQUEST, "id": 7, "svc": "svc"},
+    "unknown-key": {"k": Kind.REQUEST, "id": 7, "svc": "svc", "m": "m", "zz": 1},
+}
+
+
+@pytest.mark.parametrize("envelope", _BAD_REQUESTS.values(), ids=_BAD_REQUESTS.keys())
+def test_a_malformed_request_fails_alone_and_its_sender_stays_connected(star, envelope):
+    """A request whose id can be read but whose fields are wrong is answered
+    MALFORMED_ENVELOPE under that id; the sender's other requests go on."""
+    worker = star.actor("worker", ["svc"])
+    asker = star.actor("asker")
+    asker.ask(1, "svc", tgt="worker")
+    request, _ = worker.only(Kind.REQUEST)
+    asker.send(envelope)
+    failed, _ = asker.only(Kind.RESPONSE)
+    assert (failed["id"], failed["st"]) == (7, Status.MALFORMED_ENVELOPE)
+    assert failed["err"][1].startswith("malformed envelope: ")
+    assert not asker.transport.disconnecting
+    worker.answer(request)
+    answer, _ = asker.only(Kind.RESPONSE)
+    assert (answer["id"], answer["st"]) == (1, Status.SUCCESS)
+    assert star.dispatcher.stats["malformed"] == 1
+
+
+def test_a_malformed_tell_is_reported_as_a_failed_tell(star):
+    """A tell with a method that is not text gets an ERROR (no id), not a hang-up."""
+    asker = star.actor("asker")
+    asker.send({"k": Kind.REQUEST, "id": 0, "nr": True, "svc": "svc", "m": 5})
+    error, _ = asker.only(Kind.ERROR)
+    assert (error["id"], error["st"]) == (0, Status.MALFORMED_ENVELOPE)
+    assert not asker.transport.disconnecting
 
 
 @pytest.mark.parametrize("envelope", _GARBAGE.values(), ids=_GARBAGE.keys())

@@ -14,6 +14,7 @@ from cryptography.x509.oid import NameOID
 from twisted.internet import reactor
 
 from actornet import config, connect, tap
+from actornet.listening import ListenFailed
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -66,7 +67,7 @@ name = "math"
     try:
         await next(root.actors()).when_attached()
         info = json.loads(connection.read_text())
-        tcp_port, _, ssl_port = (port.getHost() for port in service.ports)
+        tcp_port, _, ssl_port = (each.endpoint.port.getHost() for each in service.listeners)
         assert info == {"endpoint": f"tcp:host=127.0.0.1:port={tcp_port.port}",
                         "token": "tok", "pid": info["pid"]}
         endpoints = [info["endpoint"], f"unix:path={socket_path}",
@@ -101,9 +102,9 @@ async def test_unix_listener_replaces_a_stale_socket_and_refuses_a_live_one(tmp_
         client = await connect(f"unix:path={path}", reactor=reactor)
         await client.close()
         second = unix_dispatcher(path)
-        with pytest.raises(SystemExit) as refused:
-            second.startService()
-        assert str(refused.value) == (f"actornet: cannot listen on unix:{path}: another process "
+        with pytest.raises(ListenFailed) as refused:
+            second.privilegedStartService()
+        assert str(refused.value) == (f"cannot listen on unix:{path}: another process "
                                       f"is listening on {path}")
         client = await connect(f"unix:path={path}", reactor=reactor)
         await client.close()
@@ -115,7 +116,7 @@ def test_unix_listener_never_removes_a_file_that_is_not_a_socket(tmp_path):
     """A regular file where the socket should be is left alone and named in the error."""
     path = tmp_path / "precious.txt"
     path.write_text("keep me")
-    with pytest.raises(SystemExit) as refused:
-        unix_dispatcher(path).startService()
+    with pytest.raises(ListenFailed) as refused:
+        unix_dispatcher(path).privilegedStartService()
     assert "exists and is not a socket" in str(refused.value)
     assert path.read_text() == "keep me"

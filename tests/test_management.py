@@ -54,9 +54,8 @@ async def test_mmi_shows_actors_dispatcher_and_versions(cluster):
 @pytest_twisted.ensureDeferred
 async def test_shutdown_needs_the_token():
     """mmi.shutdown without the token is refused; with it, the shutdown hook runs."""
-    cluster = await Cluster(token="tok").start()
     stopped = Deferred()
-    cluster.dispatcher.management.on_shutdown = lambda: stopped.callback("stopped")
+    cluster = await Cluster(token="tok", on_shutdown=lambda: stopped.callback("stopped")).start()
     try:
         client = await cluster.client()
         with pytest.raises(ActornetError) as raised:
@@ -92,7 +91,7 @@ async def test_death_watch_hears_joined_and_died(cluster):
     watcher = await cluster.client("watcher")
     heard = []
     watcher.subscribe(LIFECYCLE_TOPIC, lambda bag: heard.append((bag["event"], bag["name"])))
-    await cluster.wait_for(lambda: LIFECYCLE_TOPIC in cluster.dispatcher.topics)
+    await cluster.wait_for(lambda: LIFECYCLE_TOPIC in cluster.snapshot().subscriptions)
     await cluster.add(Echo("echo-1"))
     await cluster.cut("echo-1")
     await cluster.wait_for(lambda: ("died", "echo-1") in heard, what="the death event")

@@ -270,14 +270,16 @@ def test_a_frozen_actor_process_is_declared_dead_after_its_holdtime(tmp_path):
         hub.output.wait_for("actor stall-1 joined")
         frozen_at = time.monotonic()
         worker.send_signal(signal.SIGSTOP)
-        line = hub.output.wait_for("stall-1 sent nothing for")
+        line = hub.output.wait_for("dropping stall-1: no frame for")
         waited = time.monotonic() - frozen_at
-        assert "holdtime 0.9s" in line
+        assert "(holdtime 0.9 s)" in line
         assert 0.9 <= waited < 3.0
         dead = cli("workers", "--status", "dead", "--json", "--connection-file",
                    str(connection))
         (row,) = json.loads(dead.stdout)
         assert (row["name"], row["status"], row["event"]) == ("stall-1", "dead", "died")
+        assert row["reason"].startswith("no frame for ") and row["reason"].endswith(
+            " s (holdtime 0.9 s)")
     finally:
         if worker is not None:
             worker.send_signal(signal.SIGCONT)

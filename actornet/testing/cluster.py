@@ -32,10 +32,10 @@ from actornet.client import connect
 from actornet.dispatcher.core import Dispatcher
 from actornet.dispatcher.settings import DispatcherSettings
 from actornet.dispatcher.web import monitoring_site
-from actornet.protocols import codec
-from actornet.protocols.codes import Kind
-from actornet.tap import client_endpoint_for
+from actornet.listening import client_endpoint_for
+from actornet.protocols import codec, messages
 from actornet.testing.faults import MESSAGES, LinkFault
+from actornet.testing.links import KitEndpoint, WatchedFactory
 from actornet.testing.memory import AutoJump, MemoryEndpoint
 
 MODES = ("sockets", "memory")
@@ -50,11 +50,12 @@ class Cluster:
 
     @param mode: ``"sockets"`` (loopback TCP) or ``"memory"`` (in-memory, on a Clock).
     @param retry_delay: seconds an actor waits before reconnecting.
+    @param on_shutdown: called when ``mmi.shutdown`` is permitted (default: refused).
     @param settings: fields of :class:`~actornet.dispatcher.settings.DispatcherSettings`
         (``token``, ``keepalive_interval``, ``hop_limit``, ...).
     """
 
-    def __init__(self, reactor=None, *, mode="sockets", retry_delay=0.05,
+    def __init__(self, reactor=None, *, mode="sockets", retry_delay=0.05, on_shutdown=None,
                  **settings):
         if mode not in MODES:
             raise ValueError(f"mode is one of {MODES}, not {mode!r}")
@@ -67,15 +68,18 @@ class Cluster:
         self.token = self.settings.token
         self.link_settings = LinkSettings(self.token, self.settings.keepalive_multiplier,
                                           self.settings.max_frame_bytes)
+        self.on_shutdown = on_shutdown
         self.retry_delay = retry_delay
         self.dispatcher = None
         self.port = None
         self.endpoint = None
         self.services = {}
         self.clients = []
+        self.links = {}
         self.supervisor = None
-        self.faults = {}
+        self._listening = None
         self._port_number = 0
+        self._clients_made = 0
         self._watchers = []
         self._extra_ports = []
         self._driver = AutoJump(self.clock, reactor) if mode == "memory" else None
@@ -88,23 +92,27 @@ class Cluster:
         return self
 
     async def _open(self):
-        self.dispatcher = Dispatcher(self.clock, self.settings)
-        self.dispatcher.watchers.append(self._notify)
+        self.dispatcher = Dispatcher(self.clock, self.settings, on_shutdown=self.on_shutdown)
+        self._listening = WatchedFactory(self.dispatcher.factory(), self._notify)
         if self.mode == "sockets":
             server = endpoints.serverFromString(
                 self.reactor, f"tcp:{self._port_number}:interface=127.0.0.1")
-            self.port = await server.listen(self.dispatcher.factory())
+            self.port = await server.listen(self._listening)
             self._port_number = self.port.getHost().port
             self.endpoint = client_endpoint_for(self.port.getHost())
         else:
             self.endpoint = "memory"
         self.dispatcher.start()
 
-    def connector(self):
-        """A client endpoint that reaches the dispatcher (across restarts)."""
+    def connector(self, name):
+        """A client endpoint that reaches the dispatcher (across restarts), its
+        connections watched and open to faults as the links of ``name``."""
         if self.mode == "sockets":
-            return endpoints.clientFromString(self.reactor, self.endpoint)
-        return MemoryEndpoint(self.clock, lambda: self.dispatcher.factory())
+            endpoint = endpoints.clientFromString(self.reactor, self.endpoint)
+        else:
+            endpoint = MemoryEndpoint(self.clock, lambda: self._listening)
+        return KitEndpoint(endpoint, self._notify, self.clock,
+                           lambda link: self.links.__setitem__(name, link))
 
     # -- actors and clients --------------------------------------------------
 
@@ -145,33 +153,24 @@ class Cluster:
         """An (unstarted) service connecting ``actor`` to this cluster, on its clock."""
         actor.clock = self.clock
         settings = attrs.evolve(self.link_settings, token=token or self.token)
-        service = ActorService(actor, self.connector(), self.clock, settings,
+        service = ActorService(actor, self.connector(actor.name), self.clock, settings,
                                retry_policy=lambda attempt: self.retry_delay, on_crash=on_crash)
         self.services[actor.name] = service
-        self._watch(actor)
         return service
 
     def _announce(self, data):
-        self.dispatcher.publish({"k": Kind.EVENT, "top": SUPERVISOR_TOPIC, "r": [],
-                                 "src": self.dispatcher.name}, codec.encode(data))
+        self.dispatcher.publish(messages.event(SUPERVISOR_TOPIC, [], self.dispatcher.name),
+                                codec.encode(data))
 
     async def client(self, name=None, token=None):
         """A connected :class:`~actornet.client.Client`, closed by :meth:`stop`."""
-        client = await connect(self.connector(), token if token is not None else self.token,
+        if name is None:
+            self._clients_made += 1
+            name = f"client-{self._clients_made}"
+        client = await connect(self.connector(name), token if token is not None else self.token,
                                name=name, reactor=self.clock)
         self.clients.append(client)
-        self._watch(client)
         return client
-
-    def _watch(self, actor):
-        """Re-check waited-for conditions after every frame ``actor`` receives."""
-        received = actor.received
-
-        def received_and_notify(*args):
-            received(*args)
-            self._notify()
-
-        actor.received = received_and_notify
 
     def _notify(self):
         for watcher in list(self._watchers):
@@ -182,8 +181,8 @@ class Cluster:
     def wait_for(self, condition, timeout=5.0, what="the condition"):
         """A Deferred that fires when ``condition()`` is true.
 
-        It is checked now, after every frame the dispatcher or an actor of the
-        cluster handles, and whenever an actor joins or leaves.  ``timeout`` is
+        It is checked now, and again whenever the dispatcher or an actor of
+        the cluster has read from its connection or lost one.  ``timeout`` is
         in the cluster's time (virtual in memory mode).
         @raise ConditionTimeout: after ``timeout`` seconds.
         """
@@ -211,21 +210,24 @@ class Cluster:
         self._watchers.append(check)
         return done
 
+    def snapshot(self):
+        """The dispatcher's read-only :class:`~actornet.dispatcher.snapshot.Snapshot`."""
+        return self.dispatcher.snapshot()
+
     def registered(self, name, timeout=5.0):
         """Wait until an actor called ``name`` is registered."""
-        return self.wait_for(lambda: name in self.dispatcher.registry.by_name, timeout,
+        return self.wait_for(lambda: name in self.snapshot().names, timeout,
                              f"registration of {name!r}")
 
     def gone(self, name, timeout=5.0):
         """Wait until no actor called ``name`` is registered."""
-        return self.wait_for(lambda: name not in self.dispatcher.registry.by_name, timeout,
+        return self.wait_for(lambda: name not in self.snapshot().names, timeout,
                              f"departure of {name!r}")
 
     def workers(self, service, count, timeout=5.0):
         """Wait until ``service`` has ``count`` registered actors."""
-        return self.wait_for(
-            lambda: len(self.dispatcher.registry.by_service.get(service, ())) == count,
-            timeout, f"{count} workers of {service!r}")
+        return self.wait_for(lambda: len(self.snapshot().serving(service)) == count,
+                             timeout, f"{count} workers of {service!r}")
 
     async def listen(self, topic):
         """A list that fills with the bags published on ``topic`` from now on
@@ -234,8 +236,7 @@ class Cluster:
         seen = []
         client.subscribe(topic, seen.append)
         await self.wait_for(
-            lambda: any(peer.name == client.name
-                        for peer in self.dispatcher.topics.get(topic, ())),
+            lambda: client.name in self.snapshot().subscriptions.get(topic, ()),
             what=f"the subscription to {topic!r}")
         return seen
 
@@ -246,57 +247,54 @@ class Cluster:
     # -- faults ------------------------------------------------------------
 
     def peer(self, name):
-        """The dispatcher's record of the actor called ``name``."""
-        return self.dispatcher.registry.by_name[name]
+        """The dispatcher's view of the actor called ``name`` (a read-only
+        :class:`~actornet.dispatcher.snapshot.PeerView`)."""
+        for peer in self.snapshot().peers:
+            if peer.name == name:
+                return peer
+        raise KeyError(f"no actor called {name!r} is registered")
 
     async def kill(self, name):
         """Kill the actor: stop its service and abort its connection at once."""
         service = self.services.pop(name)
-        peer = self.dispatcher.registry.by_name.get(name)
-        link = service.actor.link
-        if link is not None:
+        registered = name in self.snapshot().names
+        link = self.links.get(name)
+        if link is not None and not link.lost:
             link.transport.abortConnection()
         await service.stopService()
-        if peer is not None:
+        if registered:
             await self.gone(name)
 
     async def cut(self, name):
         """Abort the actor's connection; it reconnects by itself after its backoff."""
-        self.peer(name).protocol.transport.abortConnection()
+        self.links[name].transport.abortConnection()
         await self.gone(name)
 
     def freeze(self, name):
         """Make the actor stop reading from its connection (a hung process, as the
         dispatcher sees it): bytes for it pile up and its keepalives stop."""
-        link = self.services[name].actor.link
-        link.transport.pauseProducing()
-        link.frozen = True
+        self.links[name].freeze()
 
     def thaw(self, name):
         """Let a frozen actor read again."""
-        link = self.services[name].actor.link
-        if link is not None and getattr(link, "frozen", False):
-            link.frozen = False
-            link.transport.resumeProducing()
+        link = self.links.get(name)
+        if link is not None:
+            link.thaw()
 
     def delay(self, name, seconds, direction="both"):
         """Delay every frame on the actor's link by ``seconds``; returns the fault."""
-        return self._fault(name, LinkFault(self.peer(name).protocol, self.clock,
-                                           delay=seconds, direction=direction))
+        return self._fault(name, LinkFault(delay=seconds, direction=direction))
 
     def drop(self, name, count=None, kinds=MESSAGES, direction="both"):
         """Drop ``count`` message frames (None: all) on the actor's link; returns the fault."""
-        return self._fault(name, LinkFault(self.peer(name).protocol, self.clock, drop=count,
-                                           kinds=kinds, direction=direction))
+        return self._fault(name, LinkFault(drop=count, kinds=kinds, direction=direction))
 
     def heal(self, name):
         """Remove the delay or drop on the actor's link."""
-        self.faults.pop(name).heal()
+        self.links[name].fault = None
 
     def _fault(self, name, fault):
-        if name in self.faults:
-            self.faults.pop(name).heal()
-        self.faults[name] = fault
+        self.links[name].fault = fault
         return fault
 
     async def restart_dispatcher(self):
@@ -305,10 +303,9 @@ class Cluster:
         if self.port is not None:
             await self.port.stopListening()
         if self.mode == "memory":
-            for peer in list(self.dispatcher.peers):
-                peer.protocol.transport.abortConnection()
+            for connection in self._listening.connections():
+                connection.transport.abortConnection()
         await self.dispatcher.stop()
-        self.faults.clear()
         await self._open()
 
     async def monitoring(self):
@@ -321,10 +318,9 @@ class Cluster:
 
     async def stop(self):
         """Close clients, stop actors and the dispatcher."""
-        for fault in self.faults.values():
-            fault.heal()
-        for name in list(self.services):
-            self.thaw(name)
+        for link in self.links.values():
+            link.fault = None
+            link.thaw()
         for client in self.clients:
             await client.close()
         if self.supervisor is not None:
@@ -342,4 +338,3 @@ class Cluster:
             await self.dispatcher.stop()
         if self._driver is not None:
             self._driver.stop()
-

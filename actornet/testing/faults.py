@@ -1,50 +1,42 @@
-"""Faults on one actor's link, injected at the dispatcher's end of it.
+"""Faults on one actor's link: frames delayed or dropped, in either direction.
 
-A :class:`LinkFault` sits between the dispatcher and one connection: frames
-from the actor (``inbound``) and to it (``outbound``) can be delayed or
-dropped.  It works the same on sockets and in memory, because it wraps the
-dispatcher's own protocol and transport rather than the wire.
+A :class:`LinkFault` is a plain description; the kit's wrapper around the
+actor's end of its connection (:class:`~actornet.testing.links.KitLink`)
+applies it to whole frames, so it works the same on sockets and in memory.
+Directions are named from the dispatcher's side, as a user pictures the star:
+``inbound`` frames go from the actor to the dispatcher, ``outbound`` frames
+from the dispatcher to the actor.
 """
 
 from actornet.protocols import codec
 from actornet.protocols.codes import Kind
 
 MESSAGES = frozenset({Kind.REQUEST, Kind.RESPONSE, Kind.EVENT})
+DIRECTIONS = ("inbound", "outbound", "both")
 
 
 class LinkFault:
     """Delay or drop the frames of one connection.
 
-    @param delay: seconds every frame waits (in both directions).
+    @param delay: seconds every frame waits.
     @param drop: how many frames of ``kinds`` to drop (None: every one until
         healed); keepalives pass by default, so the link stays "alive".
     @param direction: ``"inbound"``, ``"outbound"`` or ``"both"``.
     """
 
-    def __init__(self, protocol, clock, *, delay=0.0, drop=0, kinds=MESSAGES,
-                 direction="both"):
-        self.protocol = protocol
-        self.clock = clock
+    def __init__(self, *, delay=0.0, drop=0, kinds=MESSAGES, direction="both"):
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction is one of {DIRECTIONS}, not {direction!r}")
         self.delay = delay
         self.drop_left = drop
         self.kinds = frozenset(kinds)
-        self.direction = direction
+        self.inbound = direction in ("inbound", "both")
+        self.outbound = direction in ("outbound", "both")
         self.dropped = 0
         self.delayed = 0
-        self._frame_received = protocol.frameReceived
-        transport = protocol.transport
-        self._write_sequence = transport.writeSequence
-        if direction in ("inbound", "both"):
-            protocol.frameReceived = self._inbound
-        if direction in ("outbound", "both"):
-            transport.writeSequence = self._outbound
 
-    def heal(self):
-        """Put the link back as it was."""
-        self.protocol.__dict__.pop("frameReceived", None)
-        self.protocol.transport.__dict__.pop("writeSequence", None)
-
-    def _dropping(self, envelope_bytes):
+    def dropping(self, envelope_bytes):
+        """Whether to drop the frame with this envelope (and count it)."""
         if self.drop_left == 0:
             return False
         try:
@@ -57,26 +49,3 @@ class LinkFault:
             self.drop_left -= 1
         self.dropped += 1
         return True
-
-    def _inbound(self, envelope_bytes, body):
-        if self._dropping(envelope_bytes):
-            return
-        if self.delay:
-            self.delayed += 1
-            self.clock.callLater(self.delay, self._frame_received, envelope_bytes, body)
-        else:
-            self._frame_received(envelope_bytes, body)
-
-    def _outbound(self, parts):
-        parts = list(parts)
-        if len(parts) == 3 and self._dropping(parts[1]):
-            return
-        if self.delay:
-            self.delayed += 1
-            self.clock.callLater(self.delay, self._write_later, parts)
-        else:
-            self._write_sequence(parts)
-
-    def _write_later(self, parts):
-        if not getattr(self.protocol.transport, "disconnected", False):
-            self._write_sequence(parts)

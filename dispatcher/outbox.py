@@ -1,0 +1,50 @@
+"""The dispatcher's one send path: route stamps and frames written to peers.
+
+Every frame the dispatcher sends goes through :meth:`Outbox.write`, which
+counts it, tells the receiver's outbound gate (flow control), and drops it as a
+dead letter when its peer has gone.  Stamps carry the dispatcher's name, host,
+pid and a sequence number of its own.
+"""
+
+import os
+import socket
+
+from actornet.protocols import codec
+from actornet.protocols.framing import frame_parts
+from actornet.protocols.stamp import stamp_bytes
+
+
+class Outbox:
+    """Writes to the connected ``peers`` (the dispatcher adds and removes them)."""
+
+    def __init__(self, clock, name, stats):
+        self.clock = clock
+        self.name = name
+        self.stats = stats
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.peers = set()
+        self._seq = 0
+
+    def stamp(self, route, peer, arrived):
+        """Append the dispatcher's stamp for a bag that came from ``peer`` at ``arrived``."""
+        self._seq += 1
+        route.append(stamp_bytes(self.name, self.host, self.pid, peer.conn_id, self._seq,
+                                 arrived, self.clock.seconds(), len(route) + 1))
+
+    def send(self, peer, envelope, body=b"", sender=None):
+        """Encode ``envelope`` and write it with ``body`` to ``peer``."""
+        self.write(peer, frame_parts(codec.encode(envelope), body), sender)
+
+    def write(self, peer, parts, sender=None):
+        """Write an encoded frame; ``sender`` is the peer it is written on behalf of
+        (paused while ``peer`` is congested)."""
+        transport = peer.protocol.transport
+        if transport is None or peer not in self.peers:
+            self.stats["dead_letters"] += 1
+            return
+        size = len(parts[1]) + len(parts[2]) + 8
+        transport.writeSequence(parts)
+        peer.bytes_out += size
+        peer.last_sent = self.clock.seconds()
+        peer.outbound.wrote(size, sender.outbound if sender is not None else None)

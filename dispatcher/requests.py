@@ -1,0 +1,233 @@
+"""The life of a request at the dispatcher, from arrival to its one answer.
+
+A request is checked and sent to the actors the router chose, each copy entered
+in the in-flight table; it leaves the table exactly once: answered by its
+actor, timed out, failed (or retried once, when idempotent) because its actor
+was lost, or failed by a drain.  Answers of an ``all`` or list request are
+combined by a :class:`~actornet.dispatcher.gather.Gather`.  ``mmi`` requests are
+answered by the dispatcher itself.
+"""
+
+from twisted.logger import Logger
+
+from actornet.dispatcher.admission import Refusal
+from actornet.dispatcher.gather import Gather
+from actornet.dispatcher.inflight import InFlight, Pending
+from actornet.dispatcher.management import SERVICE as MANAGEMENT
+from actornet.dispatcher.management import ManagementError
+from actornet.dispatcher.router import busy_message
+from actornet.protocols import codec, messages
+from actornet.protocols.codes import Status
+from actornet.protocols.framing import frame_parts
+
+
+class Requests:
+    """Routes requests and answers; every collaborator is given at construction."""
+
+    log = Logger()
+
+    def __init__(self, clock, name, router, outbox, management, metrics, stats):
+        self.clock = clock
+        self.name = name
+        self.router = router
+        self.inflight = InFlight(clock, self.expired)
+        self.outbox = outbox
+        self.management = management
+        self.metrics = metrics
+        self.stats = stats
+        self.draining = False
+
+    # -- requests ------------------------------------------------------------
+
+    def request(self, peer, envelope, body, now):
+        route = envelope.setdefault("r", [])
+        tell = envelope.get("nr", False)
+        service = envelope["svc"]
+        if not tell and "fwd" in envelope:
+            origin = self.inflight.get(envelope["fwd"])
+            if origin is None or origin.worker is not peer:
+                self.refuse(peer, envelope.get("id", 0), tell, None, Refusal(
+                    Status.FAILURE, f"cannot forward request {envelope['fwd']}: it is not "
+                                    f"in flight at {peer.label}"))
+                return
+            self.inflight.pop(origin.rid)
+            peer.handled += 1
+            asker, asker_id = origin.asker, origin.asker_id
+            ttl = self.router.check(len(route), origin.deadline - now)
+        else:
+            origin = None
+            asker, asker_id = peer, envelope["id"]
+            ttl = self.router.check(len(route), envelope.get("ttl"),
+                                    draining=self.draining and service != MANAGEMENT)
+        if type(ttl) is Refusal:
+            self.refuse(asker, asker_id, tell, origin, ttl)
+            return
+        self.outbox.stamp(route, peer, now)
+        if service == MANAGEMENT:
+            self._manage(asker, asker_id, tell, envelope, body)
+            return
+        target = envelope.get("tgt", "any")
+        choice = self.router.choose(service, target, idempotent=envelope.get("idem", False))
+        if type(choice) is Refusal:
+            self.metrics.refused(service, choice.status)
+            self.refuse(asker, asker_id, tell, origin, choice)
+            return
+        self.stats["busy"] += len(choice.busy)
+        envelope["src"] = peer.name
+        envelope.pop("fwd", None)
+        if tell:
+            envelope["id"] = 0
+            parts = frame_parts(codec.encode(envelope), body)
+            for worker in choice.workers:
+                self.outbox.write(worker, parts, peer)
+            if choice.busy:
+                self.refuse(asker, asker_id, tell, None,
+                            Refusal(Status.BUSY, busy_message(choice.busy)))
+            return
+        gather = origin.gather if origin is not None else None
+        if gather is None and choice.gathered:
+            gather = Gather(asker, asker_id, [w.name for w in choice.workers + choice.busy],
+                            route)
+            for worker in choice.busy:
+                gather.add(worker.name, Status.BUSY,
+                           error=[Status.BUSY.label, busy_message([worker])])
+            if gather.complete:
+                self._finish(gather)
+                return
+        retryable = choice.retryable and gather is None
+        for worker in choice.workers:
+            rid = self.inflight.new_id()
+            member = origin.member if origin is not None else worker.name
+            pending = Pending(rid, asker, asker_id, worker, now + ttl, service,
+                              envelope["m"], retryable, gather=gather, member=member,
+                              started=now)
+            if retryable:
+                pending.envelope, pending.body = dict(envelope, r=list(route)), body
+            self.inflight.add(pending)
+            envelope["id"] = rid
+            envelope["ttl"] = ttl
+            self.outbox.send(worker, envelope, body, peer)
+
+    def _manage(self, asker, asker_id, tell, envelope, body):
+        """Answer an ``mmi`` request from the dispatcher's own state."""
+        try:
+            data = codec.decode(bytes(body)) if len(body) else {}
+            if not isinstance(data, dict):
+                raise ValueError(f"a body is a map, not {type(data).__name__}")
+        except ValueError as e:
+            self.refuse(asker, asker_id, tell, None, Refusal(Status.MALFORMED_BODY, str(e)))
+            return
+        try:
+            result = self.management.answer(envelope["m"], data)
+        except ManagementError as e:
+            self.refuse(asker, asker_id, tell, None, Refusal(e.status, str(e)))
+            return
+        if tell:
+            return
+        route = envelope["r"]
+        self.outbox.stamp(route, asker, self.clock.seconds())
+        self.outbox.send(asker, messages.response(asker_id, route, sender=self.name),
+                         codec.encode(result))
+
+    # -- answers -------------------------------------------------------------
+
+    def response(self, peer, envelope, body, now):
+        pending = self.inflight.get(envelope["id"])
+        if pending is None or pending.worker is not peer:
+            self.dead_letter(peer, envelope, "answer to a request that is no longer in flight")
+            return
+        self.inflight.pop(pending.rid)
+        peer.handled += 1
+        status = envelope["st"]
+        self.metrics.answered(pending.service, peer.name, status, now - pending.started)
+        if pending.gather is not None:
+            self._gathered(pending, status, body, envelope.get("err"))
+            return
+        if pending.asker is None:
+            self.stats["discarded_answers"] += 1
+            return
+        route = envelope.setdefault("r", [])
+        self.outbox.stamp(route, peer, now)
+        envelope["id"] = pending.asker_id
+        envelope["src"] = peer.name
+        self.outbox.send(pending.asker, envelope, body, peer)
+
+    def _gathered(self, pending, status, body=b"", error=None):
+        gather = pending.gather
+        gather.add(pending.member, status, body, error)
+        if gather.complete:
+            self._finish(gather)
+
+    def _finish(self, gather):
+        """Send a complete gather's combined answer to its asker, if still there."""
+        if gather.asker is None or gather.asker not in self.outbox.peers:
+            self.stats["discarded_answers"] += 1
+            return
+        route = gather.route
+        self.outbox.stamp(route, gather.asker, self.clock.seconds())
+        self.outbox.send(gather.asker, messages.response(gather.asker_id, route,
+                                                         sender=self.name), gather.body())
+
+    # -- failures ------------------------------------------------------------
+
+    def worker_lost(self, peer, why):
+        """Fail (or retry once, when idempotent) every request ``peer`` was working on."""
+        for pending in self.inflight.working_on(peer):
+            if pending.retryable and not pending.retried and self._retry(pending):
+                continue
+            self.stats["actor_lost"] += 1
+            self.fail(pending, Status.ACTOR_LOST,
+                      f"actor {peer.label} was lost before answering ({why})")
+
+    def _retry(self, pending):
+        """Send an idempotent request whose actor was lost to another actor, once."""
+        worker = self.router.retry(pending.service)
+        if worker is None:
+            return False
+        envelope = pending.envelope
+        rid = self.inflight.new_id()
+        retry = Pending(rid, pending.asker, pending.asker_id, worker, pending.deadline,
+                        pending.service, pending.method, True, True, envelope, pending.body,
+                        pending.gather, pending.member, pending.started)
+        self.inflight.add(retry)
+        envelope["id"] = rid
+        envelope["ttl"] = max(0.0, pending.deadline - self.clock.seconds())
+        self.stats["retried"] += 1
+        self.outbox.send(worker, envelope, pending.body)
+        return True
+
+    def expired(self, pending):
+        self.stats["timeouts"] += 1
+        self.fail(pending, Status.TIMEOUT,
+                  f"{pending.worker.label} did not answer {pending.service}.{pending.method} "
+                  "before its deadline")
+
+    def fail(self, pending, status, message):
+        """Answer a request in flight with the dispatcher's own error."""
+        self.metrics.answered(pending.service, pending.worker.name, status,
+                              self.clock.seconds() - pending.started)
+        if pending.gather is not None:
+            self._gathered(pending, status, error=[status.label, message])
+        elif pending.asker is not None:
+            self.outbox.send(pending.asker, messages.failure(pending.asker_id, status, message,
+                                                             sender=self.name))
+
+    def refuse(self, asker, asker_id, tell, origin, refusal):
+        """Answer a request nobody can take, at once."""
+        self.stats["unroutable"] += 1
+        if refusal.counter is not None:
+            self.stats[refusal.counter] += 1
+        if origin is not None and origin.gather is not None:
+            self.fail(origin, refusal.status, refusal.message)
+        elif asker is None:
+            self.stats["discarded_answers"] += 1
+        elif tell:
+            self.outbox.send(asker, messages.tell_failed(refusal.status, refusal.message))
+        else:
+            self.outbox.send(asker, messages.failure(asker_id, refusal.status, refusal.message,
+                                                     sender=self.name))
+
+    def dead_letter(self, peer, envelope, why):
+        self.stats["dead_letters"] += 1
+        self.log.debug("dead letter from {peer}: {why} ({envelope})",
+                       peer=peer.label, why=why, envelope=envelope)
