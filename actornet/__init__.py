@@ -5,6 +5,8 @@ The public API in one place::
     from actornet import Actor, handler, DataBag, connect
 """
 
+from importlib.metadata import version
+
 from actornet.actors.actor import FORWARDED, Actor, handler
 from actornet.client import Client, connect
 from actornet.protocols.codes import Kind, Status
@@ -20,7 +22,7 @@ from actornet.protocols.errors import (
 )
 from actornet.protocols.stamp import Stamp
 
-__version__ = "0.1.0"
+__version__ = version("actornet")
 
 __all__ = [
     "FORWARDED", "Actor", "ActorLost", "ActornetError", "Client", "DataBag", "Kind",

@@ -57,7 +57,7 @@ def _toml(value):
 def _dispatcher_port(root):
     for service in root:
         if isinstance(service, tap.DispatcherService):
-            return service.ports[0].getHost().port
+            return service.listeners[0].endpoint.port.getHost().port
     return None
 
 
