@@ -17,6 +17,7 @@ import tomllib
 from pathlib import Path
 
 import attrs
+from twisted.internet import endpoints
 
 from actornet.actors.actor import Actor
 from actornet.actors.link import LinkSettings
@@ -212,17 +213,32 @@ def _dispatcher(reader):
     listen = reader.text_list("listen")
     if not listen:
         reader.fail("listen", "needs at least one endpoint string")
+    for description in listen:
+        _check_endpoint(reader, "listen", description, endpoints.serverFromString)
     connection_file = reader.get("connection_file", (str, bool), "",
                                  lambda v: v is not True, "a path, or false for none")
+    http = reader.get("http", str, None, bool, "an endpoint string")
+    if http is not None:
+        _check_endpoint(reader, "http", http, endpoints.serverFromString)
     return DispatcherConfig(
         listen=listen, settings=settings,
-        connection_file=None if connection_file is False else connection_file,
-        http=reader.get("http", str, None, bool, "an endpoint string"))
+        connection_file=None if connection_file is False else connection_file, http=http)
+
+
+def _check_endpoint(reader, key, description, parse):
+    """Parse an endpoint string now (nothing listens or connects yet), so a typo is
+    a config error naming the file and key, not a traceback at start."""
+    try:
+        parse(None, description)
+    except (ValueError, TypeError, OSError) as e:
+        reader.fail(key, f"{description!r} is not a usable endpoint: {e}")
 
 
 def _join(reader):
+    connect = reader.get("connect", str, check=bool, expect="an endpoint string")
+    _check_endpoint(reader, "connect", connect, endpoints.clientFromString)
     config = JoinConfig(
-        connect=reader.get("connect", str, check=bool, expect="an endpoint string"),
+        connect=connect,
         token=reader.get("token", str, None, lambda t: t != "", "non-empty text"),
     )
     return config

@@ -54,7 +54,8 @@ def print_startup_errors_in_one_line():
     previous = sys.excepthook
 
     def one_line(kind, error, traceback):
-        if issubclass(kind, (configuration.ConfigError, ListenFailed)):
+        if issubclass(kind, (configuration.ConfigError, ListenFailed,
+                             connfile.ConnectionFileTaken)):
             print(f"actornet: {error}", file=sys.stderr)
         else:
             previous(kind, error, traceback)
@@ -96,8 +97,12 @@ class DispatcherService(MultiService):
         """Listen on every endpoint (before twistd drops privileges).
 
         @raise ListenFailed: when one cannot be listened on; none is left open.
+        @raise ConnectionFileTaken: when another running dispatcher wrote the
+            connection file.
         """
         Service.privilegedStartService(self)
+        if self.connection_file is not None:
+            connfile.check_free(self.connection_file)
         start_listening(self.listeners)
 
     def startService(self):

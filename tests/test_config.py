@@ -56,8 +56,16 @@ def test_a_good_config_becomes_records_with_defaults(tmp_path):
      "the actor name 'mathserver' is used more than once"),
     (MATH, "needs a [dispatcher] table (to run one) or a [join] table"),
     ("[join]\nconnect = 'tcp:host=x:port=1'\n", "[join] without any [[actor]] runs nothing"),
-    ("[dispatcher]\nlisten = 'tcp:0'\n[join]\nconnect = 'x'\n", "has both [dispatcher] and [join]"),
+    ("[dispatcher]\nlisten = 'tcp:0'\n[join]\nconnect = 'tcp:host=x:port=1'\n",
+     "has both [dispatcher] and [join]"),
     ("[dispatcher\n", "not valid TOML"),
+    ("[dispatcher]\nlisten = 'tcpp:5614'\n",
+     "dispatcher.listen: 'tcpp:5614' is not a usable endpoint: Unknown endpoint type: 'tcpp'"),
+    ("[dispatcher]\nlisten = 'tcp:0'\nhttp = 'tcp:abc'\n",
+     "dispatcher.http: 'tcp:abc' is not a usable endpoint: invalid literal for int()"),
+    ("[join]\nconnect = 'tcpp:host=x:port=1'\n" + MATH,
+     "join.connect: 'tcpp:host=x:port=1' is not a usable endpoint: Unknown endpoint type"),
+    ("[dispatcher]\nlisen = 'tcp:0'\n", "dispatcher.lisen: unknown key (a typo?)"),
 ])
 def test_each_mistake_names_the_file_and_the_key(tmp_path, text, problem):
     """A bad config raises ConfigError starting with the file's path and naming the key."""

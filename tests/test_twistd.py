@@ -187,8 +187,8 @@ def test_bad_config_exits_non_zero_naming_file_and_key(tmp_path):
         [str(BIN / "twistd"), "-n", "--pidfile=", "actornet", "--config", str(config)],
         capture_output=True, text=True, timeout=30)
     assert done.returncode == 1
-    assert f"{config}: dispatcher.hop_limit: expected a positive integer, got 0" in (
-        done.stdout + done.stderr)
+    assert (done.stdout, done.stderr) == (
+        "", f"actornet: {config}: dispatcher.hop_limit: expected a positive integer, got 0\n")
 
 
 def test_second_twistd_on_the_same_endpoint_exits_and_the_first_keeps_serving(network, tmp_path):
@@ -377,3 +377,49 @@ def test_only_actornet_and_its_twistd_plugin_are_installed_at_the_top_level():
     assert tops <= {"actornet", "twisted"}
     assert {p for p in plugins if not p.endswith(".pyc")} <= {
         "twisted/plugins/actornet_plugin.py"}
+
+
+def test_a_second_network_does_not_take_over_a_running_networks_connection_file(network,
+                                                                               tmp_path):
+    """Network B configured with A's connection file exits with one line naming the
+    file and A's pid; A keeps its file and keeps answering."""
+    process, connection = network
+    before = connection.read_text()
+    config = tmp_path / "other.toml"
+    config.write_text(f'[dispatcher]\nlisten = ["tcp:0:interface=127.0.0.1"]\n'
+                      f'connection_file = "{connection}"\n')
+    second = subprocess.run(
+        [str(BIN / "twistd"), "-n", "--pidfile=", "actornet", "--config", str(config)],
+        capture_output=True, text=True, timeout=30)
+    assert second.returncode == 1
+    message = (f"actornet: the connection file {connection} belongs to the dispatcher with pid "
+               f"{process.pid} ({json.loads(before)['endpoint']}), which is running; give this "
+               "network its own connection_file in [dispatcher] (or false for none)")
+    assert second.stdout.count(message) == 1
+    assert "Traceback" not in second.stdout + second.stderr
+    assert connection.read_text() == before
+    done = cli("call", "math", "add", "--data", '{"a": 2, "b": 2}',
+               "--connection-file", str(connection))
+    assert json.loads(done.stdout) == {"result": 4}
+
+
+def test_a_stale_connection_file_is_replaced_with_a_log_line(tmp_path):
+    """A connection file whose dispatcher is gone is replaced, and the log says so."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(gone.stdout)
+    connection = tmp_path / "connection.json"
+    connection.write_text(json.dumps({"endpoint": "tcp:host=127.0.0.1:port=1", "token": None,
+                                      "pid": dead_pid}))
+    (tmp_path / "net.toml").write_text(
+        f'[dispatcher]\nlisten = ["tcp:0:interface=127.0.0.1"]\n'
+        f'connection_file = "{connection}"\n')
+    process = start_twistd(tmp_path / "net.toml", tmp_path)
+    try:
+        process.output.wait_for(f"replacing the stale connection file {connection} "
+                                f"(its dispatcher, pid {dead_pid}, is not running)")
+        process.output.wait_for("listening on")
+        assert json.loads(connection.read_text())["pid"] == process.pid
+    finally:
+        stop(process)
+    assert not connection.exists()
