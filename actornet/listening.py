@@ -67,9 +67,7 @@ def start_listening(listeners):
         except Exception as e:
             for done in started:
                 done.stopService()
-            message = f"cannot listen on {service.description}: {e}"
-            log.critical("actornet: {message}", message=message)
-            raise ListenFailed(message) from e
+            raise ListenFailed(f"cannot listen on {service.description}: {e}") from e
         started.append(service)
 
 

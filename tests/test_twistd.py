@@ -423,3 +423,45 @@ def test_a_stale_connection_file_is_replaced_with_a_log_line(tmp_path):
     finally:
         stop(process)
     assert not connection.exists()
+
+
+def test_a_second_twistd_from_the_same_folder_says_so_once(tmp_path):
+    """twistd's own pid file guard: the second start names the first's pid, once."""
+    (tmp_path / "net.toml").write_text('[dispatcher]\nlisten = ["tcp:0:interface=127.0.0.1"]\n'
+                                       'connection_file = false\n')
+    first = subprocess.Popen([str(BIN / "twistd"), "-n", "actornet", "--config", "net.toml"],
+                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    first.output = Output(first.stdout)
+    try:
+        first.output.wait_for("listening on")
+        second = subprocess.run([str(BIN / "twistd"), "-n", "actornet", "--config", "net.toml"],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=30)
+        said = second.stdout + second.stderr
+        assert second.returncode == 1
+        assert said.count(f"Another twistd server is running, PID {first.pid}") == 1
+        assert first.poll() is None
+    finally:
+        stop(first)
+    assert not (tmp_path / "twistd.pid").exists()
+
+
+def test_a_failed_start_leaves_no_pid_file(tmp_path):
+    """A dispatcher that cannot listen exits 1 with one line and removes twistd.pid."""
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    (tmp_path / "net.toml").write_text(
+        f'[dispatcher]\nlisten = ["tcp:{port}:interface=127.0.0.1"]\nconnection_file = false\n')
+    try:
+        done = subprocess.run([str(BIN / "twistd"), "-n", "actornet", "--config", "net.toml"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    finally:
+        taken.close()
+    assert done.returncode == 1
+    assert done.stdout.count(f"actornet: cannot listen on tcp:{port}:interface=127.0.0.1") == 1
+    assert "Traceback" not in done.stdout + done.stderr
+    assert not (tmp_path / "twistd.pid").exists()
