@@ -420,6 +420,7 @@ def test_a_stale_connection_file_is_replaced_with_a_log_line(tmp_path):
                                 f"(its dispatcher, pid {dead_pid}, is not running)")
         process.output.wait_for("listening on")
         assert json.loads(connection.read_text())["pid"] == process.pid
+        assert cli("status", "--connection-file", str(connection)).returncode == 0
     finally:
         stop(process)
     assert not connection.exists()
