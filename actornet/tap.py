@@ -8,7 +8,9 @@ loopback exactly as remote actors do, so there is one code path to trust.
 import os
 import signal
 import sys
+from importlib.metadata import version
 
+import twisted
 from twisted.application.service import MultiService, Service
 from twisted.internet import endpoints
 from twisted.internet.defer import Deferred
@@ -29,9 +31,24 @@ from actornet.protocols import codec, messages
 class Options(usage.Options):
     """Command-line options of ``twistd actornet``."""
 
+    synopsis = "--config FILE"
+    longdesc = """Runs the network a TOML config describes: a [dispatcher] table (listen,
+http, token, connection_file, keepalive_interval, keepalive_multiplier,
+request_timeout, hop_limit, max_frame_bytes, outbound_limit_bytes,
+drain_seconds, name) or a [join] table (connect, token) to join a dispatcher
+elsewhere, and [[actor]] tables (class = "module:Class", name, services,
+instances, options, max_restarts, restart_window).  Example:
+examples/cluster.toml; every key is described in the README's section "The
+config file".  Use -n (--nodaemon) to stay in the foreground."""
+
     optParameters = [
         ["config", "c", None, "the network's TOML config file (required)"],
     ]
+
+    def opt_version(self):
+        """Print actornet's version and exit."""
+        print(f"actornet {version('actornet')} (Twisted {twisted.__version__})")
+        sys.exit(0)
 
     def __init__(self):
         super().__init__()
@@ -117,7 +134,7 @@ class DispatcherService(MultiService):
         if self.http is not None:
             where = self.http.endpoint.port.getHost()
             monitoring = f"; metrics and status on http://{where.host}:{where.port}/"
-        self.log.info("actornet dispatcher {name} listening on {where} (pid {pid}); "
+        self.log.info("actornet: dispatcher {name!r} listening on {where} (pid {pid}); "
                       "connect with {endpoint}{monitoring}", name=self.settings.name,
                       where=", ".join(self.config.listen), pid=os.getpid(),
                       endpoint=self.connect_endpoint, monitoring=monitoring)

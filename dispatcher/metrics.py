@@ -37,7 +37,14 @@ class Metrics:
 
     def answered(self, service, actor, status, seconds):
         """Count one request of ``service`` finished by ``actor`` with ``status``."""
-        key = (service, actor, int(status))
+        self._finished((service, actor, int(status)), seconds)
+
+    def forwarded(self, service, actor, seconds):
+        """Count one request of ``service`` that ``actor`` passed on to another
+        service (its answer is counted there, under status ``forwarded`` here)."""
+        self._finished((service, actor, "forwarded"), seconds)
+
+    def _finished(self, key, seconds):
         self.requests[key] = self.requests.get(key, 0) + 1
         histogram = self.latency.get(key[:2])
         if histogram is None:
@@ -53,12 +60,6 @@ class Metrics:
         """``(requests, latency)`` as plain values, for a snapshot."""
         return dict(self.requests), {key: (tuple(h.counts), h.total, h.count)
                                      for key, h in self.latency.items()}
-
-    def count(self, service=None, actor=None, status=None):
-        """The number of requests matching every given label (for tests and tools)."""
-        return sum(n for (s, a, st), n in self.requests.items()
-                   if (service is None or s == service) and (actor is None or a == actor)
-                   and (status is None or st == int(status)))
 
 
 def _labels(**labels):
@@ -77,7 +78,7 @@ def render(snapshot):
         "# HELP actornet_requests_total Requests answered, by service, actor and status.",
         "# TYPE actornet_requests_total counter",
     ]
-    for (service, actor, status), count in sorted(snapshot.requests.items()):
+    for (service, actor, status), count in sorted(snapshot.requests.items(), key=str):
         out.append(f"actornet_requests_total{_labels(service=service, actor=actor, status=status)}"
                    f" {count}")
     out += ["# HELP actornet_request_seconds Time from dispatch to answer, by service and "

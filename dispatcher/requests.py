@@ -17,8 +17,9 @@ from actornet.dispatcher.management import SERVICE as MANAGEMENT
 from actornet.dispatcher.management import ManagementError
 from actornet.dispatcher.router import busy_message
 from actornet.protocols import codec, messages
-from actornet.protocols.codes import Status
+from actornet.protocols.codes import Kind, Status
 from actornet.protocols.framing import frame_parts
+from actornet.protocols.stamp import Stamp
 
 
 class Requests:
@@ -52,6 +53,7 @@ class Requests:
                 return
             self.inflight.pop(origin.rid)
             peer.handled += 1
+            self.metrics.forwarded(origin.service, peer.name, now - origin.started)
             asker, asker_id = origin.asker, origin.asker_id
             ttl = self.router.check(len(route), origin.deadline - now)
         else:
@@ -229,5 +231,27 @@ class Requests:
 
     def dead_letter(self, peer, envelope, why):
         self.stats["dead_letters"] += 1
-        self.log.debug("dead letter from {peer}: {why} ({envelope})",
-                       peer=peer.label, why=why, envelope=envelope)
+        self.log.debug("dead letter from {peer}: {why} ({what}, route {route})",
+                       peer=peer.label, why=why, what=_described(envelope),
+                       route=" > ".join(_hop_names(envelope.get("r", []))) or "empty")
+
+
+def _described(envelope):
+    """A frame as a log line names it: kind, id, service.method or topic."""
+    kind = Kind(envelope["k"]).name
+    if "top" in envelope:
+        return f"{kind} on {envelope['top']}"
+    if "svc" in envelope:
+        return f"{kind} {envelope.get('id')} for {envelope['svc']}.{envelope.get('m')}"
+    return f"{kind} {envelope.get('id')}"
+
+
+def _hop_names(route):
+    """The names on a route's stamps, oldest first (``?`` for one that does not parse)."""
+    names = []
+    for item in route:
+        try:
+            names.append(Stamp.from_wire(item).name)
+        except ValueError:
+            names.append("?")
+    return names

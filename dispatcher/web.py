@@ -40,9 +40,23 @@ class StatusPage(Resource):
         return json.dumps(status).encode()
 
 
+class IndexPage(Resource):
+    """``/``: what this port serves, so a person who opens it in a browser knows."""
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        return (b"actornet dispatcher monitoring\n"
+                b"  /metrics  Prometheus metrics (text format 0.0.4)\n"
+                b"  /status   health and counts as JSON\n"
+                b"Actors and clients connect on the dispatcher's listen endpoint, not here.\n")
+
+    def getChild(self, path, request):
+        return self if path == b"" else super().getChild(path, request)
+
+
 def monitoring_site(dispatcher):
-    """A ``Site`` serving ``/metrics`` and ``/status`` for ``dispatcher``."""
-    root = Resource()
+    """A ``Site`` serving ``/``, ``/metrics`` and ``/status`` for ``dispatcher``."""
+    root = IndexPage()
     root.putChild(b"metrics", MetricsPage(dispatcher))
     root.putChild(b"status", StatusPage(dispatcher))
     site = Site(root)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import pytest_twisted
-from sample_actors import Echo, Stall
+from sample_actors import Echo, Stage, Stall
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.web.client import Agent, readBody
@@ -121,6 +121,29 @@ async def test_metrics_count_exactly_the_requests_made(cluster):
                   status=404) == 1
     assert sample(text, "actornet_request_seconds_count", service="echo", actor="echo-1") == 9
     assert sample(text, "actornet_actor_bytes_total", actor="echo-1", direction="in") > 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_forwarded_request_is_counted_for_the_service_that_received_it(cluster):
+    """A pipeline's first service shows up in /metrics as ``forwarded``, the last as 200."""
+    await cluster.add(Stage("intake", services=["billing"], options={"next": "insurance"}))
+    await cluster.add(Stage("insurer", services=["insurance"]))
+    client = await cluster.client()
+    for _ in range(3):
+        assert (await client.ask("billing", "step"))["stages"] == ["intake", "insurer"]
+    code, text = await get(await cluster.monitoring() + "/metrics")
+    assert sample(text, "actornet_requests_total", service="billing", actor="intake",
+                  status="forwarded") == 3
+    assert sample(text, "actornet_requests_total", service="insurance", actor="insurer",
+                  status=200) == 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_monitoring_port_says_what_it_serves(cluster):
+    """GET / on the monitoring port lists /metrics and /status."""
+    code, text = await get(await cluster.monitoring() + "/")
+    assert code == 200
+    assert "/metrics" in text and "/status" in text
 
 
 @pytest_twisted.ensureDeferred
