@@ -19,6 +19,8 @@ from actornet.protocols.errors import (
     RemoteError,
     RequestTimeout,
     Unauthorized,
+    UnknownMethod,
+    UnknownService,
 )
 from actornet.protocols.stamp import Stamp
 
@@ -27,5 +29,5 @@ __version__ = version("actornet")
 __all__ = [
     "FORWARDED", "Actor", "ActorLost", "ActornetError", "Client", "DataBag", "Kind",
     "NoWorkers", "ProtocolError", "RemoteError", "RequestTimeout", "Stamp", "Status",
-    "Unauthorized", "connect", "handler",
+    "Unauthorized", "UnknownMethod", "UnknownService", "connect", "handler",
 ]

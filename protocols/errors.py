@@ -49,6 +49,18 @@ class NoWorkers(ActornetError):
     status = Status.NO_WORKERS
 
 
+class UnknownService(ActornetError):
+    """No actor has ever served the service: likely a typo (the request ran nowhere)."""
+
+    status = Status.UNKNOWN_SERVICE
+
+
+class UnknownMethod(ActornetError):
+    """The actor that got the request has no handler of that name (nothing ran)."""
+
+    status = Status.UNKNOWN_METHOD
+
+
 class Unauthorized(ActornetError):
     """The dispatcher refused the connection's token."""
 
@@ -65,6 +77,8 @@ _BY_STATUS = {
     Status.ACTOR_LOST: ActorLost,
     Status.TIMEOUT: RequestTimeout,
     Status.NO_WORKERS: NoWorkers,
+    Status.UNKNOWN_SERVICE: UnknownService,
+    Status.UNKNOWN_METHOD: UnknownMethod,
     Status.UNAUTHORIZED: Unauthorized,
     Status.MALFORMED_ENVELOPE: ProtocolError,
     Status.MALFORMED_BODY: ProtocolError,
