@@ -5,7 +5,11 @@ The public API in one place::
     from actornet import Actor, handler, DataBag, connect
 """
 
-from actornet.actors.actor import FORWARDED, Actor, handler
+from actornet.actors.actor import Actor
+from actornet.actors.context import ActorContext
+from actornet.actors.handlers import handler
+from actornet.actors.runner import ThreadRunner
+from actornet.actors.session import FORWARDED
 from actornet.client import Client, connect
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.databag import DataBag
@@ -23,7 +27,7 @@ from actornet.protocols.stamp import Stamp
 __version__ = "0.1.0"
 
 __all__ = [
-    "FORWARDED", "Actor", "ActorLost", "ActornetError", "Client", "DataBag", "Kind",
-    "NoWorkers", "ProtocolError", "RemoteError", "RequestTimeout", "Stamp", "Status",
-    "Unauthorized", "connect", "handler",
+    "FORWARDED", "Actor", "ActorContext", "ActorLost", "ActornetError", "Client", "DataBag",
+    "Kind", "NoWorkers", "ProtocolError", "RemoteError", "RequestTimeout", "Stamp", "Status",
+    "ThreadRunner", "Unauthorized", "connect", "handler",
 ]

@@ -34,7 +34,7 @@ class Ticker(Actor):
 
 def linked(actor, clock):
     """``actor`` registered over a StringTransport link; returns the link's transport."""
-    link = ActorLink(actor, clock)
+    link = ActorLink(actor.context.session, clock)
     transport = StringTransport()
     link.makeConnection(transport)
     transport.clear()
@@ -148,9 +148,14 @@ def test_stamping_can_be_switched_off_per_actor(stamping):
 
 def test_malformed_body_is_answered_malformed_body():
     """A request whose body is not a CBOR map gets MALFORMED_BODY, not a crash."""
+
+    class Strict(Actor):
+        @handler
+        def m(self, bag):
+            return None
+
     clock = Clock()
-    actor = Actor("strict", clock=clock)
-    actor.handlers["m"] = lambda bag: None
+    actor = Strict("strict", clock=clock)
     link, transport = linked(actor, clock)
     for body in (b"\xff", codec.encode([1, 2])):
         link.dataReceived(encode_frame({"k": Kind.REQUEST, "id": 1, "svc": "s", "m": "m"}, body))
@@ -162,7 +167,7 @@ def test_link_sends_keepalives_only_when_idle_and_drops_a_silent_dispatcher():
     """With ka=1 and multiplier 3 the link pings an idle line, and aborts after 3 s of silence."""
     clock = Clock()
     actor = Actor("lonely", clock=clock)
-    link = ActorLink(actor, clock)
+    link = ActorLink(actor.context.session, clock)
     transport = StringTransport()
     link.makeConnection(transport)
     link.dataReceived(encode_frame({"k": Kind.READY, "id": 1, "name": "lonely", "ka": 1.0}))

@@ -63,12 +63,12 @@ async def run_with_fault(mode, fault, *, idempotent=False, asker_name="asker"):
 def check(name, mode, cluster, report, *, retried=False):
     print(f"\nFAULT {name} [{mode}]: {report.summary()} "
           f"inflight_after={len(cluster.dispatcher.inflight)} "
-          f"asker_pending={len(cluster.services['asker'].actor._pending)}")
+          f"asker_pending={cluster.services['asker'].actor.context.session.outstanding}")
     assert report.sent == TOTAL
     assert report.ok + report.failed == report.sent
     assert report.lost == 0 and report.duplicates == 0 and report.mismatched == 0
     assert len(cluster.dispatcher.inflight) == 0
-    assert cluster.services["asker"].actor._pending == {}
+    assert cluster.services["asker"].actor.context.session.outstanding == 0
     if not retried:
         assert max(Worker.runs.values()) == 1, "a request that is not idempotent ran twice"
 
@@ -151,7 +151,7 @@ async def test_an_asker_that_disconnects_leaks_nothing(mode):
         left = [leaver.ask("work", "do", {"n": -i}, timeout=30) for i in range(1, 51)]
         await cluster.wait_for(lambda: len(cluster.dispatcher.inflight) >= 1)
         leaving = cluster.peer("leaver")
-        leaver.link.transport.abortConnection()
+        leaver.session.link.transport.abortConnection()
         outcomes = Counter()
         for ask in left:
             ask.addCallbacks(lambda _: outcomes.update(["ok"]),
@@ -166,6 +166,6 @@ async def test_an_asker_that_disconnects_leaks_nothing(mode):
         assert sum(outcomes.values()) == 50 and set(outcomes) <= {"ok", "ActorLost"}
         assert outcomes["ActorLost"] >= 1
         assert leaving.asking == set()
-        assert leaver._pending == {}
+        assert leaver.session.outstanding == 0
     finally:
         await cluster.stop()

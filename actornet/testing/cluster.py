@@ -148,7 +148,7 @@ class Cluster:
         service = ActorService(actor, self.connector(), self.clock, settings,
                                retry_policy=lambda attempt: self.retry_delay, on_crash=on_crash)
         self.services[actor.name] = service
-        self._watch(actor)
+        self._watch(actor.context.session)
         return service
 
     def _announce(self, data):
@@ -160,18 +160,18 @@ class Cluster:
         client = await connect(self.connector(), token if token is not None else self.token,
                                name=name, reactor=self.clock)
         self.clients.append(client)
-        self._watch(client)
+        self._watch(client.session)
         return client
 
-    def _watch(self, actor):
-        """Re-check waited-for conditions after every frame ``actor`` receives."""
-        received = actor.received
+    def _watch(self, session):
+        """Re-check waited-for conditions after every frame ``session`` receives."""
+        received = session.received
 
         def received_and_notify(*args):
             received(*args)
             self._notify()
 
-        actor.received = received_and_notify
+        session.received = received_and_notify
 
     def _notify(self):
         for watcher in list(self._watchers):
@@ -253,7 +253,7 @@ class Cluster:
         """Kill the actor: stop its service and abort its connection at once."""
         service = self.services.pop(name)
         peer = self.dispatcher.registry.by_name.get(name)
-        link = service.actor.link
+        link = service.actor.context.link
         if link is not None:
             link.transport.abortConnection()
         await service.stopService()
@@ -268,13 +268,13 @@ class Cluster:
     def freeze(self, name):
         """Make the actor stop reading from its connection (a hung process, as the
         dispatcher sees it): bytes for it pile up and its keepalives stop."""
-        link = self.services[name].actor.link
+        link = self.services[name].actor.context.link
         link.transport.pauseProducing()
         link.frozen = True
 
     def thaw(self, name):
         """Let a frozen actor read again."""
-        link = self.services[name].actor.link
+        link = self.services[name].actor.context.link
         if link is not None and getattr(link, "frozen", False):
             link.frozen = False
             link.transport.resumeProducing()
