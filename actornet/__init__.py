@@ -8,8 +8,8 @@ The public API in one place::
 from actornet.actors.actor import Actor
 from actornet.actors.context import ActorContext
 from actornet.actors.handlers import handler
+from actornet.actors.requests import FORWARDED
 from actornet.actors.runner import ThreadRunner
-from actornet.actors.session import FORWARDED
 from actornet.client import Client, connect
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.databag import DataBag

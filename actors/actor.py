@@ -22,8 +22,8 @@ from twisted.logger import Logger
 
 from actornet.actors.context import ActorContext
 from actornet.actors.handlers import handler
+from actornet.actors.requests import FORWARDED
 from actornet.actors.runner import ThreadRunner
-from actornet.actors.session import FORWARDED
 
 __all__ = ["FORWARDED", "Actor", "handler"]
 

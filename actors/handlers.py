@@ -14,7 +14,7 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from actornet.actors.session import bag_of
+from actornet.actors.requests import bag_of
 from actornet.protocols.codes import Status
 from actornet.protocols.errors import ActornetError
 

@@ -24,48 +24,28 @@ import socket
 from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.logger import Logger
 
+from actornet.actors.requests import (
+    FORWARDED,
+    Request,
+    bag_of,
+    error_of,
+    not_text,
+    target_of,
+)
 from actornet.protocols import codec, messages
 from actornet.protocols.codes import Kind, Status
-from actornet.protocols.databag import DataBag, as_body
+from actornet.protocols.databag import as_body
 from actornet.protocols.deadlines import Deadlines
-from actornet.protocols.errors import (
-    ActorLost,
-    ActornetError,
-    ProtocolError,
-    RequestTimeout,
-    error_for,
-)
+from actornet.protocols.errors import ActorLost, ActornetError, ProtocolError, RequestTimeout
 from actornet.protocols.stamp import stamp_bytes
 
 
-class Forwarded:
-    """Returned by ``forward()``: the answer will come from further down."""
-
-    def __repr__(self):
-        return "<forwarded>"
-
-
-FORWARDED = Forwarded()
-
-
-class _Request:
-    """What the session keeps about a request being handled (its bag holds it)."""
-
-    __slots__ = ("rid", "route", "arrived", "tell", "service", "method", "sender", "forwarded")
-
-    def __init__(self, rid, route, arrived, tell, service, method, sender):
-        self.rid = rid
-        self.route = route
-        self.arrived = arrived
-        self.tell = tell
-        self.service = service
-        self.method = method
-        self.sender = sender
-        self.forwarded = False
-
-
 class Session:
-    """Requests, answers, events and routes for ``owner``, over one link at a time."""
+    """Requests, answers, events and routes for ``owner``, over one link at a time.
+
+    Without a ``receiver`` (a client) the session serves nothing: a request
+    that reaches it is answered UNKNOWN_METHOD.
+    """
 
     log = Logger()
 
@@ -103,9 +83,9 @@ class Session:
         :class:`ActornetError` (a service or method that is not text fails
         here, before anything is sent)."""
         if type(service) is not str or type(method) is not str:
-            return fail(_not_text(service, method))
+            return fail(not_text(service, method))
         try:
-            target = _target(target)
+            target = target_of(target)
             body = codec.encode(as_body(data))
         except (ProtocolError, TypeError) as e:
             return fail(e)
@@ -133,8 +113,8 @@ class Session:
         @raise ActorLost: there is no link.
         """
         if type(service) is not str or type(method) is not str:
-            raise _not_text(service, method)
-        target = _target(target)
+            raise not_text(service, method)
+        target = target_of(target)
         body = codec.encode(as_body(data))
         envelope = messages.tell(service, method, self._new_route(), target=target)
         if not self._send(envelope, body):
@@ -149,8 +129,8 @@ class Session:
         if request is None or request.tell:
             raise ValueError("forward() takes the bag of a request this actor is handling")
         if type(service) is not str or type(method) is not str:
-            raise _not_text(service, method)
-        target = _target(target)
+            raise not_text(service, method)
+        target = target_of(target)
         body = codec.encode(as_body(bag if data is None else data))
         self._ids += 1
         envelope = messages.request(self._ids, service, method,
@@ -238,7 +218,7 @@ class Session:
         """One frame from the dispatcher (not READY, REFUSED or KEEPALIVE)."""
         if kind is Kind.REQUEST:
             self._receiver.request(
-                _Request(envelope["id"], envelope.get("r", []), arrived, envelope.get("nr", False),
+                Request(envelope["id"], envelope.get("r", []), arrived, envelope.get("nr", False),
                          envelope["svc"], envelope["m"], envelope.get("src")), body)
         elif kind is Kind.RESPONSE:
             self._answer(envelope, body)
@@ -248,7 +228,7 @@ class Session:
             what = (f"tell {envelope['svc']}.{envelope['m']}"
                     if "svc" in envelope and "m" in envelope else "a tell")
             self.log.warn("{actor}: {what} failed: {error}", actor=self.name, what=what,
-                          error=_error_of(envelope))
+                          error=error_of(envelope))
 
     def detached(self, link, reason):
         """``link`` is gone: every outstanding ask fails with ACTOR_LOST, at once."""
@@ -273,12 +253,12 @@ class Session:
         entry = self._pending.pop(rid, None)
         if entry is None:
             if envelope["st"] != Status.SUCCESS:
-                self.log.warn("{actor}: {error}", actor=self.name, error=_error_of(envelope))
+                self.log.warn("{actor}: {error}", actor=self.name, error=error_of(envelope))
             return
         self._deadlines.discard(rid, entry[1])
         answer = entry[0]
         if envelope["st"] != Status.SUCCESS:
-            answer.errback(_error_of(envelope))
+            answer.errback(error_of(envelope))
             return
         try:
             bag = bag_of(body, envelope.get("r", []), envelope.get("src"))
@@ -357,37 +337,3 @@ class _ServesNothing:
     def request(self, request, body):
         self.session.reply_error(request, Status.UNKNOWN_METHOD, "UnknownMethod",
                                  f"{self.session.name} serves nothing")
-
-
-def bag_of(body, route, sender):
-    """The :class:`DataBag` of a received body.
-
-    @raise ActornetError: MALFORMED_BODY when the body is not a CBOR map.
-    """
-    try:
-        data = codec.decode(bytes(body)) if len(body) else {}
-    except ValueError as e:
-        raise ActornetError(f"malformed body: {e}", status=Status.MALFORMED_BODY) from e
-    if type(data) is not dict:
-        raise ActornetError(f"a body is a map, not {type(data).__name__}",
-                            status=Status.MALFORMED_BODY)
-    return DataBag.received(data, route, sender)
-
-
-def _target(target):
-    if type(target) is str:
-        return target
-    if isinstance(target, (list, tuple)):
-        return list(target)
-    raise ProtocolError(f"a target is any, all, a name or a list of names, not {target!r}")
-
-
-def _not_text(service, method):
-    return ProtocolError(f"a request's service and method are text, not "
-                         f"{type(service).__name__} and {type(method).__name__}")
-
-
-def _error_of(envelope):
-    status = envelope.get("st", Status.FAILURE)
-    kind, message = (envelope.get("err") or [Status.parse(status).label, "no detail"])[:2]
-    return error_for(status, message, remote_type=kind)
