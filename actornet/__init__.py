@@ -7,7 +7,11 @@ The public API in one place::
 
 from importlib.metadata import version
 
-from actornet.actors.actor import FORWARDED, Actor, handler
+from actornet.actors.actor import Actor
+from actornet.actors.context import ActorContext
+from actornet.actors.handlers import handler
+from actornet.actors.requests import FORWARDED
+from actornet.actors.runner import ThreadRunner
 from actornet.client import Client, connect
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.databag import DataBag
@@ -27,7 +31,7 @@ from actornet.protocols.stamp import Stamp
 __version__ = version("actornet")
 
 __all__ = [
-    "FORWARDED", "Actor", "ActorLost", "ActornetError", "Client", "DataBag", "Kind",
-    "NoWorkers", "ProtocolError", "RemoteError", "RequestTimeout", "Stamp", "Status",
-    "Unauthorized", "UnknownMethod", "UnknownService", "connect", "handler",
+    "FORWARDED", "Actor", "ActorContext", "ActorLost", "ActornetError", "Client", "DataBag",
+    "Kind", "NoWorkers", "ProtocolError", "RemoteError", "RequestTimeout", "Stamp", "Status",
+    "ThreadRunner", "Unauthorized", "UnknownMethod", "UnknownService", "connect", "handler",
 ]

@@ -13,6 +13,7 @@ import datetime
 import json
 import os
 import sys
+from pathlib import PurePosixPath
 
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import react
@@ -20,7 +21,7 @@ from twisted.internet.task import react
 from actornet.client import connect
 from actornet.config import connection_file_path
 from actornet.connfile import read as read_connection
-from actornet.fetch import add_fetch
+from actornet.fetch import FetchError, ProgressBar, fetch
 from actornet.protocols.codes import Status
 from actornet.protocols.errors import ActornetError
 
@@ -161,7 +162,32 @@ async def _stop(reactor, args):
     print(json.dumps(answer))
 
 
-COMMANDS = [_add_call, _add_admin, add_fetch]
+def _add_fetch(commands):
+    sub = commands.add_parser("fetch", help="copy a file from a file share, verified by sha256")
+    sub.add_argument("path", help="the file, relative to the share's folder")
+    sub.add_argument("--dest", default=".", help="the folder to put it in (default: .)")
+    sub.add_argument("--service", default="fileshare",
+                     help="the file share's service (default: fileshare)")
+    connection_arguments(sub)
+    sub.set_defaults(run=_run_fetch)
+
+
+async def _run_fetch(reactor, args):
+    async def work(client):
+        bar = ProgressBar.for_terminal(PurePosixPath(args.path).name, client.clock)
+        try:
+            return await fetch(client, args.path, args.dest, service=args.service,
+                               progress=bar)
+        except OSError as e:
+            raise FetchError(f"could not write into {args.dest}: {e}") from e
+        finally:
+            if bar is not None:
+                bar.finish()
+
+    print(json.dumps(await with_client(reactor, args, work)))
+
+
+COMMANDS = [_add_call, _add_admin, _add_fetch]
 
 
 def parser():

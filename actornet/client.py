@@ -1,4 +1,4 @@
-"""A client for scripts and tests: an actor that serves nothing and only asks.
+"""A client for scripts and tests: a session that serves nothing and only asks.
 
     client = await connect("tcp:host=127.0.0.1:port=5570", token="...")
     answer = await client.ask("math", "add", {"a": 1, "b": 2})
@@ -8,43 +8,79 @@
 import os
 
 from twisted.internet import endpoints
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorThreads
 
 from actornet import connfile
-from actornet.actors.actor import Actor
 from actornet.actors.link import LinkSettings
+from actornet.actors.runner import ThreadRunner
 from actornet.actors.service import connect_once
+from actornet.actors.session import Session
 from actornet.config import connection_file_path
 
 
-class Client(Actor):
-    """An actor with no services, connected once (no reconnect)."""
+class Client:
+    """A connection to the dispatcher with no services, connected once (no reconnect).
 
-    def __init__(self, name=None, clock=None):
-        super().__init__(name=name or f"client-{os.getpid()}-{id(self):x}", services=(),
-                         clock=clock)
-        self._closed = None
+    ``session`` is its :class:`~actornet.actors.session.Session` (and
+    ``session.link`` its link while connected).  ``clock`` is its time and
+    ``runner`` where blocking work runs (e.g. :func:`actornet.fetch.fetch`'s disk
+    writes): a :class:`ThreadRunner` on ``clock`` when that is a reactor with
+    threads, else on the global reactor.
+    """
 
-    def detached(self, link, reason):
-        super().detached(link, reason)
-        closed, self._closed = self._closed, None
-        if closed is not None:
-            closed.callback(None)
+    services = ()
+    stamp_route = True
+
+    def __init__(self, name=None, clock=None, runner=None):
+        self.name = name or f"client-{os.getpid()}-{id(self):x}"
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.clock = clock
+        if runner is None:
+            runner = ThreadRunner(clock if IReactorThreads.providedBy(clock) else None)
+        self.runner = runner
+        self.session = Session(self)
+
+    @property
+    def connected(self):
+        """Whether the client is registered with the dispatcher now."""
+        return self.session.link is not None
+
+    def ask(self, service, method, data=None, *, target="any", timeout=30.0,
+            idempotent=False):
+        """As :meth:`actornet.Actor.ask`: a Deferred firing once with the answer or an error."""
+        return self.session.ask(service, method, data, target=target, timeout=timeout,
+                                idempotent=idempotent)
+
+    def tell(self, service, method, data=None, *, target="any"):
+        """As :meth:`actornet.Actor.tell`."""
+        self.session.tell(service, method, data, target=target)
+
+    def publish(self, topic, data=None):
+        """As :meth:`actornet.Actor.publish`."""
+        return self.session.publish(topic, data)
+
+    def subscribe(self, topic, callback):
+        """As :meth:`actornet.Actor.subscribe`."""
+        self.session.subscribe(topic, callback)
+
+    def unsubscribe(self, topic, callback=None):
+        """As :meth:`actornet.Actor.unsubscribe`."""
+        self.session.unsubscribe(topic, callback)
 
     def close(self):
         """Leave the network; the Deferred fires once the connection is closed."""
-        if self.link is None:
-            return succeed(None)
-        self._closed = Deferred()
-        self.link.leave()
-        return self._closed
+        return self.session.leave()
 
 
-def connect(endpoint=None, token=None, *, name=None, reactor=None, connection_file=None):
+def connect(endpoint=None, token=None, *, name=None, reactor=None, connection_file=None,
+            runner=None):
     """Connect a :class:`Client` to a dispatcher.
 
     @param endpoint: a client endpoint string or object; when None, the
         dispatcher's connection-info file tells where (and the token).
+    @param reactor: the client's reactor and clock (default: the global reactor).
+    @param runner: where the client's blocking work runs (see :class:`Client`).
     @return: a Deferred firing with the registered client, or failing with
         the dispatcher's refusal (e.g. ``Unauthorized``) or the connection error.
     """
@@ -56,6 +92,6 @@ def connect(endpoint=None, token=None, *, name=None, reactor=None, connection_fi
         token = token if token is not None else info.get("token")
     if isinstance(endpoint, str):
         endpoint = endpoints.clientFromString(reactor, endpoint)
-    client = Client(name=name, clock=reactor)
-    connecting = connect_once(client, endpoint, reactor, LinkSettings(token=token))
+    client = Client(name=name, clock=reactor, runner=runner)
+    connecting = connect_once(client.session, endpoint, reactor, LinkSettings(token=token))
     return connecting.addCallback(lambda _: client)

@@ -10,19 +10,17 @@ the file take its final name, so an interrupted or corrupted transfer never
 leaves a half file where a good one is expected.  A destination that already
 holds the same bytes is left alone and nothing is transferred.
 
-Also the ``actornet fetch`` command (see :func:`add_fetch`).
+Disk work runs on the client's (or actor's) ``runner`` and the transfer is
+timed on its ``clock``.  The ``actornet fetch`` command is in :mod:`actornet.cli`.
 """
 
 import hashlib
-import json
 import os
 import secrets
 import sys
-import time
 from pathlib import Path, PurePosixPath
 
 from twisted.internet.defer import DeferredLock, DeferredQueue
-from twisted.internet.threads import deferToThread
 
 from actornet.protocols.errors import ActornetError
 
@@ -38,7 +36,7 @@ async def fetch(client, path, dest, *, service="fileshare", chunk_size=CHUNK, in
                 progress=None, target="any", timeout=30.0):
     """Copy the shared file ``path`` into the folder ``dest`` (made if missing).
 
-    @param client: anything with :meth:`~actornet.actors.actor.Actor.ask` (a client or an actor).
+    @param client: a client or an actor: its ``ask``, ``clock`` and ``runner`` are used.
     @param in_flight: how many chunk requests may be outstanding at once.
     @param progress: called as ``progress(done_bytes, total_bytes)`` after each chunk.
     @param target: which file share actor to ask first; every chunk then comes
@@ -51,7 +49,7 @@ async def fetch(client, path, dest, *, service="fileshare", chunk_size=CHUNK, in
     """
     if chunk_size < 1 or in_flight < 1:
         raise ValueError("chunk_size and in_flight must be positive")
-    started = time.monotonic()
+    started = client.clock.seconds()
     details = await client.ask(service, "details", {"path": path}, target=target,
                                timeout=timeout)
     source = getattr(details, "sender", None)
@@ -60,8 +58,8 @@ async def fetch(client, path, dest, *, service="fileshare", chunk_size=CHUNK, in
     final = folder / name
     result = {"path": path, "dest": str(final), "bytes": 0, "sha256": details["sha256"],
               "skipped": True, "source": source}
-    if final.is_file() and await deferToThread(_sha256_of, final) == details["sha256"]:
-        result["seconds"] = time.monotonic() - started
+    if final.is_file() and await client.runner.run(_sha256_of, final) == details["sha256"]:
+        result["seconds"] = client.clock.seconds() - started
         return result
     folder.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = _temporary_file(folder, name)
@@ -80,13 +78,14 @@ async def fetch(client, path, dest, *, service="fileshare", chunk_size=CHUNK, in
             os.close(descriptor)
         os.unlink(temporary)
         raise
-    result.update(bytes=details["size"], skipped=False, seconds=time.monotonic() - started)
+    result.update(bytes=details["size"], skipped=False,
+                  seconds=client.clock.seconds() - started)
     return result
 
 
 class _Transfer:
     """One file's chunks: requested within a window, then written and hashed in
-    order by the thread pool while the next chunks travel.
+    order on the client's runner while the next chunks travel.
 
     At most ``in_flight * chunk_size`` bytes are requested, waiting for their
     turn or being written at any moment, so memory stays flat whatever order
@@ -170,7 +169,7 @@ class _Transfer:
         self.early[offset] = data
         while self.queued in self.early:
             piece = self.early.pop(self.queued)
-            self.disk.run(deferToThread, self._store, self.queued, piece).addCallbacks(
+            self.disk.run(self.client.runner.run, self._store, self.queued, piece).addCallbacks(
                 lambda stored: self.events.put(("stored", stored)),
                 lambda failure: self.events.put(("failed", failure.value)))
             self.queued += len(piece)
@@ -212,23 +211,24 @@ class ProgressBar:
     """A one-line progress bar redrawn in place with ``\\r``.
 
     Use :meth:`for_terminal` to get one only when the stream is a terminal, so
-    logs and pipes never fill with control characters.
+    logs and pipes never fill with control characters.  The rate is measured
+    on ``clock`` (the client's).
     """
 
-    def __init__(self, label, stream, width=30, clock=time.monotonic):
+    def __init__(self, label, stream, clock, width=30):
         self.label = label
         self.stream = stream
         self.width = width
         self.clock = clock
-        self.started = clock()
+        self.started = clock.seconds()
         self.shown = None
 
     @classmethod
-    def for_terminal(cls, label, stream=None):
+    def for_terminal(cls, label, clock, stream=None):
         """A bar on ``stream`` (default stderr), or None when it is not a TTY."""
         stream = sys.stderr if stream is None else stream
         isatty = getattr(stream, "isatty", None)
-        return cls(label, stream) if isatty is not None and isatty() else None
+        return cls(label, stream, clock) if isatty is not None and isatty() else None
 
     def __call__(self, done, total):
         fraction = done / total if total else 1.0
@@ -237,7 +237,7 @@ class ProgressBar:
         if shown == self.shown:
             return
         self.shown = shown
-        elapsed = max(self.clock() - self.started, 1e-9)
+        elapsed = max(self.clock.seconds() - self.started, 1e-9)
         rate = done / elapsed / 1e6
         self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
                           f"{fraction * 100:5.1f}% {done / 1e6:.1f}/{total / 1e6:.1f} MB "
@@ -249,34 +249,3 @@ class ProgressBar:
         if self.shown is not None:
             self.stream.write("\n")
             self.stream.flush()
-
-
-def add_fetch(commands):
-    """Add ``actornet fetch PATH [--dest DIR] [--service NAME]`` to the CLI's commands."""
-    from actornet.cli import connection_arguments
-
-    sub = commands.add_parser("fetch", help="copy a file from a file share, verified by sha256")
-    sub.add_argument("path", help="the file, relative to the share's folder")
-    sub.add_argument("--dest", default=".", help="the folder to put it in (default: .)")
-    sub.add_argument("--service", default="fileshare",
-                     help="the file share's service (default: fileshare)")
-    connection_arguments(sub)
-    sub.set_defaults(run=_run_fetch)
-
-
-async def _run_fetch(reactor, args):
-    from actornet.cli import with_client
-
-    bar = ProgressBar.for_terminal(PurePosixPath(args.path).name)
-
-    async def work(client):
-        try:
-            return await fetch(client, args.path, args.dest, service=args.service,
-                               progress=bar)
-        except OSError as e:
-            raise FetchError(f"could not write into {args.dest}: {e}") from e
-        finally:
-            if bar is not None:
-                bar.finish()
-
-    print(json.dumps(await with_client(reactor, args, work)))

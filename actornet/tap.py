@@ -207,7 +207,7 @@ class Network(MultiService):
     def hangup(self):
         self.log.info("SIGHUP: telling every actor to reload")
         for actor in self.actors():
-            actor._safely(actor.on_reload_signal)
+            actor.context.run_hook(actor.on_reload_signal)
 
 
 def supervise(actors, endpoint, reactor, link_settings, announce=None):

@@ -10,8 +10,8 @@ Every path a request names is relative to the shared folder, and anything that
 would reach outside it (``..``, an absolute path, a symlink whose target lies
 elsewhere) is refused with :class:`PathOutsideRoot`.  Errors name the path as
 the asker gave it, never the folder's place on this host.  Disk work (scans,
-hashing, reads) runs in Twisted's thread pool so a big folder or file never
-stalls the actor's other requests.
+hashing, reads) runs on the actor's runner (a thread pool) so a big folder or
+file never stalls the actor's other requests.
 """
 
 import fnmatch
@@ -19,8 +19,6 @@ import hashlib
 import os
 from collections import OrderedDict
 from pathlib import Path, PurePosixPath
-
-from twisted.internet.threads import deferToThread
 
 from actornet.actors.actor import Actor, handler
 
@@ -80,7 +78,7 @@ class FileShare(Actor):
         pattern = _text(bag.get("pattern", "*"), "pattern")
         _check_relative(pattern)
         root = self.root
-        return deferToThread(_glob_files, root, pattern).addCallback(
+        return self.runner.run(_glob_files, root, pattern).addCallback(
             lambda files: {"files": files})
 
     @handler
@@ -94,7 +92,7 @@ class FileShare(Actor):
             if os.path.exists(folder):
                 raise NotADirectoryError(f"{relative!r} is not a folder")
             raise FileNotFoundError(f"{relative!r} does not exist in the shared folder")
-        return deferToThread(_walk_files, root, folder, relative).addCallback(
+        return self.runner.run(_walk_files, root, folder, relative).addCallback(
             lambda files: {"files": files})
 
     @handler
@@ -120,7 +118,7 @@ class FileShare(Actor):
                 self._hashes.popitem(last=False)
             return dict(answer, sha256=digest)
 
-        return deferToThread(_sha256, full, relative).addCallback(remember)
+        return self.runner.run(_sha256, full, relative).addCallback(remember)
 
     @handler
     def fetch(self, bag):
@@ -135,7 +133,7 @@ class FileShare(Actor):
             self.chunks_served += 1
             return answer
 
-        return deferToThread(_read, full, relative, offset, size).addCallback(served)
+        return self.runner.run(_read, full, relative, offset, size).addCallback(served)
 
 
 # -- paths -------------------------------------------------------------------

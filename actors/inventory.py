@@ -31,7 +31,8 @@ from pathlib import Path
 
 import yaml
 
-from actornet.actors.actor import INVENTORY_RELOADED, Actor, handler
+from actornet.actors.actor import Actor, handler
+from actornet.protocols.codes import INVENTORY_RELOADED
 
 SECTIONS = ("common", "services", "actors")
 _PLAIN = (str, int, float, bool, bytes, type(None))

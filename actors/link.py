@@ -1,14 +1,17 @@
 """An actor's connection to the dispatcher: registration, frames, keepalives.
 
 The protocol only parses frames and keeps the link alive; what the frames mean
-is the actor's business.  Any frame from the dispatcher counts as a sign of
-life.  A keepalive is sent only on a link that has been quiet for an interval,
-so a busy link carries no extra traffic.
+is the business of the :class:`~actornet.actors.session.Session` above it, which
+the link hands every frame to (and tells when it is attached and detached).
+Any frame from the dispatcher counts as a sign of life.  A keepalive is sent
+only on a link that has been quiet for an interval, so a busy link carries no
+extra traffic.
 """
 
 import attrs
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from actornet.protocols import codec, messages
 from actornet.protocols.codes import Kind, Status
@@ -37,16 +40,19 @@ DEFAULT_LINK = LinkSettings()
 class ActorLink(FrameProtocol):
     """The actor's side of one connection to the dispatcher.
 
-    ``ready`` fires with this link once the dispatcher has accepted the actor's
-    registration, or fails with the dispatcher's reason (wrong token, name
-    taken) or the connection's loss.
+    It registers ``session.name`` with ``session.services``.  ``ready`` fires
+    with this link once the dispatcher has accepted the registration, or fails
+    with the dispatcher's reason (wrong token, name taken) or the connection's
+    loss.  A REFUSED frame is the dispatcher refusing the connection; an ERROR
+    frame is a tell that failed, for the session to log (except before READY,
+    where a dispatcher that predates REFUSED sends its refusals as ERROR).
     """
 
     log = Logger()
 
-    def __init__(self, actor, clock, settings=DEFAULT_LINK):
+    def __init__(self, session, clock, settings=DEFAULT_LINK):
         super().__init__()
-        self.actor = actor
+        self.session = session
         self.clock = clock
         self.settings = settings
         self.token = settings.token
@@ -60,10 +66,7 @@ class ActorLink(FrameProtocol):
 
     def connectionMade(self):
         no_delay(self.transport)
-        register = {"k": Kind.REGISTER, "name": self.actor.name, "svcs": list(self.actor.services)}
-        if self.token:
-            register["tok"] = self.token
-        self.send(register)
+        self.send(messages.register(self.session.name, self.session.services, self.token))
 
     def send(self, envelope, body=b""):
         """Write one frame; returns False if the link is closed."""
@@ -75,7 +78,7 @@ class ActorLink(FrameProtocol):
 
     def leave(self):
         """Say DISCONNECT and close, so the dispatcher logs a departure, not a loss."""
-        self.send({"k": Kind.DISCONNECT})
+        self.send(messages.disconnect())
         self.transport.loseConnection()
 
     def frameReceived(self, envelope_bytes, body):
@@ -88,10 +91,11 @@ class ActorLink(FrameProtocol):
             return
         if kind is Kind.READY:
             self._ready(envelope)
-        elif kind is Kind.REFUSED or (kind is Kind.ERROR and self.ready is not None):
+        elif kind is Kind.REFUSED or (kind is Kind.ERROR and self.ready is not None
+                                      and not envelope.get("id")):
             self._refused(envelope)
         elif kind is not Kind.KEEPALIVE:
-            self.actor.received(kind, envelope, body, now)
+            self.session.received(kind, envelope, body, now)
 
     def _ready(self, envelope):
         self.connection_id = envelope.get("id")
@@ -99,7 +103,7 @@ class ActorLink(FrameProtocol):
         if interval:
             self.liveness = Liveness(interval, self.settings.keepalive_multiplier)
             self._ticker = self.clock.callLater(interval, self._tick)
-        self.actor.attached(self)
+        self.session.attached(self)
         ready, self.ready = self.ready, None
         if ready is not None:
             ready.callback(self)
@@ -107,7 +111,7 @@ class ActorLink(FrameProtocol):
     def _refused(self, envelope):
         status = Status.parse(envelope.get("st"))
         kind, message = (envelope.get("err") or [status.label, "refused"])[:2]
-        self._failure = error_for(status, f"the dispatcher refused {self.actor.name}: {message}",
+        self._failure = error_for(status, f"the dispatcher refused {self.session.name}: {message}",
                                   remote_type=kind)
         self.log.error("{error}", error=self._failure)
 
@@ -146,4 +150,4 @@ class ActorLink(FrameProtocol):
                 f"{reason.getErrorMessage()}", status=Status.ACTOR_LOST)
             ready.errback(failure)
         else:
-            self.actor.detached(self, reason)
+            self.session.detached(self, Failure(self._failure) if self._failure else reason)

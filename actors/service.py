@@ -17,23 +17,23 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from actornet.actors.link import DEFAULT_LINK, ActorLink
-from actornet.protocols.codes import Kind
+from actornet.protocols import messages
 
 
 class LinkFactory(Factory):
-    """Builds links that register ``actor``; ``registered``/``refused`` hear how each went."""
+    """Builds links under ``session``; ``registered``/``refused`` hear how each went."""
 
     noisy = False
 
-    def __init__(self, actor, clock, settings=DEFAULT_LINK, registered=None, refused=None):
-        self.actor = actor
+    def __init__(self, session, clock, settings=DEFAULT_LINK, registered=None, refused=None):
+        self.session = session
         self.clock = clock
         self.settings = settings
         self.registered = registered
         self.refused = refused
 
     def buildProtocol(self, addr):
-        link = ActorLink(self.actor, self.clock, self.settings)
+        link = ActorLink(self.session, self.clock, self.settings)
         if self.registered is not None:
             link.ready.addCallbacks(self.registered, self.refused)
         return link
@@ -45,7 +45,8 @@ class ActorService(MultiService):
     @param retry_policy: ``attempt -> seconds`` between reconnects; by default
         Twisted's backoff from 0.1 s up to 5 s, with jitter.
     @param on_crash: called with the reason when the actor crashes; the service
-        has already stopped the actor by then.
+        has already stopped the actor by then (it listens to the actor's
+        context for crashes).
     """
 
     log = Logger()
@@ -55,12 +56,13 @@ class ActorService(MultiService):
         super().__init__()
         self.actor = actor
         self._on_crash = on_crash
-        actor.on_crash = self._crashed
+        actor.context.add_crash_listener(self._crashed)
         self.clock = clock
         self.setName(actor.name)
         self._policy = retry_policy or backoffPolicy(initialDelay=0.1, maxDelay=5.0)
         self._refusals = 0
-        factory = LinkFactory(actor, clock, settings, self._registered, self._refused)
+        factory = LinkFactory(actor.context.session, clock, settings, self._registered,
+                              self._refused)
         self.client = ClientService(endpoint, factory, clock=clock, retryPolicy=self._delay)
         self.client.setServiceParent(self)
         self._periodic = None
@@ -103,7 +105,7 @@ class ActorService(MultiService):
 
     def _run_periodic(self, interval):
         self._periodic = self.clock.callLater(interval, self._run_periodic, interval)
-        self.actor._safely(self.actor.periodic)
+        self.actor.context.run_hook(self.actor.periodic)
 
     def _expire(self, lifetime):
         self._lifetime = None
@@ -119,16 +121,18 @@ class ActorService(MultiService):
             if call is not None and call.active():
                 call.cancel()
         self._periodic = self._lifetime = None
-        if self.actor.link is not None:
-            self.actor.link.send({"k": Kind.DISCONNECT})
+        link = self.actor.context.link
+        if link is not None:
+            link.send(messages.disconnect())
         return super().stopService()
 
 
-def connect_once(actor, endpoint, clock, settings=DEFAULT_LINK):
-    """Connect ``actor`` once, without reconnecting.
+def connect_once(session, endpoint, clock, settings=DEFAULT_LINK):
+    """Connect ``session`` (a :class:`~actornet.actors.session.Session`) once,
+    without reconnecting.
 
     @return: a Deferred firing with the registered link, or failing with the
         dispatcher's refusal or the connection error.
     """
-    factory = LinkFactory(actor, clock, settings)
+    factory = LinkFactory(session, clock, settings)
     return endpoint.connect(factory).addCallback(lambda link: link.ready)

@@ -118,7 +118,7 @@ class Supervisor(MultiService):
     def _announce_through_a_child(self, data):
         for child in self.children.values():
             actor = child.service.actor if child.service else None
-            if actor is not None and actor.connected and actor.crashed is None:
+            if actor is not None and actor.connected and actor.context.crashed is None:
                 actor.publish(SUPERVISOR_TOPIC, data)
                 return
         self.log.warn("supervisor: no connected actor to announce {event} of {name}",

@@ -63,12 +63,12 @@ async def run_with_fault(mode, fault, *, idempotent=False, asker_name="asker"):
 def check(name, mode, cluster, report, *, retried=False):
     print(f"\nFAULT {name} [{mode}]: {report.summary()} "
           f"inflight_after={len(cluster.dispatcher.inflight)} "
-          f"asker_pending={len(cluster.services['asker'].actor._pending)}")
+          f"asker_pending={cluster.services['asker'].actor.context.session.outstanding}")
     assert report.sent == TOTAL
     assert report.ok + report.failed == report.sent
     assert report.lost == 0 and report.duplicates == 0 and report.mismatched == 0
     assert len(cluster.dispatcher.inflight) == 0
-    assert cluster.services["asker"].actor._pending == {}
+    assert cluster.services["asker"].actor.context.session.outstanding == 0
     if not retried:
         assert max(Worker.runs.values()) == 1, "a request that is not idempotent ran twice"
 
@@ -165,6 +165,6 @@ async def test_an_asker_that_disconnects_leaks_nothing(mode):
         assert sum(outcomes.values()) == 50 and set(outcomes) <= {"ok", "ActorLost"}
         assert outcomes["ActorLost"] >= 1
         assert "leaver" not in cluster.snapshot().names
-        assert leaver._pending == {}
+        assert leaver.session.outstanding == 0
     finally:
         await cluster.stop()

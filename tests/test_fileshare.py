@@ -7,6 +7,7 @@ import time
 
 import pytest
 import pytest_twisted
+from twisted.internet.task import Clock
 
 import actornet.actors.fileshare
 from actornet import RemoteError
@@ -193,6 +194,8 @@ class ChangesFileAfterDetails:
 
     def __init__(self, client, change):
         self.client = client
+        self.clock = client.clock
+        self.runner = client.runner
         self.change = change
 
     def ask(self, service, method, data=None, **options):
@@ -279,14 +282,14 @@ def test_root_is_relative_to_the_config_folder_and_defaults_to_cwd(tmp_path, mon
 
 def test_progress_bar_draws_only_on_a_terminal():
     """No bar for a pipe; on a terminal, one ``\\r``-redrawn line ended by finish()."""
-    assert ProgressBar.for_terminal("x", io.StringIO()) is None
+    assert ProgressBar.for_terminal("x", Clock(), io.StringIO()) is None
 
     class Terminal(io.StringIO):
         def isatty(self):
             return True
 
     screen = Terminal()
-    bar = ProgressBar.for_terminal("big.bin", screen)
+    bar = ProgressBar.for_terminal("big.bin", Clock(), screen)
     bar(512, 1024)
     bar(1024, 1024)
     bar.finish()

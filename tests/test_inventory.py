@@ -6,7 +6,6 @@ import pytest
 import pytest_twisted
 
 from actornet import Actor, RemoteError, handler
-from actornet.actors.actor import INVENTORY_RELOADED
 from actornet.actors.inventory import (
     Inventory,
     InventoryError,
@@ -14,6 +13,7 @@ from actornet.actors.inventory import (
     merge,
     read_inventory,
 )
+from actornet.protocols.codes import INVENTORY_RELOADED
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -1,0 +1,80 @@
+"""Requests as an actor sees them: the record kept while one is handled, the
+FORWARDED marker, and reading the bag or the error a frame carries.
+
+Shared by the session (which sends and answers) and the handler table (which
+calls handlers); it knows the wire's shapes but holds no state.
+"""
+
+from actornet.protocols import codec
+from actornet.protocols.codes import Status
+from actornet.protocols.databag import DataBag
+from actornet.protocols.errors import ActornetError, ProtocolError, error_for
+
+
+class Forwarded:
+    """Returned by ``forward()``: the answer will come from further down."""
+
+    def __repr__(self):
+        return "<forwarded>"
+
+
+FORWARDED = Forwarded()
+
+
+class Request:
+    """What is kept about a request being handled; its bag holds it as ``bag._request``.
+
+    One is made per request, so it has slots and no methods.
+    """
+
+    __slots__ = ("rid", "route", "arrived", "tell", "service", "method", "sender", "forwarded")
+
+    def __init__(self, rid, route, arrived, tell, service, method, sender):
+        self.rid = rid
+        self.route = route
+        self.arrived = arrived
+        self.tell = tell
+        self.service = service
+        self.method = method
+        self.sender = sender
+        self.forwarded = False
+
+
+def bag_of(body, route, sender):
+    """The :class:`DataBag` of a received body.
+
+    @raise ActornetError: MALFORMED_BODY when the body is not a CBOR map.
+    """
+    try:
+        data = codec.decode(bytes(body)) if len(body) else {}
+    except ValueError as e:
+        raise ActornetError(f"malformed body: {e}", status=Status.MALFORMED_BODY) from e
+    if type(data) is not dict:
+        raise ActornetError(f"a body is a map, not {type(data).__name__}",
+                            status=Status.MALFORMED_BODY)
+    return DataBag.received(data, route, sender)
+
+
+def target_of(target):
+    """A request's target as the wire carries it (a name or a list of names).
+
+    @raise ProtocolError: for anything else, before it can reach the dispatcher.
+    """
+    if type(target) is str:
+        return target
+    if isinstance(target, (list, tuple)):
+        return list(target)
+    raise ProtocolError(f"a target is any, all, a name or a list of names, not {target!r}")
+
+
+def not_text(service, method):
+    """The error for a request whose service or method is not text."""
+    return ProtocolError(f"a request's service and method are text, not "
+                         f"{type(service).__name__} and {type(method).__name__}")
+
+
+def error_of(envelope):
+    """The :class:`ActornetError` a failed answer (or ERROR frame) carries."""
+    status = envelope.get("st", Status.FAILURE)
+    kind, message = (envelope.get("err") or [Status.parse(status).label, "no detail"])[:2]
+    return error_for(status, message, remote_type=kind)
