@@ -26,6 +26,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
 
 from actornet.actors.link import LinkSettings
+from actornet.actors.runner import ThreadRunner
 from actornet.actors.service import ActorService
 from actornet.actors.supervisor import SUPERVISOR_TOPIC, Supervisor
 from actornet.client import connect
@@ -82,7 +83,8 @@ class Cluster:
         self._clients_made = 0
         self._watchers = []
         self._extra_ports = []
-        self._driver = AutoJump(self.clock, reactor) if mode == "memory" else None
+        self.runner = ThreadRunner(reactor)
+        self._driver = AutoJump(self.clock, reactor, self.runner) if mode == "memory" else None
 
     async def start(self):
         """Start the dispatcher; returns the cluster."""
@@ -119,8 +121,8 @@ class Cluster:
     async def add(self, actor, *, wait=True, token=None):
         """Run ``actor`` connected to the dispatcher (reconnecting like in production).
 
-        The actor should be built with ``clock=cluster.clock``; this sets it
-        when the actor was built without one.
+        The actor runs on the cluster's clock and thread runner (this sets
+        ``actor.clock`` and ``actor.runner``).
         @param wait: wait until the actor is registered and prepared.
         """
         service = self._service(actor, token=token)
@@ -152,6 +154,7 @@ class Cluster:
     def _service(self, actor, token=None, on_crash=None):
         """An (unstarted) service connecting ``actor`` to this cluster, on its clock."""
         actor.clock = self.clock
+        actor.runner = self.runner
         settings = attrs.evolve(self.link_settings, token=token or self.token)
         service = ActorService(actor, self.connector(actor.name), self.clock, settings,
                                retry_policy=lambda attempt: self.retry_delay, on_crash=on_crash)
@@ -168,7 +171,7 @@ class Cluster:
             self._clients_made += 1
             name = f"client-{self._clients_made}"
         client = await connect(self.connector(name), token if token is not None else self.token,
-                               name=name, reactor=self.clock)
+                               name=name, reactor=self.clock, runner=self.runner)
         self.clients.append(client)
         return client
 

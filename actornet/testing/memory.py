@@ -129,13 +129,15 @@ class AutoJump:
     """Drives a Clock from the real reactor: run what is due, else jump to the next timer.
 
     Virtual time never jumps while real work is outstanding (a handler waiting
-    on a thread, e.g. the file share hashing a file), or a 30 s virtual timeout
-    would pass in the few real milliseconds the thread takes.
+    on a thread, e.g. the file share hashing a file, as ``runner.busy`` counts),
+    or a 30 s virtual timeout would pass in the few real milliseconds the
+    thread takes.
     """
 
-    def __init__(self, clock, reactor):
+    def __init__(self, clock, reactor, runner):
         self.clock = clock
         self.reactor = reactor
+        self.runner = runner
         self._call = None
         self._running = False
         self._pause = 0
@@ -145,10 +147,10 @@ class AutoJump:
         self._call = self.reactor.callLater(0, self._tick)
 
     def _real_work_pending(self):
-        if getattr(self.reactor, "threadCallQueue", None):
-            return True
-        pool = getattr(self.reactor, "threadpool", None)
-        return pool is not None and (len(pool.working) or pool._queue.qsize())
+        """Work on real threads: the actors' runner, or the reactor's own pool
+        (name resolution for a real HTTP request a test makes, say)."""
+        return bool(self.runner.busy or self.reactor.getThreadPool().working
+                    or self.reactor.threadCallQueue)
 
     def _tick(self):
         self._call = None
