@@ -10,12 +10,12 @@ import os
 from twisted.internet import endpoints
 from twisted.internet.interfaces import IReactorThreads
 
-from actornet import connfile
 from actornet.actors.link import LinkSettings
 from actornet.actors.runner import ThreadRunner
 from actornet.actors.service import connect_once
 from actornet.actors.session import Session
 from actornet.config import connection_file_path
+from actornet.connfile import read_running
 
 
 class Client:
@@ -87,7 +87,7 @@ def connect(endpoint=None, token=None, *, name=None, reactor=None, connection_fi
     if reactor is None:
         from twisted.internet import reactor
     if endpoint is None:
-        info = connfile.read(connection_file_path(connection_file))
+        info = read_running(connection_file_path(connection_file))
         endpoint = info["endpoint"]
         token = token if token is not None else info.get("token")
     if isinstance(endpoint, str):

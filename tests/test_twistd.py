@@ -466,3 +466,17 @@ def test_a_failed_start_leaves_no_pid_file(tmp_path):
     assert done.stdout.count(f"actornet: cannot listen on tcp:{port}:interface=127.0.0.1") == 1
     assert "Traceback" not in done.stdout + done.stderr
     assert not (tmp_path / "twistd.pid").exists()
+
+
+def test_the_cli_says_when_the_connection_files_dispatcher_is_not_running(tmp_path):
+    """A connection file left by a dispatcher that died names that pid, not a hang or a
+    connection error."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    connection = tmp_path / "connection.json"
+    connection.write_text(json.dumps({"endpoint": "tcp:host=127.0.0.1:port=1", "token": None,
+                                      "pid": int(gone.stdout)}))
+    done = cli("workers", "--connection-file", str(connection))
+    assert done.returncode == 1
+    assert done.stderr == (f"actornet: connection failed: the dispatcher in {connection} "
+                           f"(pid {int(gone.stdout)}) is not running\n")
