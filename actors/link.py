@@ -57,6 +57,7 @@ class ActorLink(FrameProtocol):
         self.settings = settings
         self.token = settings.token
         self.max_frame = settings.max_frame
+        self.send_limit = settings.max_frame
         self.ready = Deferred()
         self.connection_id = None
         self.liveness = None
@@ -69,10 +70,20 @@ class ActorLink(FrameProtocol):
         self.send(messages.register(self.session.name, self.session.services, self.token))
 
     def send(self, envelope, body=b""):
-        """Write one frame; returns False if the link is closed."""
+        """Write one frame; returns False if the link is closed.
+
+        @raise ProtocolError: TOO_LARGE, before anything is written, for a frame
+            over the limit (the dispatcher's, as READY announced it): the
+            dispatcher would hang up on it, failing every other ask too.
+        """
         if self.transport is None or self.transport.disconnecting:
             return False
-        self.transport.writeSequence(frame_parts(codec.encode(envelope), body))
+        envelope_bytes = codec.encode(envelope)
+        size = 4 + len(envelope_bytes) + len(body)
+        if size > self.send_limit:
+            raise ProtocolError(f"a frame of {size} bytes is over the limit of "
+                                f"{self.send_limit} bytes", status=Status.TOO_LARGE)
+        self.transport.writeSequence(frame_parts(envelope_bytes, body))
         self.last_sent = self.clock.seconds()
         return True
 
@@ -99,6 +110,7 @@ class ActorLink(FrameProtocol):
 
     def _ready(self, envelope):
         self.connection_id = envelope.get("id")
+        self.send_limit = min(self.settings.max_frame, envelope.get("mf", self.send_limit))
         interval = envelope.get("ka")
         if interval:
             self.liveness = Liveness(interval, self.settings.keepalive_multiplier)

@@ -80,8 +80,8 @@ class Session:
     def ask(self, service, method, data=None, *, target="any", timeout=30.0,
             idempotent=False):
         """Send a request; a Deferred fires exactly once with the answer's bag or an
-        :class:`ActornetError` (a service or method that is not text fails
-        here, before anything is sent)."""
+        :class:`ActornetError` (a service or method that is not text, or a
+        request over the frame limit, fails here, before anything is sent)."""
         if type(service) is not str or type(method) is not str:
             return fail(not_text(service, method))
         try:
@@ -96,7 +96,11 @@ class Session:
         rid = self._ids
         envelope = messages.request(rid, service, method, self._new_route(), target=target,
                                     ttl=float(timeout), idempotent=idempotent)
-        if not link.send(envelope, body):
+        try:
+            sent = link.send(envelope, body)
+        except ProtocolError as e:
+            return fail(e)
+        if not sent:
             return fail(self._not_connected())
         answer = Deferred(lambda d: self._forget(rid))
         clock = self._owner.clock
@@ -109,7 +113,8 @@ class Session:
     def tell(self, service, method, data=None, *, target="any"):
         """Send a request that wants no answer.
 
-        @raise ProtocolError: the service or method is not text.
+        @raise ProtocolError: the service or method is not text, or the request
+            is over the frame limit (TOO_LARGE).
         @raise ActorLost: there is no link.
         """
         if type(service) is not str or type(method) is not str:
@@ -180,9 +185,14 @@ class Session:
                              f"be sent: {e}")
             return
         link = self.link
-        if link is not None:
+        if link is None:
+            return
+        try:
             link.send(messages.response(
                 request.rid, self._route_after(request.route, request.arrived)), body)
+        except ProtocolError as e:
+            self.reply_error(request, e.status, "TooLarge",
+                             f"{request.service}.{request.method} answered with {e.message}")
 
     def reply_error(self, request, status, kind, message):
         """Answer ``request`` with an error of type ``kind``; a failed tell is only logged."""

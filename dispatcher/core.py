@@ -244,7 +244,8 @@ class Dispatcher:
         peer.name = envelope["name"]
         peer.services = tuple(dict.fromkeys(envelope.get("svcs", [])))
         self.registry.add(peer)
-        self.outbox.send(peer, messages.ready(peer.conn_id, peer.name, self.liveness.interval))
+        self.outbox.send(peer, messages.ready(peer.conn_id, peer.name, self.liveness.interval,
+                                              self.settings.max_frame_bytes))
         if peer.services:
             self.log.info("actor {name} joined (services: {services})",
                           name=peer.name, services=", ".join(peer.services))

@@ -36,12 +36,19 @@ class Deadlines:
         return bucket
 
     def discard(self, key, bucket):
-        """Stop tracking ``key`` (in ``bucket``); unknown keys are ignored."""
+        """Stop tracking ``key`` (in ``bucket``); unknown keys are ignored.
+
+        When nothing is left, the timer is cancelled: an idle process has no
+        timer pending (and a test's reactor is left clean).
+        """
         members = self._buckets.get(bucket)
         if members is not None:
             members.discard(key)
             if not members:
                 del self._buckets[bucket]
+                if not self._buckets:
+                    self._heap.clear()
+                    self.stop()
 
     def _arm(self):
         if self._timer is not None and self._timer.active():

@@ -18,6 +18,7 @@ Keys:
   ``top``  an event's topic; ``err``: ``[type, message]`` of a failed answer
   ``name``, ``svcs``, ``tok``: a REGISTER's name, services and token
   ``ka``   keepalive interval in seconds, announced in READY
+  ``mf``   the largest frame the dispatcher accepts, announced in READY
 """
 
 from actornet.protocols.codes import Kind, Status
@@ -48,6 +49,7 @@ _TYPES = {
     "svcs": _LIST,
     "tok": _TEXT,
     "ka": _NUMBER,
+    "mf": _INT,
 }
 _KINDS = {kind.value: kind for kind in Kind}
 _REQUIRED = {

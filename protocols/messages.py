@@ -18,9 +18,11 @@ def register(name, services=(), token=None):
     return envelope
 
 
-def ready(connection_id, name, keepalive_interval):
-    """The dispatcher accepted a REGISTER; ``ka`` tells the peer how often to speak."""
-    return {"k": Kind.READY, "id": connection_id, "name": name, "ka": keepalive_interval}
+def ready(connection_id, name, keepalive_interval, max_frame):
+    """The dispatcher accepted a REGISTER; ``ka`` tells the peer how often to speak,
+    ``mf`` the largest frame it accepts (as NATS's INFO announces max_payload)."""
+    return {"k": Kind.READY, "id": connection_id, "name": name, "ka": keepalive_interval,
+            "mf": max_frame}
 
 
 def refused(status, message):

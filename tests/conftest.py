@@ -15,3 +15,9 @@ def cluster(request):
     pytest_twisted.blockon(ensureDeferred(running.start()))
     yield running
     pytest_twisted.blockon(ensureDeferred(running.stop()))
+
+
+@pytest.fixture(params=MODES)
+def cluster_mode(request):
+    """Each mode of the cluster kit in turn, for tests that build their own cluster."""
+    return request.param

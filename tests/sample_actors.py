@@ -15,6 +15,10 @@ class Echo(Actor):
         return dict(bag, answered_by=self.name)
 
     @handler
+    def big(self, bag):
+        return {"blob": b"x" * bag["size"]}
+
+    @handler
     async def fail(self, bag):
         raise KeyError(bag.get("key", "missing"))
 

@@ -1,12 +1,21 @@
 """Integration tests on loopback: a real dispatcher, real actors, real sockets."""
 
+import re
 import time
 
 import pytest
 import pytest_twisted
 from sample_actors import Echo, Stage, Stall
 
-from actornet import ActorLost, NoWorkers, RemoteError, RequestTimeout, Status, Unauthorized
+from actornet import (
+    ActorLost,
+    NoWorkers,
+    ProtocolError,
+    RemoteError,
+    RequestTimeout,
+    Status,
+    Unauthorized,
+)
 from actornet.testing import Cluster
 
 pytestmark = pytest.mark.timeout(20)
@@ -215,4 +224,45 @@ async def test_a_frozen_actor_does_not_grow_the_dispatchers_memory():
         assert {type(outcome.value) for outcome in outcomes} == {RequestTimeout}
     finally:
         cluster.thaw("stall-1")
+        await cluster.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_request_over_the_frame_limit_fails_alone_before_it_is_sent(cluster_mode):
+    """A body over the dispatcher's limit (announced in READY) fails that ask with
+    TOO_LARGE naming both sizes; the client's other asks and its connection go on."""
+    cluster = await Cluster(mode=cluster_mode, max_frame_bytes=64 * 1024).start()
+    try:
+        await cluster.add(Stall("stall-1"))
+        await cluster.add(Echo("echo-1"))
+        client = await cluster.client()
+        pending = client.ask("stall", "wait")
+        await cluster.wait_for(lambda: cluster.services["stall-1"].actor.waiting)
+        with pytest.raises(ProtocolError) as raised:
+            await client.ask("echo", "echo", {"blob": b"x" * 100_000})
+        assert raised.value.status == Status.TOO_LARGE
+        assert re.fullmatch(r"a frame of 100\d\d\d bytes is over the limit of 65536 bytes",
+                            raised.value.message)
+        cluster.services["stall-1"].actor.waiting[0].callback({"done": True})
+        assert await pending == {"done": True}
+        assert (await client.ask("echo", "echo", {"n": 1}))["n"] == 1
+        assert cluster.dispatcher.stats["too_large"] == 0
+    finally:
+        await cluster.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_answer_over_the_frame_limit_reaches_the_asker_as_too_large(cluster_mode):
+    """A handler whose answer is too large for a frame answers TOO_LARGE instead;
+    the actor stays connected."""
+    cluster = await Cluster(mode=cluster_mode, max_frame_bytes=64 * 1024).start()
+    try:
+        await cluster.add(Echo("echo-1"))
+        client = await cluster.client()
+        with pytest.raises(ProtocolError) as raised:
+            await client.ask("echo", "big", {"size": 100_000})
+        assert raised.value.status == Status.TOO_LARGE
+        assert raised.value.message.startswith("echo.big answered with a frame of ")
+        assert (await client.ask("echo", "echo", {"n": 2}))["answered_by"] == "echo-1"
+    finally:
         await cluster.stop()
