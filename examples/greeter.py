@@ -1,4 +1,6 @@
 # greeter.py
+from twisted.internet.task import deferLater
+
 from actornet import Actor, handler
 
 
@@ -13,3 +15,8 @@ class Greeter(Actor):
     async def shout(self, bag):               # async def and Deferreds work too
         answer = await self.ask("greet", "hello", {"name": bag["name"]})
         return answer["text"].upper()
+
+    @handler
+    async def later(self, bag):               # timers on self.clock, never the reactor's:
+        await deferLater(self.clock, bag["seconds"], lambda: None)  # virtual in memory mode
+        return {"text": f"hello again, {bag['name']}"}

@@ -27,3 +27,13 @@ async def test_a_dying_greeter_fails_its_asker(actornet_memory_cluster):
     await cluster.kill("greeter-1")                   # ... and dies holding the request
     with pytest.raises(ActorLost):
         await pending
+
+
+@pytest_twisted.ensureDeferred
+async def test_ten_minutes_later_in_no_time(actornet_memory_cluster):
+    cluster = actornet_memory_cluster                  # a Clock that runs ahead by itself
+    await cluster.add(Greeter("greeter-1"))
+    client = await cluster.client()
+    answer = await client.ask("greet", "later", {"name": "ada", "seconds": 600},
+                              timeout=900)
+    assert answer == {"text": "hello again, ada"}

@@ -1,5 +1,6 @@
 """The README's examples are the files in examples/, and they pass as written."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_twistd import start_twistd, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -24,7 +26,8 @@ def readme_blocks():
     return blocks
 
 
-@pytest.mark.parametrize("name", ["greeter.py", "test_greeter.py", "test_greeter_trial.py"])
+@pytest.mark.parametrize("name", ["greeter.py", "test_greeter.py", "test_greeter_trial.py",
+                                  "script.py"])
 def test_readme_shows_the_example_files_exactly(name):
     """Each example file in the README is the file in examples/, byte for byte."""
     assert readme_blocks()[name] == (EXAMPLES / name).read_text()
@@ -36,13 +39,13 @@ def copy_examples(tmp_path):
 
 
 def test_readme_pytest_example_passes(tmp_path):
-    """`python -m pytest test_greeter.py` passes beside greeter.py (3 tests: 2 modes + 1)."""
+    """`python -m pytest test_greeter.py` passes beside greeter.py (4 tests: 2 modes + 2)."""
     copy_examples(tmp_path)
     done = subprocess.run([sys.executable, "-m", "pytest", "test_greeter.py", "-q",
                            "-p", "no:cacheprovider"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=100)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 passed" in done.stdout
+    assert "4 passed" in done.stdout
 
 
 def test_readme_trial_example_passes(tmp_path):
@@ -53,3 +56,25 @@ def test_readme_trial_example_passes(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=100)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASSED (successes=2)" in done.stdout
+
+
+def test_readme_script_example_asks_the_example_network(tmp_path):
+    """`python script.py` prints 99 while the example network runs, finding the
+    dispatcher through the connection file it wrote."""
+    shutil.copytree(EXAMPLES, tmp_path, dirs_exist_ok=True)
+    connection = tmp_path / "connection.json"
+    config = tmp_path / "cluster.toml"
+    config.write_text(config.read_text()
+                      .replace('listen = ["tcp:5570:interface=127.0.0.1"]',
+                               f'listen = ["tcp:0:interface=127.0.0.1"]\n'
+                               f'connection_file = "{connection}"')
+                      .replace("tcp:5571:", "tcp:0:"))
+    network = start_twistd(config, tmp_path)
+    try:
+        network.output.wait_for("actor math-2 joined")
+        done = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=30,
+                              env=dict(os.environ, ACTORNET_CONNECTION_FILE=str(connection)))
+    finally:
+        stop(network)
+    assert (done.returncode, done.stdout) == (0, "99\n"), done.stderr
