@@ -18,6 +18,7 @@ from actornet.protocols.databag import DataBag
 from actornet.protocols.errors import (
     ActorLost,
     ActornetError,
+    DownstreamTimeout,
     NoWorkers,
     ProtocolError,
     RemoteError,
@@ -32,6 +33,7 @@ __version__ = version("actornet")
 
 __all__ = [
     "FORWARDED", "Actor", "ActorContext", "ActorLost", "ActornetError", "Client", "DataBag",
+    "DownstreamTimeout",
     "Kind", "NoWorkers", "ProtocolError", "RemoteError", "RequestTimeout", "Stamp", "Status",
     "ThreadRunner", "Unauthorized", "UnknownMethod", "UnknownService", "connect", "handler",
 ]

@@ -16,7 +16,8 @@ from twisted.python.failure import Failure
 
 from actornet.actors.requests import bag_of
 from actornet.protocols.codes import Status
-from actornet.protocols.errors import ActornetError
+from actornet.protocols.databag import MissingField
+from actornet.protocols.errors import ActornetError, DownstreamTimeout, RequestTimeout
 
 _MARK = "_actornet_handler"
 
@@ -92,8 +93,14 @@ class Handlers:
         error = failure.value
         status = error.status if isinstance(error, ActornetError) else Status.FAILURE
         kind = getattr(error, "remote_type", None) or type(error).__name__
-        self.log.info("{actor}: {service}.{method} raised {kind}: {error}",
-                      actor=self._session.name, service=request.service,
-                      method=request.method, kind=kind, error=error)
         message = error.message if isinstance(error, ActornetError) else str(error)
+        if isinstance(error, MissingField):
+            message = f"{request.service}.{request.method} needs a field: {error}"
+        elif isinstance(error, RequestTimeout):
+            kind = DownstreamTimeout.remote_name
+            message = (f"{request.service}.{request.method} timed out waiting for another "
+                       f"service: {message}")
+        self.log.info("{actor}: {service}.{method} raised {kind}: {message}",
+                      actor=self._session.name, service=request.service,
+                      method=request.method, kind=kind, message=message)
         self._session.reply_error(request, status, kind, message)

@@ -10,6 +10,19 @@ from collections.abc import Mapping
 from actornet.protocols.stamp import route_from_wire
 
 
+class MissingField(KeyError):
+    """A bag was asked for a field it does not have; the message lists those it has."""
+
+    def __init__(self, key, present):
+        super().__init__(key)
+        self.key = key
+        self.present = present
+
+    def __str__(self):
+        has = ", ".join(sorted(map(str, self.present))) or "none"
+        return f"no field {self.key!r} in the bag (it has: {has})"
+
+
 class DataBag(dict):
     """A dict of CBOR-encodable data, plus the route it arrived by.
 
@@ -30,6 +43,9 @@ class DataBag(dict):
         self._wire_route = None
         self.sender = sender
         self._request = None
+
+    def __missing__(self, key):
+        raise MissingField(key, tuple(self))
 
     @classmethod
     def received(cls, data, wire_route, sender):

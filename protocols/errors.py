@@ -43,6 +43,15 @@ class RequestTimeout(ActornetError):
     status = Status.TIMEOUT
 
 
+class DownstreamTimeout(RequestTimeout):
+    """The actor asked timed out asking another: not this asker's own deadline.
+
+    Caught by ``except RequestTimeout`` too; the message names both requests.
+    """
+
+    remote_name = "DownstreamTimeout"
+
+
 class NoWorkers(ActornetError):
     """No connected actor serves the service (or the named targets are absent)."""
 
@@ -89,5 +98,8 @@ _BY_STATUS = {
 def error_for(status, message, remote_type=None, route=()):
     """Build the most specific error for a failed answer's status."""
     status = Status.parse(status)
-    cls = _BY_STATUS.get(status, RemoteError)
+    if remote_type == DownstreamTimeout.remote_name:
+        cls = DownstreamTimeout
+    else:
+        cls = _BY_STATUS.get(status, RemoteError)
     return cls(message, status=status, remote_type=remote_type, route=route)

@@ -49,3 +49,18 @@ class Stage(Actor):
         if following is None:
             return bag
         return self.forward(bag, following, "step")
+
+
+class Relay(Actor):
+    """Asks ``options['service']``.``options['method']`` and answers with what it got."""
+
+    services = ("relay",)
+
+    @handler
+    async def pass_on(self, bag):
+        return await self.ask(self.options["service"], self.options["method"],
+                              timeout=bag["timeout"])
+
+    @handler
+    def greet(self, bag):
+        return {"text": f"hello, {bag['name']}"}

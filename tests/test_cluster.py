@@ -5,10 +5,11 @@ import time
 
 import pytest
 import pytest_twisted
-from sample_actors import Echo, Stage, Stall
+from sample_actors import Echo, Relay, Stage, Stall
 
 from actornet import (
     ActorLost,
+    DownstreamTimeout,
     NoWorkers,
     ProtocolError,
     RemoteError,
@@ -266,3 +267,33 @@ async def test_an_answer_over_the_frame_limit_reaches_the_asker_as_too_large(clu
         assert (await client.ask("echo", "echo", {"n": 2}))["answered_by"] == "echo-1"
     finally:
         await cluster.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_missing_field_names_the_field_and_the_handler(cluster):
+    """Reading a field the request lacks fails with MissingField naming both."""
+    await cluster.add(Relay("relay-1"))
+    client = await cluster.client()
+    with pytest.raises(RemoteError) as raised:
+        await client.ask("relay", "greet", {"nam": "ada"})
+    assert raised.value.remote_type == "MissingField"
+    assert raised.value.message == (
+        "relay.greet needs a field: no field 'name' in the bag (it has: nam)")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_timeout_downstream_is_told_apart_from_the_askers_own(cluster):
+    """The actor asked timed out asking another: the asker gets DownstreamTimeout naming
+    both requests, not a RequestTimeout of its own deadline."""
+    await cluster.add(Stall("stall-1"))
+    await cluster.add(Relay("relay-1", options={"service": "stall", "method": "wait"}))
+    client = await cluster.client()
+    with pytest.raises(DownstreamTimeout) as raised:
+        await client.ask("relay", "pass_on", {"timeout": 0.5}, timeout=20)
+    assert isinstance(raised.value, RequestTimeout)
+    assert raised.value.status == Status.TIMEOUT
+    assert raised.value.message == ("relay.pass_on timed out waiting for another service: "
+                                    "no answer to stall.wait within 0.5s")
+    with pytest.raises(RequestTimeout) as own:
+        await client.ask("stall", "wait", timeout=0.5)
+    assert not isinstance(own.value, DownstreamTimeout)
