@@ -15,8 +15,9 @@ import socket
 import stat
 
 from twisted.application import strports
+from twisted.internet import endpoints
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
-from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.internet.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -41,6 +42,24 @@ class _RecordingEndpoint:
     def _opened(self, port):
         self.port = port
         return port
+
+
+@implementer(IStreamClientEndpoint)
+class DescribedEndpoint:
+    """A client endpoint that logs as the string it was made from
+    (``tcp:host=10.0.0.5:port=5570``), not as ``<TCP4ClientEndpoint object at 0x...>``."""
+
+    def __init__(self, reactor, description):
+        self.endpoint = endpoints.clientFromString(reactor, description)
+        self.description = description
+
+    def connect(self, factory):
+        return self.endpoint.connect(factory)
+
+    def __str__(self):
+        return self.description
+
+    __repr__ = __str__
 
 
 def listener(reactor, description, factory):

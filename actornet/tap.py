@@ -12,7 +12,6 @@ from importlib.metadata import version
 
 import twisted
 from twisted.application.service import MultiService, Service
-from twisted.internet import endpoints
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python import usage
@@ -24,7 +23,13 @@ from actornet.actors.service import ActorService
 from actornet.actors.supervisor import SUPERVISOR_TOPIC, Supervisor
 from actornet.dispatcher.core import Dispatcher
 from actornet.dispatcher.web import monitoring_site
-from actornet.listening import ListenFailed, client_endpoint_for, listener, start_listening
+from actornet.listening import (
+    DescribedEndpoint,
+    ListenFailed,
+    client_endpoint_for,
+    listener,
+    start_listening,
+)
 from actornet.protocols import codec, messages
 
 
@@ -138,7 +143,7 @@ class DispatcherService(MultiService):
                       "connect with {endpoint}{monitoring}", name=self.settings.name,
                       where=", ".join(self.config.listen), pid=os.getpid(),
                       endpoint=self.connect_endpoint, monitoring=monitoring)
-        endpoint = endpoints.clientFromString(self.reactor, self.connect_endpoint)
+        endpoint = DescribedEndpoint(self.reactor, self.connect_endpoint)
         supervise(self.actors, endpoint, self.reactor, self.config.link_settings,
                   self._announce).setServiceParent(self)
         super().startService()
@@ -228,7 +233,7 @@ def build(network, reactor):
     if network.dispatcher is not None:
         DispatcherService(network.dispatcher, reactor, network.actors).setServiceParent(root)
     else:
-        endpoint = endpoints.clientFromString(reactor, network.join.connect)
+        endpoint = DescribedEndpoint(reactor, network.join.connect)
         supervise(network.actors, endpoint, reactor,
                   LinkSettings(token=network.join.token)).setServiceParent(root)
     return root

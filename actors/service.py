@@ -63,6 +63,7 @@ class ActorService(MultiService):
         self._refusals = 0
         factory = LinkFactory(actor.context.session, clock, settings, self._registered,
                               self._refused)
+        self._endpoint = endpoint
         self.client = ClientService(endpoint, factory, clock=clock, retryPolicy=self._delay)
         self.client.setServiceParent(self)
         self._periodic = None
@@ -86,6 +87,9 @@ class ActorService(MultiService):
 
     def _registered(self, link):
         self._refusals = 0
+        self.log.info("actor {actor} connected to the dispatcher at {endpoint} (connection "
+                      "{connection})", actor=self.actor.name, endpoint=str(self._endpoint),
+                      connection=link.connection_id)
         return link
 
     def _refused(self, failure):

@@ -10,6 +10,7 @@ import pytest
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import capturedLogs, formatEvent
 from twisted.python.failure import Failure
 
 from actornet.dispatcher.core import Dispatcher
@@ -728,3 +729,18 @@ def test_drain_fails_what_is_left_at_its_deadline():
         (1, Status.SHUTTING_DOWN), (2, Status.SHUTTING_DOWN)]
     assert drained.result == 2
     assert len(star.dispatcher.inflight) == 0
+
+
+def test_a_dead_letter_is_logged_with_the_names_on_its_route(star):
+    """A late answer is logged as a dead letter naming its kind, id and route hops."""
+    worker = star.actor("worker", ["svc"])
+    asker = star.actor("asker")
+    asker.ask(3, "svc", ttl=1.0, r=[stamp("asker", 1)])
+    request, _ = worker.only(Kind.REQUEST)
+    star.clock.advance(1.1)
+    with capturedLogs() as events:
+        worker.answer(request)
+    (event,) = [e for e in events if "dead letter" in e.get("log_format", "")]
+    assert formatEvent(event) == ("dead letter from worker: answer to a request that is no "
+                                  "longer in flight (RESPONSE 1, route asker > dispatcher > "
+                                  "worker)")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -268,6 +269,8 @@ def test_a_frozen_actor_process_is_declared_dead_after_its_holdtime(tmp_path):
             '[[actor]]\nclass = "stall:Stall"\nname = "stall-1"\n')
         worker = start_twistd(tmp_path / "join.toml", tmp_path)
         hub.output.wait_for("actor stall-1 joined")
+        worker.output.wait_for(f"actor stall-1 connected to the dispatcher at {endpoint} "
+                               "(connection ")
         frozen_at = time.monotonic()
         worker.send_signal(signal.SIGSTOP)
         line = hub.output.wait_for("dropping stall-1: no frame for")
@@ -480,3 +483,16 @@ def test_the_cli_says_when_the_connection_files_dispatcher_is_not_running(tmp_pa
     assert done.returncode == 1
     assert done.stderr == (f"actornet: connection failed: the dispatcher in {connection} "
                            f"(pid {int(gone.stdout)}) is not running\n")
+
+
+def test_the_log_speaks_plainly(network):
+    """The splash line reads as a sentence, and a refused peer is named with the reason."""
+    process, connection = network
+    splash = process.output.wait_for("listening on")
+    assert "actornet: dispatcher 'dispatcher' listening on tcp:0:interface=127.0.0.1 " in splash
+    endpoint = json.loads(connection.read_text())["endpoint"]
+    done = cli("workers", "--connect", endpoint)
+    assert done.returncode == 1
+    line = process.output.wait_for(": unauthorized: a token is required")
+    assert re.search(r"closing connection \d+: unauthorized: a token is required$",
+                     line.rstrip()), line
