@@ -53,6 +53,9 @@ class Keepalive(Actor):
         status = bag.get("status")
         query = {"service": service} if service else {}
         alive = (await self.ask("mmi", "show_actors", query, timeout=10.0))["actors"]
+        for row in alive:
+            if row["name"] == self.name:
+                row["in_flight"] -= 1  # the show request being answered is not work to show
         names = {row["name"] for row in alive}
         rows = [] if status == "dead" else alive
         if status != "alive":

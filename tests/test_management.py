@@ -83,6 +83,8 @@ async def test_keepalive_show_lists_dead_actors_and_filters(cluster):
     assert [(row["name"], row["event"]) for row in dead] == [("stall-1", "died")]
     echo = (await client.ask("keepalive", "show", {"service": "echo"}))["actors"]
     assert [row["name"] for row in echo] == ["echo-1"]
+    assert {row["name"]: row["in_flight"] for row in everyone if row["status"] == "alive"} == {
+        "keepalive": 0, "echo-1": 0}, "the show request itself is not work in flight"
 
 
 @pytest_twisted.ensureDeferred
