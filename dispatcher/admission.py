@@ -9,6 +9,7 @@ import hmac
 
 import attrs
 
+from actornet.dispatcher.identity import SHARED
 from actornet.protocols.codes import Status
 
 MAX_NAME = 200
@@ -23,8 +24,9 @@ class Refusal:
     counter: str | None = None
 
 
-def refusal(envelope, token, registry):
-    """The :class:`Refusal` for a REGISTER ``envelope``, or None to admit it."""
+def admit(envelope, token, registry):
+    """The :class:`~actornet.dispatcher.identity.Identity` a REGISTER ``envelope``
+    is admitted as, or the :class:`Refusal` that turns it away."""
     if token is not None:
         offered = envelope.get("tok", "").encode()
         if not hmac.compare_digest(offered, token.encode()):
@@ -40,4 +42,4 @@ def refusal(envelope, token, registry):
     if holder is not None:
         return Refusal(Status.NAME_TAKEN,
                        f"the name {name!r} is taken by connection {holder.conn_id}", "name_taken")
-    return None
+    return SHARED

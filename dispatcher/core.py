@@ -235,12 +235,13 @@ class Dispatcher:
     # -- registration and liveness ----------------------------------------
 
     def _register(self, peer, envelope):
-        refusal = admission.refusal(envelope, self.settings.token, self.registry)
-        if refusal is not None:
-            if refusal.counter is not None:
-                self.stats[refusal.counter] += 1
-            self._close_with(peer, refusal.status, refusal.message)
+        admitted = admission.admit(envelope, self.settings.token, self.registry)
+        if type(admitted) is admission.Refusal:
+            if admitted.counter is not None:
+                self.stats[admitted.counter] += 1
+            self._close_with(peer, admitted.status, admitted.message)
             return
+        peer.identity = admitted
         peer.name = envelope["name"]
         peer.services = tuple(dict.fromkeys(envelope.get("svcs", [])))
         self.registry.add(peer)

@@ -33,6 +33,7 @@ class Peer:
     bytes_out: int = 0
     leaving: bool = False
     dropped_because: str | None = None
+    identity: object = None
 
     @property
     def label(self):
