@@ -183,7 +183,10 @@ class Dispatcher:
             envelope = codec.decode(envelope_bytes)
             kind = check(envelope)
         except MalformedEnvelope as e:
-            if e.request_id is None or peer.name is None:
+            if peer.name is not None and e.answer_id is not None:
+                self.stats["malformed"] += 1
+                self.requests.malformed_answer(peer, e.answer_id, e)
+            elif peer.name is None or e.request_id is None:
                 self.refuse(peer, e)
             else:
                 self._malformed_request(peer, e)

@@ -154,6 +154,19 @@ class Requests:
         envelope["src"] = peer.name
         self.outbox.send(pending.asker, envelope, body, peer)
 
+    def malformed_answer(self, peer, rid, error):
+        """``peer`` answered request ``rid`` with a malformed envelope: that request
+        fails (once) with MALFORMED_ENVELOPE; a stray one is a dead letter."""
+        pending = self.inflight.get(rid)
+        if pending is None or pending.worker is not peer:
+            self.stats["dead_letters"] += 1
+            return
+        self.inflight.pop(rid)
+        peer.handled += 1
+        self.fail(pending, Status.MALFORMED_ENVELOPE,
+                  f"{peer.label} answered {pending.service}.{pending.method} with a malformed "
+                  f"envelope: {error}")
+
     def _gathered(self, pending, status, body=b"", error=None):
         gather = pending.gather
         gather.add(pending.member, status, body, error)

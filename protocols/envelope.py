@@ -70,11 +70,13 @@ class MalformedEnvelope(ValueError):
     ``request_id`` is set when the envelope is a REQUEST whose ``id`` could be
     read (non-zero for an ask, 0 for a tell): the fault is that request's
     alone, and its sender can be answered instead of being hung up on.
+    ``answer_id`` is set likewise for a RESPONSE: the request it answers fails.
     """
 
-    def __init__(self, message, request_id=None):
+    def __init__(self, message, request_id=None, answer_id=None):
         super().__init__(message)
         self.request_id = request_id
+        self.answer_id = answer_id
 
 
 def check(envelope):
@@ -100,15 +102,32 @@ def check(envelope):
     for key in _REQUIRED.get(kind, ()):
         if key not in envelope:
             _malformed(envelope, f"a {kind.name} envelope needs the key {key!r}")
+    if "err" in envelope or "st" in envelope:
+        _check_outcome(envelope)
     return kind
 
 
+def _check_outcome(envelope):
+    """A status is an HTTP-like code and an error is ``[type, message]`` (both text):
+    whoever reads them must never fail on a peer's malformed answer."""
+    status = envelope.get("st", 200)
+    if not 100 <= status <= 599:
+        _malformed(envelope, f"status {status} is not a code from 100 to 599")
+    error = envelope.get("err")
+    if error is not None and (len(error) != 2 or type(error[0]) is not str
+                              or type(error[1]) is not str):
+        _malformed(envelope, "err is [type, message], both text")
+
+
 def _malformed(envelope, message):
-    """Raise, saying which request (if any) the fault belongs to."""
-    request_id = envelope.get("id")
-    if envelope.get("k") != Kind.REQUEST or type(request_id) is not int:
-        request_id = None
-    elif envelope.get("nr") is True:
-        request_id = 0
-    raise MalformedEnvelope(message, request_id)
+    """Raise, saying which request or answer (if any) the fault belongs to."""
+    kind = envelope.get("k")
+    message_id = envelope.get("id")
+    if type(message_id) is not int or message_id == 0:
+        message_id = None
+    if kind == Kind.RESPONSE:
+        raise MalformedEnvelope(message, answer_id=message_id)
+    if kind != Kind.REQUEST or type(envelope.get("id")) is not int:
+        raise MalformedEnvelope(message)
+    raise MalformedEnvelope(message, 0 if envelope.get("nr") is True else envelope["id"])
 

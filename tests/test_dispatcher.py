@@ -744,3 +744,39 @@ def test_a_dead_letter_is_logged_with_the_names_on_its_route(star):
     assert formatEvent(event) == ("dead letter from worker: answer to a request that is no "
                                   "longer in flight (RESPONSE 1, route asker > dispatcher > "
                                   "worker)")
+
+
+@pytest.mark.parametrize("bad", [{"err": ["x"]}, {"err": [1, "m"]}, {"err": ["a", "b", "c"]},
+                                 {"st": 99}, {"st": 1000}],
+                         ids=["one-item", "type-not-text", "three-items", "status-low",
+                              "status-high"])
+def test_a_malformed_answer_fails_its_request_exactly_once(star, bad):
+    """A worker's malformed answer fails that request with MALFORMED_ENVELOPE, once,
+    and the worker stays connected."""
+    worker = star.actor("worker", ["svc"])
+    asker = star.actor("asker")
+    asker.ask(4, "svc")
+    request, _ = worker.only(Kind.REQUEST)
+    worker.send({"k": Kind.RESPONSE, "id": request["id"], "st": 500, **bad})
+    envelope, _ = asker.only(Kind.RESPONSE)
+    assert (envelope["id"], envelope["st"]) == (4, Status.MALFORMED_ENVELOPE)
+    assert envelope["err"][1].startswith("worker answered svc.run with a malformed envelope: ")
+    assert not worker.transport.disconnecting
+    worker.answer(request)
+    assert asker.frames() == []
+    assert len(star.dispatcher.inflight) == 0
+
+
+def test_a_malformed_answer_to_all_is_one_error_in_the_gathered_answer(star):
+    """With target ``all``, a malformed answer becomes that member's error entry."""
+    good, bad = star.actor("good", ["svc"]), star.actor("bad", ["svc"])
+    asker = star.actor("asker")
+    asker.ask(9, "svc", tgt="all")
+    good.answer(good.only(Kind.REQUEST)[0], body=codec.encode({"n": 1}))
+    request, _ = bad.only(Kind.REQUEST)
+    bad.send({"k": Kind.RESPONSE, "id": request["id"], "st": 500, "err": ["x"]})
+    envelope, body = asker.only(Kind.RESPONSE)
+    answer = codec.decode(body)
+    assert answer["good"] == {"status": 200, "result": {"n": 1}}
+    assert answer["bad"]["status"] == Status.MALFORMED_ENVELOPE
+    assert len(star.dispatcher.inflight) == 0
