@@ -22,7 +22,7 @@ from twisted.internet import endpoints
 from actornet.actors.actor import Actor
 from actornet.actors.link import LinkSettings
 from actornet.actors.supervisor import RestartPolicy
-from actornet.dispatcher.settings import DispatcherSettings
+from actornet.dispatcher.settings import CONFIG_KEYS, DispatcherSettings
 
 DEFAULT_CONNECTION_FILE = "~/.actornet/connection.json"
 
@@ -180,9 +180,7 @@ def load(path):
     return Config(path, dispatcher, join, tuple(actors))
 
 
-DISPATCHER_KEYS = ("listen", "connection_file", "http",
-                   *(field.name for field in attrs.fields(DispatcherSettings)
-                     if field.name != "max_timeout"))
+DISPATCHER_KEYS = ("listen", "connection_file", "http", *CONFIG_KEYS)
 ACTOR_KEYS = ("class", "name", "services", "instances", "options", "max_restarts",
               "restart_window")
 

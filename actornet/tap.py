@@ -20,7 +20,7 @@ from actornet import config as configuration
 from actornet import connfile
 from actornet.actors.link import LinkSettings
 from actornet.actors.service import ActorService
-from actornet.actors.supervisor import SUPERVISOR_TOPIC, Supervisor
+from actornet.actors.supervisor import Supervisor
 from actornet.dispatcher.core import Dispatcher
 from actornet.dispatcher.web import monitoring_site
 from actornet.listening import (
@@ -30,7 +30,6 @@ from actornet.listening import (
     listener,
     start_listening,
 )
-from actornet.protocols import codec, messages
 
 
 class Options(usage.Options):
@@ -145,7 +144,7 @@ class DispatcherService(MultiService):
                       endpoint=self.connect_endpoint, monitoring=monitoring)
         endpoint = DescribedEndpoint(self.reactor, self.connect_endpoint)
         supervise(self.actors, endpoint, self.reactor, self.config.link_settings,
-                  self._announce).setServiceParent(self)
+                  self.dispatcher.announce_supervisor_event).setServiceParent(self)
         super().startService()
 
     def stopService(self):
@@ -167,10 +166,6 @@ class DispatcherService(MultiService):
         await self.dispatcher.stop()
         if self.http is not None:
             await self.http.stopService()
-
-    def _announce(self, data):
-        self.dispatcher.publish(messages.event(SUPERVISOR_TOPIC, [], self.dispatcher.name),
-                                codec.encode(data))
 
     def _shutdown(self):
         self.log.info("shutdown requested through mmi")

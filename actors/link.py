@@ -10,14 +10,23 @@ extra traffic.
 
 import attrs
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from actornet.protocols import codec, messages
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.envelope import check
 from actornet.protocols.errors import ActornetError, ProtocolError, error_for
-from actornet.protocols.framing import DEFAULT_MAX_FRAME, FrameProtocol, frame_parts, no_delay
+from actornet.protocols.framing import (
+    DEFAULT_MAX_FRAME,
+    HEADROOM,
+    FrameProtocol,
+    frame_parts,
+    message_limit,
+    no_delay,
+)
 from actornet.protocols.liveness import DEFAULT_MULTIPLIER, Liveness
 
 
@@ -57,17 +66,23 @@ class ActorLink(FrameProtocol):
         self.settings = settings
         self.token = settings.token
         self.max_frame = settings.max_frame
-        self.send_limit = settings.max_frame
+        self.send_limit = message_limit(settings.max_frame)
         self.ready = Deferred()
         self.connection_id = None
         self.liveness = None
         self.last_seen = self.last_sent = clock.seconds()
         self._failure = None
         self._ticker = None
+        self.congested = False
 
     def connectionMade(self):
         no_delay(self.transport)
         self.send(messages.register(self.session.name, self.session.services, self.token))
+
+    def dataReceived(self, data):
+        """Any bytes are a sign of life, a frame cut in many reads included."""
+        self.last_seen = self.clock.seconds()
+        super().dataReceived(data)
 
     def send(self, envelope, body=b""):
         """Write one frame; returns False if the link is closed.
@@ -90,10 +105,10 @@ class ActorLink(FrameProtocol):
     def leave(self):
         """Say DISCONNECT and close, so the dispatcher logs a departure, not a loss."""
         self.send(messages.disconnect())
-        self.transport.loseConnection()
+        self.hangUp()
 
     def frameReceived(self, envelope_bytes, body):
-        now = self.last_seen = self.clock.seconds()
+        now = self.last_seen
         try:
             envelope = codec.decode(envelope_bytes)
             kind = check(envelope)
@@ -110,11 +125,14 @@ class ActorLink(FrameProtocol):
 
     def _ready(self, envelope):
         self.connection_id = envelope.get("id")
-        self.send_limit = min(self.settings.max_frame, envelope.get("mf", self.send_limit))
+        announced = envelope.get("mf", self.send_limit)
+        self.send_limit = min(message_limit(self.settings.max_frame), announced)
+        self.max_frame = max(self.max_frame, announced + HEADROOM)
         interval = envelope.get("ka")
         if interval:
             self.liveness = Liveness(interval, self.settings.keepalive_multiplier)
-            self._ticker = self.clock.callLater(interval, self._tick)
+            self._ticker = self.clock.callLater(self.liveness.holdtime / 10, self._tick)
+        self.transport.registerProducer(_OwnBackPressure(self), True)
         self.session.attached(self)
         ready, self.ready = self.ready, None
         if ready is not None:
@@ -128,17 +146,21 @@ class ActorLink(FrameProtocol):
         self.log.error("{error}", error=self._failure)
 
     def _tick(self):
+        """Ten times per holdtime: drop a silent dispatcher within holdtime + 10 %,
+        and speak on a link that has been quiet for an interval."""
         self._ticker = None
         now = self.clock.seconds()
         liveness = self.liveness
-        if liveness.expired(now, self.last_seen):
+        if self.congested:
+            self.last_seen = now
+        elif liveness.expired(now, self.last_seen):
             self.log.warn("the dispatcher went silent: {silence}; dropping the connection",
                           silence=liveness.silence(now, self.last_seen))
             self.transport.abortConnection()
             return
         if liveness.keepalive_due(now, self.last_sent):
             self.send(messages.keepalive())
-        self._ticker = self.clock.callLater(liveness.interval, self._tick)
+        self._ticker = self.clock.callLater(liveness.holdtime / 10, self._tick)
 
     def frameTooLarge(self, length):
         self.frameMalformed(ProtocolError(
@@ -149,7 +171,7 @@ class ActorLink(FrameProtocol):
         self.log.error("malformed frame from the dispatcher ({error}); dropping the connection",
                        error=error)
         self.stopReading()
-        self.transport.loseConnection()
+        self.hangUp()
 
     def connectionLost(self, reason):
         if self._ticker is not None and self._ticker.active():
@@ -163,3 +185,28 @@ class ActorLink(FrameProtocol):
             ready.errback(failure)
         else:
             self.session.detached(self, Failure(self._failure) if self._failure else reason)
+
+
+@implementer(IPushProducer)
+class _OwnBackPressure:
+    """The link's answer to its own transport's full write buffer: stop reading
+    requests until what was written drains, as the dispatcher does for a slow
+    peer, so an actor never piles up unsent answers (the dispatcher then sees it
+    busy and sends its requests to others, or answers BUSY).
+
+    Registered once READY came: a TLS transport pauses its producer until the
+    handshake is done, and reading must go on for the handshake to finish."""
+
+    def __init__(self, link):
+        self.link = link
+
+    def pauseProducing(self):
+        self.link.congested = True
+        self.link.transport.pauseProducing()
+
+    def resumeProducing(self):
+        self.link.congested = False
+        self.link.transport.resumeProducing()
+
+    def stopProducing(self):
+        self.link.congested = False

@@ -20,8 +20,6 @@ from twisted.application.internet import backoffPolicy
 from twisted.application.service import MultiService
 from twisted.logger import Logger
 
-SUPERVISOR_TOPIC = "actornet.supervisor"
-
 
 @attrs.frozen
 class RestartPolicy:
@@ -119,7 +117,7 @@ class Supervisor(MultiService):
         for child in self.children.values():
             actor = child.service.actor if child.service else None
             if actor is not None and actor.connected and actor.context.crashed is None:
-                actor.publish(SUPERVISOR_TOPIC, data)
+                actor.tell("mmi", "supervisor_event", data)
                 return
         self.log.warn("supervisor: no connected actor to announce {event} of {name}",
                       event=data["event"], name=data["name"])

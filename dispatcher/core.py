@@ -29,15 +29,23 @@ from actornet.dispatcher.metrics import Metrics
 from actornet.dispatcher.outbox import Outbox
 from actornet.dispatcher.peer import DispatcherProtocol, Peer
 from actornet.dispatcher.registry import Registry
-from actornet.dispatcher.requests import Requests
+from actornet.dispatcher.requests import Requests, fresh_route
 from actornet.dispatcher.router import Router
 from actornet.dispatcher.settings import DEFAULT_SETTINGS
 from actornet.dispatcher.snapshot import Snapshot
+from actornet.dispatcher.throttle import AuthThrottle
 from actornet.dispatcher.topics import Topics
 from actornet.protocols import codec, messages
-from actornet.protocols.codes import LIFECYCLE_TOPIC, Kind, Status
+from actornet.protocols.codes import (
+    LIFECYCLE_TOPIC,
+    RESERVED_TOPIC_PREFIX,
+    SUPERVISOR_TOPIC,
+    Kind,
+    Status,
+)
 from actornet.protocols.envelope import MalformedEnvelope, check
 from actornet.protocols.framing import frame_parts
+from actornet.protocols.stamp import stamp_prefix
 
 
 class Dispatcher:
@@ -64,10 +72,13 @@ class Dispatcher:
         self.metrics = Metrics()
         self.outbox = Outbox(clock, settings.name, self.stats)
         self.peers = self.outbox.peers
-        management = Management(clock, self.snapshot, settings.token, on_shutdown)
-        self.requests = Requests(clock, settings.name, Router(self.registry, settings),
+        management = Management(clock, self.snapshot, settings.token, on_shutdown,
+                                self.announce_supervisor_event)
+        self.requests = Requests(clock, settings, Router(self.registry, settings),
                                  self.outbox, management, self.metrics, self.stats)
         self.inflight = self.requests.inflight
+        self.throttle = AuthThrottle(clock)
+        self.message_limit = settings.message_limit
         self.started_at = clock.seconds()
         self._conn_ids = 0
         self._sweeper = None
@@ -91,10 +102,11 @@ class Dispatcher:
         return factory
 
     def start(self):
-        """Start the keepalive sweep."""
+        """Start the sweep: ten times per holdtime, so a silent peer is dropped
+        within holdtime + 10 %."""
         self._sweeper = LoopingCall(self._sweep)
         self._sweeper.clock = self.clock
-        self._sweeper.start(self.liveness.interval, now=False).addErrback(
+        self._sweeper.start(self.liveness.holdtime / 10, now=False).addErrback(
             lambda f: self.log.failure("keepalive sweep stopped", f))
 
     def drain(self, timeout):
@@ -116,7 +128,7 @@ class Dispatcher:
             return closed
         self._closing.append(closed)
         for peer in list(self.peers):
-            peer.protocol.transport.loseConnection()
+            peer.protocol.hangUp()
         return closed
 
     def snapshot(self):
@@ -133,17 +145,37 @@ class Dispatcher:
     # -- connections -------------------------------------------------------
 
     def connected(self, protocol):
+        """A new connection: it may send one small frame (REGISTER) within
+        ``register_timeout`` seconds; throttled addresses are closed at once."""
         self._conn_ids += 1
         now = self.clock.seconds()
-        gate = OutboundGate(protocol.transport, self.settings.outbound_limit_bytes, self.stats)
+        gate = OutboundGate(protocol.transport, self.settings.outbound_limit_bytes, self.stats,
+                            self.clock)
         peer = Peer(self._conn_ids, protocol, gate, now, last_seen=now, last_sent=now)
+        peer.address = _address(protocol.transport)
         self.peers.add(peer)
         self.stats["connections"] += 1
+        if self.throttle.blocked(peer.address):
+            self.stats["auth_throttled"] += 1
+            protocol.stopReading()
+            protocol.transport.abortConnection()
+            return peer
+        protocol.max_frame = self.settings.unregistered_max_frame_bytes
+        peer.register_timer = self.clock.callLater(self.settings.register_timeout,
+                                                   self._register_timeout, peer)
         return peer
+
+    def _register_timeout(self, peer):
+        peer.register_timer = None
+        self.stats["register_timeout"] += 1
+        self._close_with(peer, Status.UNAUTHORIZED,
+                         f"no REGISTER within {self.settings.register_timeout:g} s")
 
     def lost(self, peer, reason):
         """A connection ended: fail or re-route what its actor had, forget it."""
         self.peers.discard(peer)
+        if peer.register_timer is not None and peer.register_timer.active():
+            peer.register_timer.cancel()
         peer.outbound.stopProducing()
         self.registry.remove(peer)
         self.topics.forget(peer)
@@ -176,9 +208,15 @@ class Dispatcher:
     # -- frames ------------------------------------------------------------
 
     def frame(self, peer, envelope_bytes, body):
-        now = self.clock.seconds()
-        peer.last_seen = now
-        peer.bytes_in += len(envelope_bytes) + len(body) + 8
+        now = peer.last_seen
+        size = len(envelope_bytes) + len(body) + 8
+        peer.bytes_in += size
+        if len(envelope_bytes) > self.settings.max_envelope_bytes:
+            self.stats["too_large"] += 1
+            self._close_with(peer, Status.TOO_LARGE,
+                             f"an envelope of {len(envelope_bytes)} bytes exceeds the limit of "
+                             f"{self.settings.max_envelope_bytes} bytes")
+            return
         try:
             envelope = codec.decode(envelope_bytes)
             kind = check(envelope)
@@ -205,7 +243,28 @@ class Dispatcher:
             self._close_with(peer, Status.MALFORMED_ENVELOPE,
                              f"a dispatcher does not accept {kind.name} frames")
             return
+        if size - 4 > self.message_limit:
+            self._too_large(peer, kind, envelope, size - 4)
+            return
         handler(peer, envelope, body, now)
+
+    def _too_large(self, peer, kind, envelope, size):
+        """A frame over the announced limit (it would outgrow the frame limit on its
+        way): that message alone fails, TOO_LARGE at its sender."""
+        self.stats["too_large"] += 1
+        message = (f"a frame of {size} bytes is over the limit of {self.message_limit} "
+                   "bytes")
+        if kind is Kind.RESPONSE:
+            pending = self.inflight.get(envelope["id"])
+            if pending is not None and pending.worker is peer:
+                self.inflight.pop(pending.rid)
+                self.requests.fail(pending, Status.TOO_LARGE,
+                                   f"the answer of {peer.label} was too large: {message}")
+        elif kind is Kind.REQUEST and not envelope.get("nr"):
+            self.outbox.send(peer, messages.failure(envelope["id"], Status.TOO_LARGE, message,
+                                                    sender=self.name))
+        else:
+            self.outbox.send(peer, messages.tell_failed(Status.TOO_LARGE, message))
 
     def _malformed_request(self, peer, error):
         """One request of a registered peer is malformed: fail it alone."""
@@ -219,9 +278,10 @@ class Dispatcher:
 
     def frame_too_large(self, peer, length):
         self.stats["too_large"] += 1
+        limit = peer.protocol.max_frame
         self._close_with(peer, Status.TOO_LARGE,
-                         f"frame of {length} bytes exceeds the limit of "
-                         f"{self.settings.max_frame_bytes} bytes")
+                         f"frame of {length} bytes exceeds the limit of {limit} bytes"
+                         + ("" if peer.name else " before REGISTER"))
 
     def refuse(self, peer, error):
         """A frame could not be decoded: say why, then hang up on its sender."""
@@ -233,7 +293,7 @@ class Dispatcher:
                       peer=peer.label, status=status.label, message=message)
         self.outbox.send(peer, messages.refused(status, message))
         peer.protocol.stopReading()
-        peer.protocol.transport.loseConnection()
+        peer.protocol.hangUp()
 
     # -- registration and liveness ----------------------------------------
 
@@ -242,14 +302,21 @@ class Dispatcher:
         if type(admitted) is admission.Refusal:
             if admitted.counter is not None:
                 self.stats[admitted.counter] += 1
+            if admitted.status is Status.UNAUTHORIZED:
+                self.throttle.failed(peer.address)
             self._close_with(peer, admitted.status, admitted.message)
             return
+        if peer.register_timer is not None and peer.register_timer.active():
+            peer.register_timer.cancel()
+        peer.register_timer = None
+        peer.protocol.max_frame = self.settings.max_frame_bytes
         peer.identity = admitted
         peer.name = envelope["name"]
+        peer.stamp_prefix = stamp_prefix(peer.name)
         peer.services = tuple(dict.fromkeys(envelope.get("svcs", [])))
         self.registry.add(peer)
         self.outbox.send(peer, messages.ready(peer.conn_id, peer.name, self.liveness.interval,
-                                              self.settings.max_frame_bytes))
+                                              self.message_limit))
         if peer.services:
             self.log.info("actor {name} joined (services: {services})",
                           name=peer.name, services=", ".join(peer.services))
@@ -260,7 +327,7 @@ class Dispatcher:
 
     def _disconnect(self, peer, envelope, body, now):
         peer.leaving = True
-        peer.protocol.transport.loseConnection()
+        peer.protocol.hangUp()
 
     def _sweep(self):
         """Drop peers silent for too long; send keepalives on idle links."""
@@ -269,6 +336,15 @@ class Dispatcher:
         for peer in list(self.peers):
             if peer.outbound.reading_paused:
                 peer.last_seen = now
+            elif peer.outbound.slow_for(now) > self.settings.slow_consumer_seconds:
+                self.stats["slow_consumers"] += 1
+                peer.dropped_because = (
+                    f"a slow consumer: {peer.outbound.backlog} bytes waiting for it for "
+                    f"{peer.outbound.slow_for(now):.1f} s")
+                self.log.warn("disconnecting {peer}: {why}", peer=peer.label,
+                              why=peer.dropped_because)
+                peer.protocol.transport.abortConnection()
+                continue
             elif liveness.expired(now, peer.last_seen):
                 self.stats["keepalive_expired"] += 1
                 peer.dropped_because = liveness.silence(now, peer.last_seen)
@@ -289,20 +365,42 @@ class Dispatcher:
         self.topics.unsubscribe(peer, envelope["top"])
 
     def _event(self, peer, envelope, body, now):
-        route = envelope.setdefault("r", [])
-        if len(route) >= self.settings.hop_limit:
-            self.requests.dead_letter(peer, envelope, "event over the hop limit")
+        topic = envelope["top"]
+        if topic.startswith(RESERVED_TOPIC_PREFIX) or not peer.identity.may("publish", topic):
+            self.stats["forbidden"] += 1
+            why = (f"topics under {RESERVED_TOPIC_PREFIX} are published by the dispatcher alone"
+                   if topic.startswith(RESERVED_TOPIC_PREFIX)
+                   else peer.identity.refusal("publish", topic))
+            self.log.warn("{peer} may not publish on {topic!r}: {why}", peer=peer.label,
+                          topic=topic, why=why)
+            self.outbox.send(peer, messages.tell_failed(Status.UNAUTHORIZED, why))
             return
+        route = envelope.setdefault("r", [])
+        fresh_route(route, peer)
         self.outbox.stamp(route, peer, now)
         envelope["src"] = peer.name
-        self.publish(envelope, body, sender=peer)
+        self.publish(envelope, body)
 
-    def publish(self, envelope, body=b"", sender=None):
-        """Send an event to every subscriber of its topic."""
+    def announce_supervisor_event(self, data):
+        """Publish a supervisor's restart or give-up on its topic, as the dispatcher."""
+        self.publish(messages.event(SUPERVISOR_TOPIC, [], self.name), codec.encode(data))
+
+    def publish(self, envelope, body=b""):
+        """Send an event to every subscriber of its topic; a subscriber over its
+        outbound limit misses it (counted), and nobody is held back for it."""
         subscribers = self.topics.subscribers(envelope["top"])
         if not subscribers:
             self.stats["events_unheard"] += 1
             return
         parts = frame_parts(codec.encode(envelope), body)
         for subscriber in subscribers:
-            self.outbox.write(subscriber, parts, sender)
+            if subscriber.outbound.over_limit:
+                self.stats["events_dropped_slow_reader"] += 1
+                continue
+            self.outbox.write(subscriber, parts)
+
+
+def _address(transport):
+    """The host a connection comes from (throttling is per host), or its text."""
+    peer = transport.getPeer()
+    return getattr(peer, "host", None) or str(peer)

@@ -1,14 +1,22 @@
-"""Flow control: a slow reader must not make the dispatcher's memory grow.
+"""Flow control: a slow reader must not make the dispatcher's memory grow, and
+must never hold back the actors that serve everyone.
 
 Each connection gets an :class:`OutboundGate`, registered as the streaming
-producer of its own transport.  Twisted pauses that producer when the
-transport's write buffer is full and resumes it when the buffer drains, which is
-how the dispatcher learns a peer is slow without polling.  While a peer is
-congested, whoever sends to it has its own reading paused (Twisted's
-``pauseProducing`` on the sender's transport), so the backlog stops growing at
-its source; when the gate drains, the senders are resumed.  Bytes written while
-congested are counted, and past ``limit`` the peer is ``over_limit``: new
-requests for it are refused with BUSY instead of being buffered.
+producer of its own transport: Twisted pauses it when the transport's write
+buffer is full and resumes it when the buffer drains, which is how the
+dispatcher learns a peer is slow without polling.  Bytes written while a peer
+is congested are counted; past ``limit`` it is ``over_limit``.
+
+Two rules follow, as in NATS:
+
+- A peer's *own sending* is held back: while a worker is congested, whoever
+  sends it requests has its reading paused (Twisted's ``pauseProducing`` on
+  the sender's transport) until the worker drains, and new requests for a
+  worker over its limit are refused BUSY.
+- A slow *consumer* is never allowed to freeze its producers: answers and
+  events for a reader over its limit are refused for that reader alone (BUSY,
+  counted), and a reader that stays over its limit for too long is
+  disconnected (see :meth:`OutboundGate.slow_for`).
 """
 
 from twisted.internet.interfaces import IPushProducer
@@ -19,12 +27,14 @@ from zope.interface import implementer
 class OutboundGate:
     """Tracks whether one peer's transport can take more bytes."""
 
-    def __init__(self, transport, limit, stats):
+    def __init__(self, transport, limit, stats, clock):
         self.transport = transport
         self.limit = limit
         self.stats = stats
+        self.clock = clock
         self.congested = False
         self.backlog = 0
+        self.over_since = None
         self.blocked_senders = set()
         self.blockers = set()
         transport.registerProducer(self, True)
@@ -33,13 +43,20 @@ class OutboundGate:
     def over_limit(self):
         return self.congested and self.backlog > self.limit
 
-    def wrote(self, size, sender_gate):
-        """Account for ``size`` bytes just written on behalf of ``sender_gate``."""
+    def wrote(self, size, requester=None):
+        """Account for ``size`` bytes just written; ``requester`` is the gate of the
+        peer whose own request this is (paused while this peer is congested)."""
         if not self.congested:
             return
         self.backlog += size
-        if sender_gate is not None and sender_gate is not self:
-            sender_gate.block_on(self)
+        if self.over_since is None and self.backlog > self.limit:
+            self.over_since = self.clock.seconds()
+        if requester is not None and requester is not self:
+            requester.block_on(self)
+
+    def slow_for(self, now):
+        """Seconds this peer has been over its limit (0 when it is not)."""
+        return 0.0 if self.over_since is None else now - self.over_since
 
     def block_on(self, congested_gate):
         """Stop reading from this peer until ``congested_gate`` drains."""
@@ -69,10 +86,12 @@ class OutboundGate:
     def resumeProducing(self):
         self.congested = False
         self.backlog = 0
+        self.over_since = None
         self._release()
 
     def stopProducing(self):
         self.congested = False
+        self.over_since = None
         self._release()
         for gate in list(self.blockers):
             gate.blocked_senders.discard(self)

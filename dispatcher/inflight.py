@@ -34,6 +34,7 @@ class Pending:
     member: str | None = None
     started: float = 0.0
     bucket: int = 0
+    route: tuple = ()
 
 
 class InFlight:

@@ -35,16 +35,18 @@ class Management:
         shut down remotely.
     """
 
-    def __init__(self, clock, snapshot, token=None, on_shutdown=None):
+    def __init__(self, clock, snapshot, token=None, on_shutdown=None, announce=None):
         self.clock = clock
         self.snapshot = snapshot
         self.token = token
         self.on_shutdown = on_shutdown
+        self.announce = announce
         self._methods = {
             "show_actors": self.show_actors,
             "show_dispatcher": self.show_dispatcher,
             "versions": self.versions,
             "shutdown": self.shutdown,
+            "supervisor_event": self.supervisor_event,
         }
 
     def answer(self, method, data):
@@ -127,6 +129,18 @@ class Management:
             raise ManagementError(Status.FAILURE, "this dispatcher cannot be shut down remotely")
         self.clock.callLater(0.1, self.on_shutdown)
         return {"stopping": True}
+
+
+    def supervisor_event(self, data):
+        """A supervisor in another process reports a restart or a give-up; the
+        dispatcher publishes it on ``actornet.supervisor`` (a topic no peer may
+        publish on itself)."""
+        if data.get("event") not in ("restarting", "gave_up") or not isinstance(
+                data.get("name"), str) or self.announce is None:
+            raise ManagementError(Status.MALFORMED_BODY,
+                                  "a supervisor event is {event: restarting|gave_up, name, ...}")
+        self.announce(data)
+        return {}
 
 
 def installed_version(distribution):

@@ -32,19 +32,18 @@ class Outbox:
         route.append(stamp_bytes(self.name, self.host, self.pid, peer.conn_id, self._seq,
                                  arrived, self.clock.seconds(), len(route) + 1))
 
-    def send(self, peer, envelope, body=b"", sender=None):
+    def send(self, peer, envelope, body=b"", requester=None):
         """Encode ``envelope`` and write it with ``body`` to ``peer``."""
-        self.write(peer, frame_parts(codec.encode(envelope), body), sender)
+        self.write(peer, frame_parts(codec.encode(envelope), body), requester)
 
-    def write(self, peer, parts, sender=None):
-        """Write an encoded frame; ``sender`` is the peer it is written on behalf of
-        (paused while ``peer`` is congested)."""
-        transport = peer.protocol.transport
-        if transport is None or peer not in self.peers:
+    def write(self, peer, parts, requester=None):
+        """Write an encoded frame (every part of it is counted); ``requester`` is the
+        peer whose own request this is, paused while ``peer`` is congested."""
+        if peer not in self.peers:
             self.stats["dead_letters"] += 1
             return
-        size = len(parts[1]) + len(parts[2]) + 8
-        transport.writeSequence(parts)
+        size = sum(map(len, parts))
+        peer.protocol.transport.writeSequence(parts)
         peer.bytes_out += size
         peer.last_sent = self.clock.seconds()
-        peer.outbound.wrote(size, sender.outbound if sender is not None else None)
+        peer.outbound.wrote(size, requester.outbound if requester is not None else None)

@@ -34,6 +34,9 @@ class Peer:
     leaving: bool = False
     dropped_because: str | None = None
     identity: object = None
+    stamp_prefix: bytes = b""
+    address: str = ""
+    register_timer: object = None
 
     @property
     def label(self):
@@ -61,6 +64,11 @@ class DispatcherProtocol(FrameProtocol):
         no_delay(self.transport)
         self.peer = self.dispatcher.connected(self)
 
+    def dataReceived(self, data):
+        """Any bytes are a sign of life, a frame cut in many reads included."""
+        self.peer.last_seen = self.dispatcher.clock.seconds()
+        super().dataReceived(data)
+
     def frameReceived(self, envelope_bytes, body):
         self.dispatcher.frame(self.peer, envelope_bytes, body)
 
@@ -71,5 +79,6 @@ class DispatcherProtocol(FrameProtocol):
         self.dispatcher.refuse(self.peer, error)
 
     def connectionLost(self, reason):
+        super().connectionLost(reason)
         if self.peer is not None:
             self.dispatcher.lost(self.peer, reason)

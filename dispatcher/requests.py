@@ -8,6 +8,7 @@ combined by a :class:`~actornet.dispatcher.gather.Gather`.  ``mmi`` requests are
 answered by the dispatcher itself.
 """
 
+import attrs
 from twisted.logger import Logger
 
 from actornet.dispatcher.admission import Refusal
@@ -27,9 +28,10 @@ class Requests:
 
     log = Logger()
 
-    def __init__(self, clock, name, router, outbox, management, metrics, stats):
+    def __init__(self, clock, settings, router, outbox, management, metrics, stats):
         self.clock = clock
-        self.name = name
+        self.settings = settings
+        self.name = settings.name
         self.router = router
         self.inflight = InFlight(clock, self.expired)
         self.outbox = outbox
@@ -46,10 +48,9 @@ class Requests:
         service = envelope["svc"]
         if not tell and "fwd" in envelope:
             origin = self.inflight.get(envelope["fwd"])
-            if origin is None or origin.worker is not peer:
-                self.refuse(peer, envelope.get("id", 0), tell, None, Refusal(
-                    Status.FAILURE, f"cannot forward request {envelope['fwd']}: it is not "
-                                    f"in flight at {peer.label}"))
+            refusal = self._forward_refusal(peer, envelope, origin)
+            if refusal is not None:
+                self.refuse(peer, envelope.get("id", 0), tell, None, refusal)
                 return
             self.inflight.pop(origin.rid)
             peer.handled += 1
@@ -59,8 +60,8 @@ class Requests:
         else:
             origin = None
             asker, asker_id = peer, envelope["id"]
-            ttl = self.router.check(len(route), envelope.get("ttl"),
-                                    draining=self.draining and service != MANAGEMENT)
+            fresh_route(route, peer)
+            ttl = self._admit(peer, service, len(route), envelope.get("ttl"))
         if type(ttl) is Refusal:
             self.refuse(asker, asker_id, tell, origin, ttl)
             return
@@ -68,7 +69,7 @@ class Requests:
         if service == MANAGEMENT:
             self._manage(asker, asker_id, tell, envelope, body)
             return
-        target = envelope.get("tgt", "any")
+        target = envelope.pop("tgt", "any")
         choice = self.router.choose(service, target, idempotent=envelope.get("idem", False))
         if type(choice) is Refusal:
             self.metrics.refused(service, choice.status)
@@ -96,19 +97,43 @@ class Requests:
             if gather.complete:
                 self._finish(gather)
                 return
-        retryable = choice.retryable and gather is None
+        retryable = (choice.retryable and gather is None
+                     and len(body) <= self.settings.max_retry_body_bytes)
+        sent = tuple(route)
         for worker in choice.workers:
             rid = self.inflight.new_id()
             member = origin.member if origin is not None else worker.name
             pending = Pending(rid, asker, asker_id, worker, now + ttl, service,
                               envelope["m"], retryable, gather=gather, member=member,
-                              started=now)
+                              started=now, route=sent)
             if retryable:
                 pending.envelope, pending.body = dict(envelope, r=list(route)), body
             self.inflight.add(pending)
             envelope["id"] = rid
             envelope["ttl"] = ttl
             self.outbox.send(worker, envelope, body, peer)
+
+    def _admit(self, peer, service, hops, ttl):
+        """The deadline of a new request from ``peer``, or why it is refused."""
+        if not peer.identity.may("ask", service):
+            return Refusal(Status.UNAUTHORIZED, peer.identity.refusal("ask", service),
+                           "forbidden")
+        if len(peer.asking) >= self.settings.max_in_flight_per_asker:
+            return Refusal(Status.BUSY, f"{peer.label} has {len(peer.asking)} requests in "
+                                        f"flight (the limit per asker)", "asker_over_limit")
+        return self.router.check(hops, ttl, draining=self.draining and service != MANAGEMENT)
+
+    def _forward_refusal(self, peer, envelope, origin):
+        """Why ``peer`` may not forward as ``envelope`` says, or None."""
+        if origin is None or origin.worker is not peer:
+            return Refusal(Status.FAILURE, f"cannot forward request {envelope['fwd']}: it is "
+                                           f"not in flight at {peer.label}")
+        if not extends(envelope["r"], origin.route, peer):
+            return Refusal(Status.MALFORMED_ENVELOPE, forged(peer))
+        if not peer.identity.may("ask", envelope["svc"]):
+            return Refusal(Status.UNAUTHORIZED, peer.identity.refusal("ask", envelope["svc"]),
+                           "forbidden")
+        return None
 
     def _manage(self, asker, asker_id, tell, envelope, body):
         """Answer an ``mmi`` request from the dispatcher's own state."""
@@ -140,19 +165,26 @@ class Requests:
             return
         self.inflight.pop(pending.rid)
         peer.handled += 1
+        route = envelope.setdefault("r", [])
+        if not extends(route, pending.route, peer):
+            self.fail(pending, Status.MALFORMED_ENVELOPE, forged(peer))
+            return
         status = envelope["st"]
         self.metrics.answered(pending.service, peer.name, status, now - pending.started)
         if pending.gather is not None:
             self._gathered(pending, status, body, envelope.get("err"))
             return
-        if pending.asker is None:
+        asker = pending.asker
+        if asker is None:
             self.stats["discarded_answers"] += 1
             return
-        route = envelope.setdefault("r", [])
+        if asker.outbound.over_limit:
+            self._slow_reader(pending, len(body))
+            return
         self.outbox.stamp(route, peer, now)
         envelope["id"] = pending.asker_id
         envelope["src"] = peer.name
-        self.outbox.send(pending.asker, envelope, body, peer)
+        self.outbox.send(asker, envelope, body)
 
     def malformed_answer(self, peer, rid, error):
         """``peer`` answered request ``rid`` with a malformed envelope: that request
@@ -167,6 +199,14 @@ class Requests:
                   f"{peer.label} answered {pending.service}.{pending.method} with a malformed "
                   f"envelope: {error}")
 
+    def _slow_reader(self, pending, size):
+        """The asker is over its outbound limit: it gets BUSY instead of the answer,
+        and nobody else is held back."""
+        self.stats["slow_reader_refused"] += 1
+        self.fail(pending, Status.BUSY,
+                  f"the answer ({size} bytes) was not sent: {pending.asker.label} reads too "
+                  f"slowly ({pending.asker.outbound.backlog} bytes waiting for it)")
+
     def _gathered(self, pending, status, body=b"", error=None):
         gather = pending.gather
         gather.add(pending.member, status, body, error)
@@ -177,6 +217,12 @@ class Requests:
         """Send a complete gather's combined answer to its asker, if still there."""
         if gather.asker is None or gather.asker not in self.outbox.peers:
             self.stats["discarded_answers"] += 1
+            return
+        if gather.asker.outbound.over_limit:
+            self.stats["slow_reader_refused"] += 1
+            self.outbox.send(gather.asker, messages.failure(
+                gather.asker_id, Status.BUSY, f"the combined answer was not sent: "
+                f"{gather.asker.label} reads too slowly", sender=self.name))
             return
         route = gather.route
         self.outbox.stamp(route, gather.asker, self.clock.seconds())
@@ -201,9 +247,7 @@ class Requests:
             return False
         envelope = pending.envelope
         rid = self.inflight.new_id()
-        retry = Pending(rid, pending.asker, pending.asker_id, worker, pending.deadline,
-                        pending.service, pending.method, True, True, envelope, pending.body,
-                        pending.gather, pending.member, pending.started)
+        retry = attrs.evolve(pending, rid=rid, worker=worker, retried=True, bucket=0)
         self.inflight.add(retry)
         envelope["id"] = rid
         envelope["ttl"] = max(0.0, pending.deadline - self.clock.seconds())
@@ -268,3 +312,29 @@ def _hop_names(route):
         except ValueError:
             names.append("?")
     return names
+
+
+def fresh_route(route, peer):
+    """A new request or event starts a fresh route: at most the sender's own stamp
+    (whatever else a peer claims about where the bag has been is dropped)."""
+    if route and (len(route) > 1 or not _names(route[0], peer)):
+        route[:] = [stamp for stamp in route[-1:] if _names(stamp, peer)]
+
+
+def extends(route, sent, peer):
+    """Whether ``route`` is the route the dispatcher sent (``sent``) plus at most one
+    stamp, of ``peer``'s own: the rest of a route is vouched for by the dispatcher."""
+    hops = len(sent)
+    if len(route) == hops:
+        return tuple(route) == sent
+    return (len(route) == hops + 1 and tuple(route[:hops]) == sent
+            and _names(route[hops], peer))
+
+
+def forged(peer):
+    return (f"{peer.label} sent a route that is not the one it was given plus its own "
+            "stamp")
+
+
+def _names(stamp, peer):
+    return type(stamp) is bytes and stamp.startswith(peer.stamp_prefix)

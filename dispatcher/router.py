@@ -79,8 +79,17 @@ class Router:
                 return Choice(tuple(w for w in workers if not w.outbound.over_limit),
                               tuple(w for w in workers if w.outbound.over_limit),
                               gathered=True)
-            names = [target] if isinstance(target, str) else target
-            if not names or not all(isinstance(name, str) for name in names):
+            if isinstance(target, str):
+                names = [target]
+            elif len(target) > self.settings.max_targets:
+                return Refusal(Status.MALFORMED_ENVELOPE,
+                               f"a target list names at most {self.settings.max_targets} "
+                               f"actors, not {len(target)}")
+            elif all(type(name) is str for name in target):
+                names = list(dict.fromkeys(target))
+            else:
+                names = []
+            if not names:
                 return Refusal(Status.MALFORMED_ENVELOPE,
                                "a target is 'any', 'all', a name or a list of names")
             workers = self.registry.named(service, names)

@@ -2,7 +2,7 @@
 
 import attrs
 
-from actornet.protocols.framing import DEFAULT_MAX_FRAME
+from actornet.protocols.framing import DEFAULT_MAX_FRAME, message_limit
 from actornet.protocols.liveness import DEFAULT_INTERVAL, DEFAULT_MULTIPLIER, Liveness
 
 
@@ -16,6 +16,15 @@ class DispatcherSettings:
     ``outbound_limit_bytes``: what may pile up for a slow reader before
     requests for it are refused with BUSY.
     ``drain_seconds``: how long a stopping dispatcher lets requests finish.
+
+    Limits against hostile or broken peers (as NATS bounds its CONNECT line,
+    payloads and slow consumers): ``max_envelope_bytes`` (envelopes are small;
+    bodies are never decoded here), ``unregistered_max_frame_bytes`` and
+    ``register_timeout`` (what a peer may send before REGISTER, and how long it
+    has), ``max_targets`` (names in one target list), ``max_in_flight_per_asker``,
+    ``max_retry_body_bytes`` (larger idempotent requests are not kept for a
+    retry), ``slow_consumer_seconds`` (how long a reader may stay over
+    ``outbound_limit_bytes`` before it is disconnected).
     """
 
     name: str = "dispatcher"
@@ -28,6 +37,19 @@ class DispatcherSettings:
     keepalive_multiplier: int = DEFAULT_MULTIPLIER
     outbound_limit_bytes: int = 8 * 1024 * 1024
     drain_seconds: float = 5.0
+    max_envelope_bytes: int = 64 * 1024
+    unregistered_max_frame_bytes: int = 4096
+    register_timeout: float = 5.0
+    max_targets: int = 256
+    max_in_flight_per_asker: int = 10_000
+    max_retry_body_bytes: int = 1024 * 1024
+    slow_consumer_seconds: float = 10.0
+
+    @property
+    def message_limit(self):
+        """The largest frame a peer may send: the frame limit less the headroom the
+        dispatcher needs for what it adds on the way (stamp, id, deadline, sender)."""
+        return message_limit(self.max_frame_bytes)
 
     @property
     def liveness(self):
@@ -35,3 +57,10 @@ class DispatcherSettings:
 
 
 DEFAULT_SETTINGS = DispatcherSettings()
+
+CONFIG_KEYS = tuple(field.name for field in attrs.fields(DispatcherSettings)
+                    if field.name in ("name", "token", "max_frame_bytes", "hop_limit",
+                                      "request_timeout", "keepalive_interval",
+                                      "keepalive_multiplier", "outbound_limit_bytes",
+                                      "drain_seconds"))
+"""The settings a config's ``[dispatcher]`` table may set (the rest keep their defaults)."""

@@ -62,5 +62,12 @@ class Status(IntEnum):
 LIFECYCLE_TOPIC = "actornet.actors"
 """The dispatcher publishes here when an actor joins, leaves or dies."""
 
-INVENTORY_RELOADED = "actornet.inventory.reloaded"
+SUPERVISOR_TOPIC = "actornet.supervisor"
+"""The dispatcher publishes supervisors' restarts and give-ups here (a supervisor
+in another process reports them with ``mmi.supervisor_event``)."""
+
+RESERVED_TOPIC_PREFIX = "actornet."
+"""Topics under this prefix are published by the dispatcher alone."""
+
+INVENTORY_RELOADED = "inventory.reloaded"
 """The inventory actor publishes here after it re-read its files."""

@@ -19,6 +19,15 @@ from twisted.internet.protocol import Protocol
 from actornet.protocols import codec
 
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
+HEADROOM = 4096
+"""Bytes a hop may add to a frame it passes on (its stamp, ids, deadline, sender):
+senders keep this far below the limit, so a frame never grows past it."""
+
+
+def message_limit(max_frame):
+    """The largest frame a sender may send when frames may be ``max_frame`` bytes:
+    the headroom is 4 KiB, or an eighth of a (small, test-sized) limit."""
+    return max_frame - min(HEADROOM, max_frame // 8)
 _U32 = struct.Struct(">I")
 _HEADER = struct.Struct(">II")
 
@@ -172,6 +181,22 @@ class FrameProtocol(Protocol):
         body = [head[8 + env_length:], *chunks[taken:]]
         self.frameReceived(head[8:8 + env_length], BodyParts([p for p in body if p]))
         return rest
+
+    def hangUp(self):
+        """Close after what is written has been sent.
+
+        A producer registered on the transport (flow control) is unregistered
+        first: Twisted does not close a connection while one is registered.
+        """
+        self.transport.unregisterProducer()
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason):
+        """Free what a frame cut short left buffered, at once (not at the next
+        garbage collection: a peer may have sent megabytes of it)."""
+        self._stopped = True
+        self._chunks = []
+        self._buffered = 0
 
     def _keep(self, rest, wanted):
         self._chunks = [rest]

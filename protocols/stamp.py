@@ -16,6 +16,12 @@ def stamp_bytes(name, host, pid, conn, seq, arrived, departed, hop):
     return codec.encode([name, host, pid, conn, seq, arrived, departed, hop])
 
 
+def stamp_prefix(name):
+    """The bytes every stamp of the hop called ``name`` starts with (an 8-item
+    array, then the name): a receiver checks who made a stamp without decoding it."""
+    return b"\x88" + codec.encode(name)
+
+
 @attrs.frozen
 class Stamp:
     """What one hop (an actor or the dispatcher) records as a bag passes through.

@@ -242,7 +242,7 @@ async def test_a_request_over_the_frame_limit_fails_alone_before_it_is_sent(clus
         with pytest.raises(ProtocolError) as raised:
             await client.ask("echo", "echo", {"blob": b"x" * 100_000})
         assert raised.value.status == Status.TOO_LARGE
-        assert re.fullmatch(r"a frame of 100\d\d\d bytes is over the limit of 65536 bytes",
+        assert re.fullmatch(r"a frame of 100\d\d\d bytes is over the limit of 61440 bytes",
                             raised.value.message)
         cluster.services["stall-1"].actor.waiting[0].callback({"done": True})
         assert await pending == {"done": True}

@@ -390,18 +390,30 @@ def test_answer_for_an_asker_that_left_is_discarded(star):
     assert asker.frames() == []
 
 
+def forward(peer, request, rid, service):
+    """``peer`` passes ``request`` (an envelope it received) on to ``service``."""
+    route = request["r"] + [stamp(peer.peer.name, len(request["r"]) + 1)]
+    peer.send({"k": Kind.REQUEST, "id": rid, "fwd": request["id"], "svc": service, "m": "run",
+               "r": route})
+
+
 def test_request_whose_route_reached_the_hop_limit_is_refused():
-    """A request already carrying hop_limit stamps is answered HOP_LIMIT_EXCEEDED, not routed."""
+    """A forward whose route already holds hop_limit stamps is answered
+    HOP_LIMIT_EXCEEDED at the original asker, not routed."""
     star = Star(hop_limit=4)
-    worker = star.actor("worker", ["svc"])
+    first, second, third = (star.actor(n, [n]) for n in ("first", "second", "third"))
     asker = star.actor("asker")
-    asker.ask(1, "svc", r=[stamp("x", hop) for hop in range(1, 5)])
+    asker.ask(1, "first", r=[stamp("asker", 1)])
+    request, _ = first.only(Kind.REQUEST)
+    assert len(request["r"]) == 2
+    forward(first, request, 10, "second")
+    request, _ = second.only(Kind.REQUEST)
+    assert len(request["r"]) == 4
+    forward(second, request, 11, "third")
     envelope, _ = asker.only(Kind.RESPONSE)
     assert (envelope["id"], envelope["st"]) == (1, Status.HOP_LIMIT_EXCEEDED)
-    assert worker.frames() == []
-    asker.ask(2, "svc", r=[stamp("x", hop) for hop in range(1, 4)])
-    request, _ = worker.only(Kind.REQUEST)
-    assert len(request["r"]) == 4
+    assert third.frames() == []
+    assert len(star.dispatcher.inflight) == 0
 
 
 def test_idempotent_request_of_a_lost_worker_is_retried_on_another(star):
@@ -559,17 +571,43 @@ def test_frame_announcing_more_than_max_frame_is_refused_and_closed():
     assert peer.frames() == []
 
 
-def test_frame_of_exactly_max_frame_is_accepted():
-    """A frame of exactly max_frame bytes is routed like any other."""
+def test_a_frame_of_exactly_the_announced_limit_is_accepted():
+    """READY announces the limit less the dispatcher's headroom; a frame of exactly
+    that many bytes is routed like any other."""
+    star = Star(max_frame_bytes=1024)
+    worker = star.actor("worker", ["svc"])
+    asker = star.connect()
+    limit = asker.register("asker")["mf"]
+    assert limit == 1024 - 128
+    envelope = codec.encode({"k": Kind.REQUEST, "id": 1, "svc": "svc", "m": "m"})
+    body = codec.encode(b"x" * (limit - 4 - len(envelope) - 3))
+    assert 4 + len(envelope) + len(body) == limit
+    asker.send_raw(b"".join(frame_parts(envelope, body)))
+    assert worker.only(Kind.REQUEST)[1] == body
+    assert not asker.transport.disconnecting
+
+
+def test_a_frame_over_the_announced_limit_fails_that_message_alone():
+    """A frame under the frame limit but over the announced one (it would outgrow the
+    limit on its way) fails TOO_LARGE at its sender, which stays connected; an answer
+    that size fails its request the same way and the worker stays connected."""
     star = Star(max_frame_bytes=1024)
     worker = star.actor("worker", ["svc"])
     asker = star.actor("asker")
     envelope = codec.encode({"k": Kind.REQUEST, "id": 1, "svc": "svc", "m": "m"})
-    body = codec.encode(b"x" * (1024 - 4 - len(envelope) - 3))
-    assert 4 + len(envelope) + len(body) == 1024
+    body = codec.encode(b"x" * (1000 - 4 - len(envelope) - 3))
     asker.send_raw(b"".join(frame_parts(envelope, body)))
-    assert worker.only(Kind.REQUEST)[1] == body
-    assert not asker.transport.disconnecting
+    failed, _ = asker.only(Kind.RESPONSE)
+    assert (failed["id"], failed["st"]) == (1, Status.TOO_LARGE)
+    assert failed["err"][1] == "a frame of 1000 bytes is over the limit of 896 bytes"
+    assert worker.frames() == [] and not asker.transport.disconnecting
+    asker.ask(2, "svc")
+    request, _ = worker.only(Kind.REQUEST)
+    worker.answer(request, body=codec.encode(b"y" * 900))
+    failed, _ = asker.only(Kind.RESPONSE)
+    assert (failed["id"], failed["st"]) == (2, Status.TOO_LARGE)
+    assert not worker.transport.disconnecting
+    assert len(star.dispatcher.inflight) == 0
 
 
 def test_request_with_nan_ttl_is_refused_as_malformed(star):

@@ -7,7 +7,8 @@ from twisted.internet.task import Clock
 
 from actornet import Actor, handler
 from actornet.actors.service import ActorService
-from actornet.actors.supervisor import SUPERVISOR_TOPIC, RestartPolicy, Supervisor
+from actornet.actors.supervisor import RestartPolicy, Supervisor
+from actornet.protocols.codes import SUPERVISOR_TOPIC
 
 
 class NeverConnects:

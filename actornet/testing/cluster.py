@@ -28,13 +28,12 @@ from twisted.internet.task import Clock, deferLater
 from actornet.actors.link import LinkSettings
 from actornet.actors.runner import ThreadRunner
 from actornet.actors.service import ActorService
-from actornet.actors.supervisor import SUPERVISOR_TOPIC, Supervisor
+from actornet.actors.supervisor import Supervisor
 from actornet.client import connect
 from actornet.dispatcher.core import Dispatcher
 from actornet.dispatcher.settings import DispatcherSettings
 from actornet.dispatcher.web import monitoring_site
 from actornet.listening import client_endpoint_for
-from actornet.protocols import codec, messages
 from actornet.testing.faults import MESSAGES, LinkFault
 from actornet.testing.links import KitEndpoint, WatchedFactory
 from actornet.testing.memory import AutoJump, MemoryEndpoint
@@ -140,7 +139,9 @@ class Cluster:
             ``child.service.actor`` is the instance running now.
         """
         if self.supervisor is None:
-            self.supervisor = Supervisor(self.clock, self._start_supervised, self._announce)
+            self.supervisor = Supervisor(
+                self.clock, self._start_supervised,
+                lambda data: self.dispatcher.announce_supervisor_event(data))
             self.supervisor.startService()
         child = self.supervisor.supervise(name, build, policy)
         if wait:
@@ -160,10 +161,6 @@ class Cluster:
                                retry_policy=lambda attempt: self.retry_delay, on_crash=on_crash)
         self.services[actor.name] = service
         return service
-
-    def _announce(self, data):
-        self.dispatcher.publish(messages.event(SUPERVISOR_TOPIC, [], self.dispatcher.name),
-                                codec.encode(data))
 
     async def client(self, name=None, token=None):
         """A connected :class:`~actornet.client.Client`, closed by :meth:`stop`."""
