@@ -91,7 +91,7 @@ def connect(endpoint=None, token=None, *, name=None, reactor=None, connection_fi
         when the peer sends bytes that are not actornet frames, a
         ``RequestTimeout`` saying which phase ran out of time (the half-open
         connection is closed), or the connection error.  Actornet errors name
-        the endpoint.
+        the endpoint when it was given as a string.
     @raise ValueError: (not in the Deferred) when the connection file is
         missing or its dispatcher is not running.
     """
@@ -101,11 +101,10 @@ def connect(endpoint=None, token=None, *, name=None, reactor=None, connection_fi
         info = read_running(connection_file_path(connection_file))
         endpoint = info["endpoint"]
         token = token if token is not None else info.get("token")
-    where = endpoint if isinstance(endpoint, str) else repr(endpoint)
+    attempt = _Registration(endpoint if isinstance(endpoint, str) else None)
     if isinstance(endpoint, str):
         endpoint = endpoints.clientFromString(reactor, endpoint)
     client = Client(name=name, clock=reactor, runner=runner)
-    attempt = _Registration(where)
     factory = LinkFactory(client.session, reactor, LinkSettings(token=token))
     registering = endpoint.connect(factory).addCallback(attempt.connected)
     registering.addErrback(attempt.name_the_endpoint)
@@ -115,10 +114,11 @@ def connect(endpoint=None, token=None, *, name=None, reactor=None, connection_fi
 
 
 class _Registration:
-    """One connection's way to READY: which phase it is in, for a timeout's message."""
+    """One connection's way to READY: which phase it is in, for a timeout's
+    message, and the endpoint string (if it was given as one) errors name."""
 
-    def __init__(self, where):
-        self.where = where
+    def __init__(self, description):
+        self.description = description
         self.link = None
 
     def connected(self, link):
@@ -128,12 +128,15 @@ class _Registration:
     def name_the_endpoint(self, failure):
         failure.trap(ActornetError)
         error = failure.value
-        raise type(error)(f"{self.where}: {error.message}", status=error.status,
+        if self.description is None:
+            return failure
+        raise type(error)(f"{self.description}: {error.message}", status=error.status,
                           remote_type=error.remote_type) from error
 
     def timed_out(self, result, timeout):
+        where = self.description or "the dispatcher"
         if self.link is None:
-            raise RequestTimeout(f"could not connect to {self.where} within {timeout:g}s")
+            raise RequestTimeout(f"could not connect to {where} within {timeout:g}s")
         self.link.transport.abortConnection()
-        raise RequestTimeout(f"no READY from {self.where} within {timeout:g}s: "
+        raise RequestTimeout(f"no READY from {where} within {timeout:g}s: "
                              "is that a dispatcher?")

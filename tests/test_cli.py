@@ -249,11 +249,12 @@ def test_a_stopped_dispatcher_times_out(tmp_path):
 
 
 def test_timeout_bounds_the_answer_too(network):
-    """An actor that never answers: `call --timeout 1` exits 1 with a timeout within 3 s."""
+    """An actor that never answers: `call --timeout 1` exits 1 with a timeout within 3 s
+    (the client's own, or the dispatcher's when its deadline comes first)."""
     done, took = timed_cli("call", "stall", "wait", "--timeout", "1", *network)
     assert done.returncode == 1
-    assert done.stderr.startswith("actornet: timeout: no answer to stall.wait within ")
-    assert len(done.stderr.splitlines()) == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("actornet: timeout: ") and "stall.wait" in line
     assert took < 3
 
 

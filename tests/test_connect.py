@@ -19,9 +19,6 @@ class NeverConnects:
     def __init__(self):
         self.cancelled = False
 
-    def __repr__(self):
-        return "never:connects"
-
     def connect(self, factory):
         def cancel(attempt):
             self.cancelled = True
@@ -36,9 +33,6 @@ class Accepts:
         self.transport = StringTransport()
         self.link = None
 
-    def __repr__(self):
-        return "accepts:silently"
-
     def connect(self, factory):
         self.link = factory.buildProtocol(None)
         self.link.makeConnection(self.transport)
@@ -49,7 +43,7 @@ def connecting(endpoint, clock, timeout=2):
     return connect(endpoint, reactor=clock, runner=object(), timeout=timeout)
 
 
-def test_connect_times_out_while_connecting_naming_the_endpoint():
+def test_connect_times_out_while_connecting_and_cancels_the_attempt():
     """A connection attempt that never completes fails RequestTimeout after ``timeout``
     and is cancelled, leaving no timer behind."""
     clock, endpoint = Clock(), NeverConnects()
@@ -59,7 +53,7 @@ def test_connect_times_out_while_connecting_naming_the_endpoint():
     clock.advance(0.1)
     error = pytest.raises(RequestTimeout, attempt.result.raiseException).value
     attempt.addErrback(lambda _: None)
-    assert str(error) == "timeout: could not connect to never:connects within 2s"
+    assert str(error) == "timeout: could not connect to the dispatcher within 2s"
     assert endpoint.cancelled
     assert clock.getDelayedCalls() == []
 
@@ -73,7 +67,7 @@ def test_connect_times_out_without_ready_and_closes_the_connection():
     failures = []
     attempt.addErrback(failures.append)
     assert str(failures[0].value) == (
-        "timeout: no READY from accepts:silently within 2.5s: is that a dispatcher?")
+        "timeout: no READY from the dispatcher within 2.5s: is that a dispatcher?")
     assert endpoint.transport.disconnecting
     endpoint.link.connectionLost(Failure(ConnectionDone()))
     assert clock.getDelayedCalls() == []
@@ -81,7 +75,7 @@ def test_connect_times_out_without_ready_and_closes_the_connection():
 
 def test_a_peer_that_sends_no_frames_is_named_not_a_dispatcher():
     """Bytes that are not a frame before READY fail the connect with a ProtocolError
-    naming the endpoint, at once rather than at the timeout."""
+    at once, rather than at the timeout."""
     clock, endpoint = Clock(), Accepts()
     attempt = connecting(endpoint, clock)
     endpoint.link.dataReceived(b"HTTP/1.1 400 Bad Request\r\n\r\n")
@@ -91,8 +85,7 @@ def test_a_peer_that_sends_no_frames_is_named_not_a_dispatcher():
     attempt.addErrback(failures.append)
     assert isinstance(failures[0].value, ProtocolError)
     assert failures[0].value.message == (
-        "accepts:silently: the peer sent bytes that are not an actornet frame: "
-        "is that a dispatcher?")
+        "the peer sent bytes that are not an actornet frame: is that a dispatcher?")
     assert clock.getDelayedCalls() == []
 
 
