@@ -6,7 +6,8 @@ connecting, registering and the answer share one deadline, so a port that
 accepts and never answers (an HTTP server, a frozen dispatcher) cannot keep a
 script waiting.  ``--wait`` first gives a dispatcher that is still starting
 time to come up: right after ``twistd actornet &`` the connection file is not
-written yet and the port refuses connections, and both are retried.
+written yet, the port refuses connections and the actors have not registered,
+and all three are retried until the wait is over.
 """
 
 import attrs
