@@ -2,39 +2,128 @@
 
     actornet call math add --data '{"a": 50, "b": 49}' --route
 
-Answers are printed as JSON on stdout and the exit status is 0; any failure is
-one line on stderr naming its status (``no_workers``, ``timeout``, ...) and a
-non-zero exit status, so scripts can rely on both.
+This module is the command line itself (options, help, exit statuses); what
+each command does is in :mod:`actornet.commands`.  Answers are printed as JSON
+on stdout and the exit status is 0; any failure is one line on stderr naming
+its status (``no_workers``, ``timeout``, ...) and a non-zero exit status, so
+scripts can rely on both.
 """
 
 import argparse
-import base64
-import datetime
 import json
+import math
 import os
 import sys
-from pathlib import PurePosixPath
+from importlib.metadata import version
+from pathlib import Path
 
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import react
 
-from actornet.client import connect
-from actornet.config import connection_file_path
-from actornet.connfile import read as read_connection
-from actornet.fetch import FetchError, ProgressBar, fetch
-from actornet.protocols.codes import Status
+from actornet import commands
+from actornet.cli_connect import ConnectionFailed
 from actornet.protocols.errors import ActornetError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
+DESCRIPTION = f"""\
+Talk to a running actornet network from a shell.
 
-def _jsonable(value):
-    if isinstance(value, bytes):
-        return {"$base64": base64.b64encode(value).decode()}
-    if isinstance(value, datetime.datetime):
-        return value.isoformat()
-    return str(value)
+An answer is printed as JSON on stdout.  A failure is one line on stderr,
+"actornet: STATUS: what happened" (STATUS is timeout, no_workers, actor_lost,
+unknown_service, ...).
+
+The dispatcher is found through the connection file it wrote when it started
+(~/.actornet/connection.json, $ACTORNET_CONNECTION_FILE or --connection-file),
+or --connect ENDPOINT and --token TOKEN ($ACTORNET_CONNECT, $ACTORNET_TOKEN).
+
+exit status:
+  0  the answer is on stdout
+  1  the command failed (the line on stderr says why)
+  2  the command line is wrong
+  {commands.EXIT_SOME_FAILED}  call to several actors: some of their answers are failures"""
+
+EXAMPLES = """\
+examples:
+  actornet call math add --data '{"a": 50, "b": 49}'
+  actornet workers --service math
+  actornet status
+  actornet stop
+  actornet fetch hello.txt --dest /tmp
+  actornet COMMAND --help      (more about one command)"""
+
+CALL_EPILOG = f"""\
+--data takes JSON, @FILE (JSON read from FILE) or - (JSON read from stdin).
+
+With --target all (or NAME,NAME,...) the answer is one JSON object keyed by
+actor name, each {{"status": 200, "result": ...}} or {{"status": CODE, "error":
+...}}; the exit status is {commands.EXIT_SOME_FAILED} when any of them failed.
+
+--route prints the answer's route on stderr, one hop per line: HOP number,
+NAME of the actor (or dispatcher), HOST:PID it runs as, CONN (its connection
+id at the dispatcher), SEQ (bags that hop had stamped), +MS (milliseconds
+after the first stamp that the bag arrived) and HELD MS (milliseconds that hop
+held it).
+
+examples:
+  actornet call math add --data '{{"a": 50, "b": 49}}'
+  actornet call math add --target all --data '{{"a": 1, "b": 2}}'
+  actornet call billing claim --data @claim.json --route 2>route.txt | jq .
+  actornet call greet hello --data '{{"name": "ada"}}' --wait 10"""
+
+WORKERS_EPILOG = """\
+columns:
+  NAME       the actor's name
+  SERVICES   the services it serves, comma-separated
+  STATUS     alive (connected now) or dead (died or left since the keepalive
+             actor started)
+  ALIVE-FOR  seconds since it registered with the dispatcher
+  HOLDTIME   seconds left before the dispatcher drops it if it stays silent
+             (every frame from it starts the holdtime again)
+  KA-TX      keepalives the dispatcher sent it (count; sent only on idle links)
+  KA-RX      keepalives the dispatcher received from it (count)
+  IN-FLIGHT  requests it holds now and has not answered (count)
+  HANDLED    requests it answered or forwarded since it registered (count)
+
+A dead actor shows "-" in the columns that only a connected actor has; --json
+prints every field, including "event", "reason" and "dead_for" (seconds).
+
+examples:
+  actornet workers
+  actornet workers --service math --status alive
+  actornet workers --status dead --json | jq '.[].reason'"""
+
+STATUS_EPILOG = """\
+example:
+  actornet status | jq .uptime"""
+
+STOP_EPILOG = """\
+example:
+  actornet stop --connection-file greeter.json"""
+
+FETCH_EPILOG = """\
+The answer is {"path", "dest", "bytes", "sha256", "skipped", "source",
+"seconds"}: bytes is what was transferred (0 when dest already held the same
+file), seconds how long it took (rounded to milliseconds).  On a terminal a
+progress bar is drawn on stderr.
+
+example:
+  actornet fetch hello.txt --dest /tmp"""
+
+
+class UsageError(Exception):
+    """The command line is wrong in a way argparse cannot see (say, --data's file)."""
+
+
+def _seconds(text):
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return seconds
 
 
 def _target(text):
@@ -46,193 +135,141 @@ def _target(text):
     return names[0] if len(names) == 1 else names
 
 
-def _data(text):
+def load_data(text):
+    """The request ``--data`` gives: JSON, ``@FILE`` or ``-`` (stdin), as a dict.
+
+    @raise UsageError: naming the file, or saying what is wrong with the JSON.
+    """
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+            raise UsageError(f"--data: cannot read {text[1:]}: {reason}") from e
+    elif text == "-":
+        text = sys.stdin.read()
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"--data is not JSON: {e}") from e
+    except RecursionError as e:
+        raise UsageError("--data: nesting too deep") from e
+    except ValueError as e:
+        raise UsageError(f"--data: not JSON: {e}") from e
     if not isinstance(data, dict):
-        raise argparse.ArgumentTypeError("--data must be a JSON object")
+        raise UsageError("--data: must be a JSON object")
     return data
 
 
-def connection_arguments(sub):
+WHOLE_EXCHANGE = ("give up after this long: connecting, registering and the answer all "
+                  "count (default 30)")
+
+
+def connection_arguments(sub, timeout_help=WHOLE_EXCHANGE):
     """Add the options every command that talks to a dispatcher takes."""
-    sub.add_argument("--connect", default=os.environ.get("ACTORNET_CONNECT"),
-                     help="dispatcher endpoint, e.g. tcp:host=127.0.0.1:port=5570 "
-                          "(default: the dispatcher's connection file)")
-    sub.add_argument("--token", default=os.environ.get("ACTORNET_TOKEN"))
-    sub.add_argument("--connection-file", default=None,
-                     help="where the dispatcher wrote its connection info")
+    where = sub.add_argument_group("reaching the dispatcher")
+    where.add_argument("--connect", metavar="ENDPOINT", default=os.environ.get("ACTORNET_CONNECT"),
+                       help="the dispatcher's endpoint, e.g. tcp:host=127.0.0.1:port=5570 "
+                            "(default: $ACTORNET_CONNECT, else the connection file)")
+    where.add_argument("--token", default=os.environ.get("ACTORNET_TOKEN"),
+                       help="the dispatcher's token, when it has one (default: "
+                            "$ACTORNET_TOKEN, else the connection file's)")
+    where.add_argument("--connection-file", metavar="FILE", default=None,
+                       help="where the dispatcher wrote its endpoint and token (default: "
+                            "$ACTORNET_CONNECTION_FILE, else ~/.actornet/connection.json)")
+    where.add_argument("--timeout", metavar="SECONDS", type=_seconds, default=30.0,
+                       help=timeout_help)
+    where.add_argument("--wait", metavar="SECONDS", type=_seconds, default=0.0,
+                       help="first wait up to this long for a dispatcher that is still "
+                            "starting: retry while the connection file is missing or the "
+                            "connection is refused (default: do not wait)")
 
 
-async def with_client(reactor, args, work):
-    """Connect as the command line's options say, run ``await work(client)``, close."""
-    client = await connect(args.connect, args.token, reactor=reactor,
-                           connection_file=args.connection_file)
-    try:
-        return await work(client)
-    finally:
-        await client.close()
+def _command(subparsers, name, run, summary, epilog):
+    sub = subparsers.add_parser(name, help=summary, description=summary[0].upper() + summary[1:],
+                               epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub.set_defaults(run=run)
+    return sub
 
 
-def _add_call(commands):
-    call = commands.add_parser("call", help="ask a service and print its answer")
-    call.add_argument("service")
-    call.add_argument("method")
-    call.add_argument("--data", type=_data, default={}, help="the request, a JSON object")
+def _add_call(subparsers):
+    call = _command(subparsers, "call", commands.run_call, "ask a service and print its answer",
+                    CALL_EPILOG)
+    call.add_argument("service", help="the service to ask, e.g. math")
+    call.add_argument("method", help="the method (handler) to call, e.g. add")
+    call.add_argument("--data", metavar="JSON", default="{}",
+                      help="the request: a JSON object, @FILE or - for stdin (default: {})")
     call.add_argument("--target", type=_target, default="any",
-                      help="any (default), all, NAME or NAME,NAME,...")
-    call.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
-    call.add_argument("--route", action="store_true", help="also print the answer's route")
+                      help="which actors: any (the least busy, default), all, NAME or "
+                           "NAME,NAME,...")
+    call.add_argument("--route", action="store_true",
+                      help="also print the answer's route, on stderr")
     connection_arguments(call)
-    call.set_defaults(run=_call)
 
 
-def _add_admin(commands):
-    workers = commands.add_parser("workers", help="a table of the connected actors")
+def _add_admin(subparsers):
+    workers = _command(subparsers, "workers", commands.run_workers,
+                       "a table of the actors, alive and dead", WORKERS_EPILOG)
     workers.add_argument("--service", help="only actors serving this service")
     workers.add_argument("--status", choices=("alive", "dead"), help="only alive or dead ones")
-    workers.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    status = commands.add_parser("status", help="the dispatcher's state, as JSON")
-    stop = commands.add_parser("stop", help="shut the dispatcher down (needs its token)")
-    for sub, run in ((workers, _workers), (status, _status), (stop, _stop)):
-        connection_arguments(sub)
-        sub.set_defaults(run=run)
+    workers.add_argument("--json", action="store_true",
+                         help="print the rows as a JSON list, every field, instead of a table")
+    connection_arguments(workers)
+    status = _command(subparsers, "status", commands.run_status,
+                      "the dispatcher's state (endpoints, uptime, counters), as JSON",
+                      STATUS_EPILOG)
+    connection_arguments(status)
+    stop = _command(subparsers, "stop", commands.run_stop,
+                    "shut the dispatcher down (sends its token when it has one)", STOP_EPILOG)
+    connection_arguments(stop)
 
 
-WORKER_COLUMNS = (("name", "NAME"), ("services", "SERVICES"), ("status", "STATUS"),
-                  ("alive_for", "ALIVE-FOR"), ("holdtime_left", "HOLDTIME"),
-                  ("keepalives_sent", "KA-TX"), ("keepalives_received", "KA-RX"),
-                  ("in_flight", "IN-FLIGHT"), ("handled", "HANDLED"))
-
-
-def format_workers(rows):
-    """The rows of ``show`` as an aligned text table."""
-    cells = [[title for _, title in WORKER_COLUMNS]]
-    for row in rows:
-        line = []
-        for key, _ in WORKER_COLUMNS:
-            value = row.get(key, "-")
-            line.append(",".join(value) if isinstance(value, list) else str(value))
-        cells.append(line)
-    widths = [max(len(line[i]) for line in cells) for i in range(len(WORKER_COLUMNS))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths,
-                                                                          strict=True)).rstrip()
-                     for line in cells)
-
-
-async def _workers(reactor, args):
-    query = {key: value for key, value in (("service", args.service), ("status", args.status))
-             if value}
-
-    async def show(client):
-        try:
-            return await client.ask("keepalive", "show", query, timeout=10)
-        except ActornetError as e:
-            if e.status not in (Status.UNKNOWN_SERVICE, Status.NO_WORKERS):
-                raise
-        answer = await client.ask("mmi", "show_actors", query, timeout=10)
-        if args.status == "dead":
-            answer["actors"] = []
-        return answer
-
-    answer = await with_client(reactor, args, show)
-    if args.json:
-        print(json.dumps(answer["actors"]))
-    else:
-        print(format_workers(answer["actors"]))
-
-
-async def _status(reactor, args):
-    answer = await with_client(
-        reactor, args, lambda client: client.ask("mmi", "show_dispatcher", timeout=10))
-    print(json.dumps(answer, indent=2))
-
-
-async def _stop(reactor, args):
-    async def stop(client):
-        token = args.token
-        if token is None and args.connect is None:
-            token = read_connection(connection_file_path(args.connection_file)).get("token")
-        return await client.ask("mmi", "shutdown", {"token": token} if token else {},
-                                timeout=10)
-
-    answer = await with_client(reactor, args, stop)
-    print(json.dumps(answer))
-
-
-def _add_fetch(commands):
-    sub = commands.add_parser("fetch", help="copy a file from a file share, verified by sha256")
+def _add_fetch(subparsers):
+    sub = _command(subparsers, "fetch", commands.run_fetch,
+                   "copy a file from a file share, verified by sha256", FETCH_EPILOG)
     sub.add_argument("path", help="the file, relative to the share's folder")
     sub.add_argument("--dest", default=".", help="the folder to put it in (default: .)")
     sub.add_argument("--service", default="fileshare",
                      help="the file share's service (default: fileshare)")
-    connection_arguments(sub)
-    sub.set_defaults(run=_run_fetch)
-
-
-async def _run_fetch(reactor, args):
-    async def work(client):
-        bar = ProgressBar.for_terminal(PurePosixPath(args.path).name, client.clock)
-        try:
-            return await fetch(client, args.path, args.dest, service=args.service,
-                               progress=bar)
-        except OSError as e:
-            raise FetchError(f"could not write into {args.dest}: {e}") from e
-        finally:
-            if bar is not None:
-                bar.finish()
-
-    print(json.dumps(await with_client(reactor, args, work)))
+    connection_arguments(sub, timeout_help="give up connecting and registering after this "
+                                           "long, and when a chunk takes longer (default 30)")
 
 
 COMMANDS = [_add_call, _add_admin, _add_fetch]
 
 
 def parser():
-    top = argparse.ArgumentParser(prog="actornet", description=__doc__.split("\n\n")[0])
-    commands = top.add_subparsers(dest="command", required=True)
+    top = argparse.ArgumentParser(prog="actornet", description=DESCRIPTION, epilog=EXAMPLES,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--version", action="version", version=f"actornet {version('actornet')}",
+                     help="print actornet's version and exit")
+    subparsers = top.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                   title="commands", help="one of:")
     for add in COMMANDS:
-        add(commands)
+        add(subparsers)
     return top
-
-
-def format_route(route):
-    """One line per stamp: hop, name, host, pid, connection, sequence, time spent."""
-    lines = []
-    start = route[0].arrived if route else 0.0
-    for stamp in route:
-        lines.append(f"  hop {stamp.hop:>2}  {stamp.name:<16} {stamp.host}:{stamp.pid} "
-                     f"conn {stamp.conn} seq {stamp.seq}  "
-                     f"+{(stamp.arrived - start) * 1000:.3f} ms "
-                     f"(held {(stamp.departed - stamp.arrived) * 1000:.3f} ms)")
-    return "\n".join(lines)
-
-
-async def _call(reactor, args):
-    answer = await with_client(reactor, args, lambda client: client.ask(
-        args.service, args.method, args.data, target=args.target, timeout=args.timeout))
-    print(json.dumps(answer, default=_jsonable, indent=None))
-    if args.route:
-        print(f"route ({len(answer.route)} stamps):")
-        print(format_route(answer.route))
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    if args.command == "call":
+        try:
+            args.data = load_data(args.data)
+        except UsageError as e:
+            print(f"actornet: {e}", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE) from None
 
     async def run(reactor):
         try:
-            await args.run(reactor, args)
+            status = await args.run(reactor, args)
         except ActornetError as e:
             print(f"actornet: {e}", file=sys.stderr)
             raise SystemExit(EXIT_FAILED) from None
-        except (ValueError, OSError) as e:
+        except (ConnectionFailed, ValueError, OSError) as e:
             print(f"actornet: connection failed: {e}", file=sys.stderr)
             raise SystemExit(EXIT_FAILED) from None
         except Exception as e:
             print(f"actornet: failed: {type(e).__name__}: {e}", file=sys.stderr)
             raise SystemExit(EXIT_FAILED) from None
+        if status:
+            raise SystemExit(status)
 
     react(lambda reactor: ensureDeferred(run(reactor)))

@@ -12,10 +12,11 @@ from twisted.internet.interfaces import IReactorThreads
 
 from actornet.actors.link import LinkSettings
 from actornet.actors.runner import ThreadRunner
-from actornet.actors.service import connect_once
+from actornet.actors.service import LinkFactory
 from actornet.actors.session import Session
 from actornet.config import connection_file_path
 from actornet.connfile import read_running
+from actornet.protocols.errors import ActornetError, RequestTimeout
 
 
 class Client:
@@ -74,15 +75,25 @@ class Client:
 
 
 def connect(endpoint=None, token=None, *, name=None, reactor=None, connection_file=None,
-            runner=None):
+            runner=None, timeout=None):
     """Connect a :class:`Client` to a dispatcher.
 
     @param endpoint: a client endpoint string or object; when None, the
         dispatcher's connection-info file tells where (and the token).
     @param reactor: the client's reactor and clock (default: the global reactor).
     @param runner: where the client's blocking work runs (see :class:`Client`).
+    @param timeout: seconds to connect and register, or None to wait as long
+        as the connection lasts.  A peer that accepts the connection and never
+        answers (not a dispatcher, or a frozen one) would otherwise keep the
+        caller waiting forever.
     @return: a Deferred firing with the registered client, or failing with
-        the dispatcher's refusal (e.g. ``Unauthorized``) or the connection error.
+        the dispatcher's refusal (e.g. ``Unauthorized``), a ``ProtocolError``
+        when the peer sends bytes that are not actornet frames, a
+        ``RequestTimeout`` saying which phase ran out of time (the half-open
+        connection is closed), or the connection error.  Actornet errors name
+        the endpoint when it was given as a string.
+    @raise ValueError: (not in the Deferred) when the connection file is
+        missing or its dispatcher is not running.
     """
     if reactor is None:
         from twisted.internet import reactor
@@ -90,8 +101,42 @@ def connect(endpoint=None, token=None, *, name=None, reactor=None, connection_fi
         info = read_running(connection_file_path(connection_file))
         endpoint = info["endpoint"]
         token = token if token is not None else info.get("token")
+    attempt = _Registration(endpoint if isinstance(endpoint, str) else None)
     if isinstance(endpoint, str):
         endpoint = endpoints.clientFromString(reactor, endpoint)
     client = Client(name=name, clock=reactor, runner=runner)
-    connecting = connect_once(client.session, endpoint, reactor, LinkSettings(token=token))
-    return connecting.addCallback(lambda _: client)
+    factory = LinkFactory(client.session, reactor, LinkSettings(token=token))
+    registering = endpoint.connect(factory).addCallback(attempt.connected)
+    registering.addErrback(attempt.name_the_endpoint)
+    if timeout is not None:
+        registering.addTimeout(timeout, reactor, onTimeoutCancel=attempt.timed_out)
+    return registering.addCallback(lambda _: client)
+
+
+class _Registration:
+    """One connection's way to READY: which phase it is in, for a timeout's
+    message, and the endpoint string (if it was given as one) errors name."""
+
+    def __init__(self, description):
+        self.description = description
+        self.link = None
+
+    def connected(self, link):
+        self.link = link
+        return link.ready
+
+    def name_the_endpoint(self, failure):
+        failure.trap(ActornetError)
+        error = failure.value
+        if self.description is None:
+            return failure
+        raise type(error)(f"{self.description}: {error.message}", status=error.status,
+                          remote_type=error.remote_type) from error
+
+    def timed_out(self, result, timeout):
+        where = self.description or "the dispatcher"
+        if self.link is None:
+            raise RequestTimeout(f"could not connect to {where} within {timeout:g}s")
+        self.link.transport.abortConnection()
+        raise RequestTimeout(f"no READY from {where} within {timeout:g}s: "
+                             "is that a dispatcher?")

@@ -51,10 +51,12 @@ class ActorLink(FrameProtocol):
 
     It registers ``session.name`` with ``session.services``.  ``ready`` fires
     with this link once the dispatcher has accepted the registration, or fails
-    with the dispatcher's reason (wrong token, name taken) or the connection's
-    loss.  A REFUSED frame is the dispatcher refusing the connection; an ERROR
-    frame is a tell that failed, for the session to log (except before READY,
-    where a dispatcher that predates REFUSED sends its refusals as ERROR).
+    with the dispatcher's reason (wrong token, name taken), a ``ProtocolError``
+    when the peer sends bytes that are not frames (it is not a dispatcher), or
+    the connection's loss.  A REFUSED frame is the dispatcher refusing the
+    connection; an ERROR frame is a tell that failed, for the session to log
+    (except before READY, where a dispatcher that predates REFUSED sends its
+    refusals as ERROR).
     """
 
     log = Logger()
@@ -170,6 +172,9 @@ class ActorLink(FrameProtocol):
     def frameMalformed(self, error):
         self.log.error("malformed frame from the dispatcher ({error}); dropping the connection",
                        error=error)
+        if self.ready is not None and self._failure is None:
+            self._failure = ProtocolError("the peer sent bytes that are not an actornet frame: "
+                                          "is that a dispatcher?")
         self.stopReading()
         self.hangUp()
 

@@ -301,4 +301,4 @@ def test_cli_has_a_fetch_command():
     """``actornet fetch PATH`` parses, with --dest . and --service fileshare by default."""
     args = parser().parse_args(["fetch", "x"])
     assert (args.path, args.dest, args.service) == ("x", ".", "fileshare")
-    assert args.run.__name__ == "_run_fetch"
+    assert args.run.__name__ == "run_fetch"

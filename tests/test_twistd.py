@@ -130,10 +130,10 @@ def test_pipeline_call_shows_a_multi_hop_route(network):
                '{"patient": "alice", "procedure": "x-ray"}', "--route",
                "--connection-file", str(connection))
     assert done.returncode == 0, done.stderr
-    answer_line, header, *stamps = done.stdout.splitlines()
-    assert json.loads(answer_line)["provider"] == "Dr. Curie"
-    assert header == "route (8 stamps):"
-    names = [line.split()[2] for line in stamps]
+    assert json.loads(done.stdout)["provider"] == "Dr. Curie"
+    title, header, *stamps = done.stderr.splitlines()
+    assert title == "route (8 stamps):"
+    names = [line.split()[1] for line in stamps]
     assert names[2::2] == ["intake", "insurance", "provider"]
 
 

@@ -1,0 +1,147 @@
+"""What each ``actornet`` command does once :mod:`actornet.cli` has parsed its options.
+
+Every command prints its answer as JSON (or a table) on stdout and returns its
+exit status (None for 0); failures are raised for ``actornet.cli.main`` to
+print as one line.  Routes go to stderr, so stdout stays pure JSON for ``jq``.
+"""
+
+import base64
+import datetime
+import json
+import sys
+from pathlib import PurePosixPath
+
+from actornet.cli_connect import reach
+from actornet.fetch import FetchError, ProgressBar, fetch
+from actornet.protocols.codes import Status
+from actornet.protocols.errors import ActornetError
+
+EXIT_SOME_FAILED = 3
+"""``call`` to several actors (``--target all`` or a list): the combined answer is
+printed, and at least one of the actors' answers in it is a failure."""
+
+
+async def with_client(reactor, args, work):
+    """Reach the dispatcher as the options say, run ``await work(reached)``, close."""
+    reached = await reach(reactor, args)
+    try:
+        return await work(reached)
+    finally:
+        await reached.client.close()
+
+
+def _jsonable(value):
+    if isinstance(value, bytes):
+        return {"$base64": base64.b64encode(value).decode()}
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def format_table(titles, rows, numeric=()):
+    """An aligned text table, a header line first; columns whose index is in
+    ``numeric`` are right-aligned."""
+    cells = [list(titles), *rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(titles))]
+    return "\n".join(
+        "  ".join(cell.rjust(width) if i in numeric else cell.ljust(width)
+                  for i, (cell, width) in enumerate(zip(line, widths, strict=True))).rstrip()
+        for line in cells)
+
+
+ROUTE_COLUMNS = ("HOP", "NAME", "HOST:PID", "CONN", "SEQ", "+MS", "HELD MS")
+
+
+def format_route(route):
+    """One row per stamp: hop, name, host:pid, connection, sequence, when it
+    arrived after the first stamp and how long that hop held the bag (ms)."""
+    start = route[0].arrived if route else 0.0
+    rows = [[str(stamp.hop), stamp.name, f"{stamp.host}:{stamp.pid}", str(stamp.conn),
+             str(stamp.seq), f"{(stamp.arrived - start) * 1000:.3f}",
+             f"{(stamp.departed - stamp.arrived) * 1000:.3f}"] for stamp in route]
+    return format_table(ROUTE_COLUMNS, rows, numeric={0, 3, 4, 5, 6})
+
+
+async def run_call(reactor, args):
+    answer = await with_client(reactor, args, lambda reached: reached.ask(
+        args.service, args.method, args.data, target=args.target))
+    print(json.dumps(answer, default=_jsonable), flush=True)
+    if args.route:
+        print(f"route ({len(answer.route)} stamps):", file=sys.stderr)
+        print(format_route(answer.route), file=sys.stderr)
+    gathered = args.target == "all" or isinstance(args.target, list)
+    if gathered and any(entry.get("status") != Status.SUCCESS for entry in answer.values()):
+        return EXIT_SOME_FAILED
+    return None
+
+
+WORKER_COLUMNS = (("name", "NAME"), ("services", "SERVICES"), ("status", "STATUS"),
+                  ("alive_for", "ALIVE-FOR"), ("holdtime_left", "HOLDTIME"),
+                  ("keepalives_sent", "KA-TX"), ("keepalives_received", "KA-RX"),
+                  ("in_flight", "IN-FLIGHT"), ("handled", "HANDLED"))
+
+
+def format_workers(rows):
+    """The rows of ``show`` as an aligned text table."""
+    lines = []
+    for row in rows:
+        line = []
+        for key, _ in WORKER_COLUMNS:
+            value = row.get(key, "-")
+            line.append(",".join(value) if isinstance(value, list) else str(value))
+        lines.append(line)
+    return format_table([title for _, title in WORKER_COLUMNS], lines)
+
+
+async def run_workers(reactor, args):
+    query = {key: value for key, value in (("service", args.service), ("status", args.status))
+             if value}
+
+    async def show(reached):
+        try:
+            return await reached.client.ask("keepalive", "show", query,
+                                            timeout=reached.seconds_left())
+        except ActornetError as e:
+            if e.status not in (Status.UNKNOWN_SERVICE, Status.NO_WORKERS):
+                raise
+        answer = await reached.client.ask("mmi", "show_actors", query,
+                                          timeout=reached.seconds_left())
+        if args.status == "dead":
+            answer["actors"] = []
+        return answer
+
+    answer = await with_client(reactor, args, show)
+    if args.json:
+        print(json.dumps(answer["actors"]))
+    else:
+        print(format_workers(answer["actors"]))
+
+
+async def run_status(reactor, args):
+    answer = await with_client(reactor, args,
+                               lambda reached: reached.ask("mmi", "show_dispatcher"))
+    print(json.dumps(answer, indent=2))
+
+
+async def run_stop(reactor, args):
+    answer = await with_client(reactor, args, lambda reached: reached.ask(
+        "mmi", "shutdown", {"token": reached.token} if reached.token else {}))
+    print(json.dumps(answer))
+
+
+async def run_fetch(reactor, args):
+    async def work(reached):
+        client = reached.client
+        bar = ProgressBar.for_terminal(PurePosixPath(args.path).name, client.clock)
+        try:
+            return await fetch(client, args.path, args.dest, service=args.service,
+                               progress=bar, timeout=args.timeout)
+        except OSError as e:
+            raise FetchError(f"could not write into {args.dest}: {e}") from e
+        finally:
+            if bar is not None:
+                bar.finish()
+
+    result = await with_client(reactor, args, work)
+    result["seconds"] = round(result["seconds"], 3)
+    print(json.dumps(result))

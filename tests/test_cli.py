@@ -1,0 +1,437 @@
+"""The ``actornet`` command as a new user meets it: run for real against twistd
+networks and against peers that are not dispatchers, on 127.0.0.1."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from actornet.cli import parser
+from actornet.commands import WORKER_COLUMNS
+
+pytestmark = pytest.mark.timeout(60)
+
+BIN = Path(sys.executable).parent
+ACTORNET = str(BIN / "actornet")
+MiB = 1024 * 1024
+
+ACTORS = '''
+from twisted.internet.defer import Deferred
+from actornet import Actor, handler
+
+
+class Echo(Actor):
+    services = ("echo",)
+
+    @handler
+    def echo(self, bag):
+        return dict(bag)
+
+
+class Picky(Actor):
+    services = ("picky",)
+
+    @handler
+    def check(self, bag):
+        if self.name == "picky-2":
+            raise ValueError("picky-2 says no")
+        return {"ok": True}
+
+
+class Stall(Actor):
+    services = ("stall",)
+
+    @handler
+    def wait(self, bag):
+        return Deferred()
+'''
+
+
+class Output:
+    """Drains a process's output on a thread (so its pipe never fills) and lets a
+    test wait for a line."""
+
+    def __init__(self, stream):
+        self.lines = []
+        self.ended = False
+        self.changed = threading.Condition()
+        threading.Thread(target=self._drain, args=(stream,), daemon=True).start()
+
+    def _drain(self, stream):
+        for line in stream:
+            with self.changed:
+                self.lines.append(line)
+                self.changed.notify_all()
+        with self.changed:
+            self.ended = True
+            self.changed.notify_all()
+
+    def wait_for(self, needle, timeout=20):
+        """Block until a line holds ``needle``; return it."""
+        def found():
+            return next((line for line in self.lines if needle in line), None)
+        with self.changed:
+            if not self.changed.wait_for(lambda: found() or self.ended, timeout) or not found():
+                raise AssertionError(f"no line with {needle!r}:\n{''.join(self.lines)}")
+            return found()
+
+
+def start_twistd(config, cwd):
+    """Start ``twistd -n actornet --config``; its output is in ``process.output``."""
+    process = subprocess.Popen(
+        [str(BIN / "twistd"), "-n", "--pidfile=", "actornet", "--config", str(config)],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    process.output = Output(process.stdout)
+    return process
+
+
+def stop(process):
+    """SIGTERM the process and wait; twistd shuts down cleanly, then re-raises the signal."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+
+
+def cli(*args, timeout=30, **kwargs):
+    return subprocess.run([ACTORNET, *args], capture_output=True, text=True, timeout=timeout,
+                          **kwargs)
+
+
+def timed_cli(*args, **kwargs):
+    """Run the CLI; return its result and how long it took (seconds)."""
+    started = time.monotonic()
+    done = cli(*args, **kwargs)
+    return done, time.monotonic() - started
+
+
+def write_network(folder):
+    """A config for a dispatcher with the test actors, the keepalive actor and a file
+    share; returns ``(config, connection file)``."""
+    (folder / "cliactors.py").write_text(ACTORS)
+    (folder / "share").mkdir()
+    (folder / "share" / "hello.txt").write_text("hello\n")
+    connection = folder / "connection.json"
+    config = folder / "net.toml"
+    config.write_text(
+        '[dispatcher]\nlisten = ["tcp:0:interface=127.0.0.1"]\n'
+        f'connection_file = "{connection}"\n\n'
+        '[[actor]]\nclass = "actornet.actors.keepalive:Keepalive"\nname = "keepalive"\n\n'
+        '[[actor]]\nclass = "actornet.actors.fileshare:FileShare"\nname = "files"\n'
+        'options = { root = "share" }\n\n'
+        '[[actor]]\nclass = "cliactors:Echo"\nname = "echo"\n\n'
+        '[[actor]]\nclass = "cliactors:Stall"\nname = "stall"\n\n'
+        '[[actor]]\nclass = "cliactors:Picky"\nname = "picky"\ninstances = 2\n')
+    return config, connection
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory):
+    """One twistd network for the tests that only ask it things; yields the
+    options that find it."""
+    folder = tmp_path_factory.mktemp("network")
+    config, connection = write_network(folder)
+    process = start_twistd(config, folder)
+    for name in ("keepalive", "files", "echo", "stall", "picky-1", "picky-2"):
+        process.output.wait_for(f"actor {name} joined")
+    yield ("--connection-file", str(connection))
+    stop(process)
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections (into the kernel's backlog) and never answers."""
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    yield listening.getsockname()[1]
+    listening.close()
+
+
+@pytest.fixture
+def http_port():
+    """A peer that answers every connection with an HTTP error, not a frame."""
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    accepted = []
+
+    def serve():
+        while True:
+            try:
+                peer, _ = listening.accept()
+            except OSError:
+                return
+            accepted.append(peer)
+            peer.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield listening.getsockname()[1]
+    listening.close()
+    for peer in accepted:
+        peer.close()
+
+
+# -- 1: nothing hangs -------------------------------------------------------------
+
+
+def test_call_to_a_port_that_never_answers_times_out_waiting_for_ready(silent_port):
+    """A peer that accepts and never says READY: `call --timeout 2` exits 1 within
+    4 s, naming the phase and the endpoint."""
+    endpoint = f"tcp:host=127.0.0.1:port={silent_port}"
+    done, took = timed_cli("call", "math", "add", "--timeout", "2", "--connect", endpoint)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (f"actornet: timeout: no READY from {endpoint} within 2s: "
+                           "is that a dispatcher?\n")
+    assert 2 <= took < 4
+
+
+def test_a_connection_that_never_completes_times_out_naming_the_endpoint():
+    """A port whose backlog is full drops our SYN: `workers --timeout 1` exits 1
+    within 3 s saying it could not connect."""
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(0)
+    port = listening.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        endpoint = f"tcp:host=127.0.0.1:port={port}"
+        done, took = timed_cli("workers", "--timeout", "1", "--connect", endpoint)
+    finally:
+        filler.close()
+        listening.close()
+    assert done.returncode == 1
+    assert done.stderr == f"actornet: timeout: could not connect to {endpoint} within 1s\n"
+    assert took < 3
+
+
+def test_a_peer_that_sends_something_other_than_frames_is_named_at_once(http_port):
+    """`workers` against an HTTP port says it is not a dispatcher, exit 1, in well
+    under the default timeout."""
+    endpoint = f"tcp:host=127.0.0.1:port={http_port}"
+    done, took = timed_cli("workers", "--connect", endpoint)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (f"actornet: malformed_envelope: {endpoint}: the peer sent bytes "
+                           "that are not an actornet frame: is that a dispatcher?\n")
+    assert took < 5
+
+
+def test_a_stopped_dispatcher_times_out(tmp_path):
+    """A dispatcher frozen with SIGSTOP: `call --timeout 2` exits 1 within 4 s."""
+    connection = tmp_path / "connection.json"
+    (tmp_path / "hub.toml").write_text(
+        '[dispatcher]\nlisten = ["tcp:0:interface=127.0.0.1"]\n'
+        f'connection_file = "{connection}"\n\n'
+        '[[actor]]\nclass = "actornet.actors.keepalive:Keepalive"\nname = "keepalive"\n')
+    hub = start_twistd(tmp_path / "hub.toml", tmp_path)
+    try:
+        hub.output.wait_for("actor keepalive joined")
+        endpoint = json.loads(connection.read_text())["endpoint"]
+        hub.send_signal(signal.SIGSTOP)
+        done, took = timed_cli("call", "keepalive", "show", "--timeout", "2",
+                               "--connection-file", str(connection))
+    finally:
+        hub.send_signal(signal.SIGCONT)
+        stop(hub)
+    assert done.returncode == 1
+    assert done.stderr == (f"actornet: timeout: no READY from {endpoint} within 2s: "
+                           "is that a dispatcher?\n")
+    assert took < 4
+
+
+def test_timeout_bounds_the_answer_too(network):
+    """An actor that never answers: `call --timeout 1` exits 1 with a timeout within 3 s
+    (the client's own, or the dispatcher's when its deadline comes first)."""
+    done, took = timed_cli("call", "stall", "wait", "--timeout", "1", *network)
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("actornet: timeout: ") and "stall.wait" in line
+    assert took < 3
+
+
+# -- 3: a body over the frame limit -------------------------------------------------
+
+
+@pytest.mark.xfail(reason="needs the session's size check", strict=False)
+def test_a_body_over_the_frame_limit_is_one_too_large_line(network, tmp_path):
+    """`call --data @big.json` over 16 MiB exits 1 with one too_large line naming
+    the size and the limit, and the network keeps answering."""
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"blob": "x" * (17 * MiB)}))
+    done = cli("call", "echo", "echo", "--data", f"@{big}", "--timeout", "20", *network)
+    assert (done.returncode, done.stdout) == (1, "")
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("actornet: too_large: ")
+    numbers = [int(n) for n in re.findall(r"\d+", line)]
+    assert 16 * MiB in numbers or "16 MiB" in line
+    assert any(n > 16 * MiB for n in numbers)
+    after = cli("call", "echo", "echo", "--data", '{"still": "here"}', *network)
+    assert json.loads(after.stdout) == {"still": "here"}
+
+
+# -- 8: --data, --timeout, --target all, --route -------------------------------------
+
+
+def test_data_nested_too_deep_is_one_line():
+    """JSON nested deeper than Python's json module can parse is a usage error in
+    one line, not a RecursionError traceback."""
+    done = cli("call", "echo", "echo", "--data", "[" * 100_000)
+    assert (done.returncode, done.stderr) == (2, "actornet: --data: nesting too deep\n")
+
+
+def test_data_from_a_file_and_from_stdin(network, tmp_path):
+    """`--data @FILE` reads the request from FILE and `--data -` from stdin."""
+    request = tmp_path / "request.json"
+    request.write_text('{"from": "file"}')
+    from_file = cli("call", "echo", "echo", "--data", f"@{request}", *network)
+    assert (from_file.returncode, json.loads(from_file.stdout)) == (0, {"from": "file"})
+    from_stdin = cli("call", "echo", "echo", "--data", "-", *network, input='{"from": "stdin"}')
+    assert (from_stdin.returncode, json.loads(from_stdin.stdout)) == (0, {"from": "stdin"})
+
+
+def test_data_from_a_missing_file_is_one_line_naming_it(tmp_path):
+    """`--data @FILE` with no such file is one usage line naming the file."""
+    missing = tmp_path / "nope.json"
+    done = cli("call", "echo", "echo", "--data", f"@{missing}")
+    assert (done.returncode, done.stderr) == (
+        2, f"actornet: --data: cannot read {missing}: No such file or directory\n")
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "nan", "inf", "soon"])
+def test_timeout_must_be_a_positive_number(seconds):
+    """`--timeout` that is not a positive number is an argparse usage error."""
+    done = cli("call", "echo", "echo", "--timeout", seconds)
+    assert done.returncode == 2
+    assert (f"argument --timeout: expected a positive number of seconds, got {seconds!r}"
+            in done.stderr)
+
+
+def test_target_all_exits_3_when_some_actors_failed(network):
+    """`--target all` prints the combined answer and exits 3 when an actor's answer
+    in it failed; `call --help` says so."""
+    done = cli("call", "picky", "check", "--target", "all", *network)
+    assert done.returncode == 3, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["picky-1"] == {"status": 200, "result": {"ok": True}}
+    assert answer["picky-2"]["status"] == 500
+    assert answer["picky-2"]["error"]["message"] == "picky-2 says no"
+    assert cli("call", "picky", "check", "--target", "picky-1", *network).returncode == 0
+    assert "the exit status is 3 when any of them failed" in " ".join(
+        cli("call", "--help").stdout.split())
+
+
+def test_route_goes_to_stderr_as_aligned_columns(network):
+    """`--route` leaves stdout pure JSON and prints the route on stderr with one
+    aligned column per field."""
+    done = cli("call", "echo", "echo", "--data", '{"a": 1}', "--route", *network)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"a": 1}
+    title, header, *stamps = done.stderr.splitlines()
+    assert title == "route (4 stamps):"
+    assert header.split() == ["HOP", "NAME", "HOST:PID", "CONN", "SEQ", "+MS", "HELD", "MS"]
+    assert len({len(line) for line in [header, *stamps]}) == 1
+    assert [line.split()[1] for line in stamps][1:] == ["dispatcher", "echo", "dispatcher"]
+    assert [int(line.split()[0]) for line in stamps] == [1, 2, 3, 4]
+
+
+# -- 11: workers --help, fetch's seconds -------------------------------------------
+
+
+def test_workers_help_explains_every_column():
+    """`workers --help` has a line per column saying what it is, in seconds or counts."""
+    shown = cli("workers", "--help").stdout.splitlines()
+    explained = {}
+    for _, title in WORKER_COLUMNS:
+        line = next((line for line in shown if line.startswith(f"  {title} ")), None)
+        assert line is not None, f"{title} is not explained"
+        explained[title] = line[len(title) + 2:].strip()
+    assert all(explained.values())
+    for title in ("ALIVE-FOR", "HOLDTIME"):
+        assert "seconds" in explained[title]
+    for title in ("KA-TX", "KA-RX", "IN-FLIGHT"):
+        assert "count" in explained[title]
+
+
+def test_fetch_prints_seconds_rounded_to_milliseconds(network, tmp_path):
+    """`fetch` prints how long it took with at most three decimals."""
+    done = cli("fetch", "hello.txt", "--dest", str(tmp_path), *network)
+    assert done.returncode == 0, done.stderr
+    seconds = json.loads(done.stdout)["seconds"]
+    assert seconds == round(seconds, 3)
+    assert re.search(r'"seconds": \d+(\.\d{1,3})?[,}]', done.stdout), done.stdout
+
+
+# -- 12: help and version --------------------------------------------------------
+
+
+def test_help_is_plain_text_with_an_example_per_command_and_the_version_option():
+    """`actornet --help` lists --version and an example of every command, with no
+    reStructuredText markup; each command's help has its own example."""
+    shown = cli("--help")
+    assert shown.returncode == 0
+    assert "``" not in shown.stdout
+    assert "--version" in shown.stdout
+    examples = shown.stdout.split("examples:")[1]
+    for command in ("call", "workers", "status", "stop", "fetch"):
+        assert f"  actornet {command}" in examples
+        own = cli(command, "--help").stdout
+        assert "``" not in own
+        assert re.search(rf"^examples?:\n(  .*\n)*  actornet {command}\b", own, re.M), own
+
+
+def test_version_prints_the_installed_version():
+    """`actornet --version` prints `actornet X.Y.Z`."""
+    done = cli("--version")
+    assert (done.returncode, done.stdout) == (0, f"actornet {version('actornet')}\n")
+
+
+def test_every_option_of_every_command_has_help():
+    """Walking the parser finds no argument without help text."""
+    top = parser()
+    parsers = [("actornet", top)]
+    for action in top._actions:
+        if action.choices and isinstance(action.choices, dict):
+            parsers += [(f"actornet {name}", sub) for name, sub in action.choices.items()]
+    assert len(parsers) == 6
+    missing = [f"{name} {action.dest}" for name, sub in parsers for action in sub._actions
+               if not (action.help or "").strip()]
+    assert missing == []
+
+
+# -- 13: --wait ------------------------------------------------------------------
+
+
+def test_wait_lets_the_cli_start_before_the_network(tmp_path):
+    """A `call --wait 10` started before twistd answers once the network is up."""
+    config, connection = write_network(tmp_path)
+    call = subprocess.Popen([ACTORNET, "call", "echo", "echo", "--data", '{"name": "ada"}',
+                             "--wait", "10", "--connection-file", str(connection)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    network = start_twistd(config, tmp_path)
+    try:
+        out, err = call.communicate(timeout=30)
+        network.output.wait_for("actor echo joined")
+    finally:
+        call.kill()
+        stop(network)
+    assert (call.returncode, json.loads(out)) == (0, {"name": "ada"}), err
+
+
+def test_wait_gives_up_naming_the_connection_file(tmp_path):
+    """`--wait 1` with no dispatcher ever starting exits 1 within 3 s naming the file."""
+    connection = tmp_path / "connection.json"
+    done, took = timed_cli("status", "--wait", "1", "--connection-file", str(connection))
+    assert done.returncode == 1
+    assert done.stderr == (f"actornet: timeout: no dispatcher came up within 1s (--wait): "
+                           f"no connection file at {connection}: is a dispatcher running? "
+                           "(or pass --connect)\n")
+    assert 1 <= took < 3
