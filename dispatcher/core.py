@@ -235,7 +235,7 @@ class Dispatcher:
     # -- registration and liveness ----------------------------------------
 
     def _register(self, peer, envelope):
-        admitted = admission.admit(envelope, self.settings.token, self.registry)
+        admitted = admission.admit(envelope, self.settings, self.registry, peer)
         if type(admitted) is admission.Refusal:
             if admitted.counter is not None:
                 self.stats[admitted.counter] += 1
