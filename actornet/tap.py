@@ -14,7 +14,6 @@ import twisted
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
-from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
 
 from actornet import config as configuration
@@ -30,6 +29,7 @@ from actornet.listening import (
     client_endpoint_for,
     listener,
     start_listening,
+    tls_factory,
 )
 from actornet.protocols import codec, messages
 
@@ -111,7 +111,7 @@ class DispatcherService(MultiService):
                           for description in config.listen]
         self.tls_listeners = []
         if config.tls is not None:
-            secured = TLSMemoryBIOFactory(config.tls.options(), False, factory)
+            secured = tls_factory(config.tls.options(), factory)
             self.tls_listeners = [listener(reactor, description, secured)
                                   for description in config.tls.listen]
             self.listeners.extend(self.tls_listeners)
