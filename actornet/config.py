@@ -6,8 +6,9 @@ positive integer, got 0``, so that ``twistd actornet`` can exit at once with a
 message a user can act on.
 
 An actor's ``class`` is imported while the config is read (a typo is a config
-error, not a crash after the network started).  The config file's own
-directory is searched first, so actor modules can live beside the config.
+error, not a crash after the network started), and the certificates of
+``[dispatcher.tls]`` are read (see :mod:`actornet.access`).  The config file's
+own directory is searched first, so actor modules can live beside the config.
 """
 
 import importlib
@@ -19,16 +20,14 @@ from pathlib import Path
 import attrs
 from twisted.internet import endpoints
 
+from actornet.access import TLS_KEYS, TLSConfig, read_identities, read_tls
 from actornet.actors.actor import Actor
 from actornet.actors.link import LinkSettings
 from actornet.actors.supervisor import RestartPolicy
 from actornet.dispatcher.settings import CONFIG_KEYS, DispatcherSettings
+from actornet.tables import ConfigError, Reader
 
 DEFAULT_CONNECTION_FILE = "~/.actornet/connection.json"
-
-
-class ConfigError(ValueError):
-    """The config cannot be used; the message names the file and the key."""
 
 
 @attrs.frozen
@@ -38,12 +37,14 @@ class DispatcherConfig:
     ``http``: the monitoring endpoint (/metrics, /status), or None for none.
     ``connection_file``: where to write the connection-info file: "" for the
     default place, None for none.
+    ``tls``: a :class:`TLSConfig`, or None for no TLS listener.
     """
 
     listen: tuple
     settings: DispatcherSettings = DispatcherSettings()
     connection_file: str | None = ""
     http: str | None = None
+    tls: TLSConfig | None = None
 
     @property
     def link_settings(self):
@@ -91,51 +92,6 @@ class Config:
         return self.dispatcher.settings.token if self.dispatcher is not None else None
 
 
-class _Reader:
-    """Reads one table, remembering where it is for error messages.
-
-    ``keys`` are the keys the table may hold: any other is reported first, so a
-    typo is named as one rather than as the required key it was meant to be.
-    """
-
-    def __init__(self, path, where, table, keys):
-        self.path = path
-        self.where = where
-        if not isinstance(table, dict):
-            self.fail(None, f"expected a table, got {type(table).__name__}")
-        self.table = table
-        unknown = sorted(set(table) - set(keys))
-        if unknown:
-            self.fail(unknown[0], "unknown key (a typo?)")
-
-    def fail(self, key, problem):
-        place = f"{self.where}.{key}" if key else self.where
-        raise ConfigError(f"{self.path}: {place}: {problem}")
-
-    def get(self, key, kind, default=attrs.NOTHING, check=None, expect=None):
-        if key not in self.table:
-            if default is attrs.NOTHING:
-                self.fail(key, "is required")
-            return default
-        value = self.table[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            self.fail(key, f"expected {expect or kind.__name__}, got {value!r}")
-        if check is not None and not check(value):
-            self.fail(key, f"expected {expect}, got {value!r}")
-        return value
-
-    def text_list(self, key, default=attrs.NOTHING):
-        value = self.get(key, (list, str), default, expect="text or a list of text")
-        if isinstance(value, str):
-            value = [value]
-        if value is not default and not all(isinstance(v, str) and v for v in value):
-            self.fail(key, f"expected non-empty text items, got {value!r}")
-        return tuple(value) if value is not None else None
-
-
 def _positive(value):
     return value > 0
 
@@ -153,13 +109,15 @@ def load(path):
         raise ConfigError(f"{path}: cannot read the config: {e.strerror}") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from e
-    top = _Reader(path, "(top level)", raw, ("dispatcher", "join", "actor"))
+    top = Reader(path, "(top level)", raw, ("dispatcher", "join", "actor", "identities"))
     dispatcher = join = None
+    identities = read_identities(path, top.get("identities", dict, {},
+                                               expect="[identities.NAME] tables"))
     if "dispatcher" in raw:
-        dispatcher = _dispatcher(_Reader(path, "dispatcher", top.get("dispatcher", dict),
-                                         DISPATCHER_KEYS))
+        dispatcher = _dispatcher(Reader(path, "dispatcher", top.get("dispatcher", dict),
+                                        DISPATCHER_KEYS), identities)
     if "join" in raw:
-        join = _join(_Reader(path, "join", top.get("join", dict), ("connect", "token")))
+        join = _join(Reader(path, "join", top.get("join", dict), ("connect", "token")))
     actor_tables = top.get("actor", list, default=[], expect="an array of [[actor]] tables")
     if dispatcher is None and join is None:
         raise ConfigError(f"{path}: needs a [dispatcher] table (to run one) "
@@ -169,10 +127,16 @@ def load(path):
                           "a dispatcher join that dispatcher, so drop one of them")
     if dispatcher is None and not actor_tables:
         raise ConfigError(f"{path}: [join] without any [[actor]] runs nothing")
+    if identities and dispatcher is None:
+        raise ConfigError(f"{path}: [identities] say who may join a dispatcher: they belong "
+                          "in the config with the [dispatcher] table")
+    if identities and actor_tables and dispatcher.settings.token is None:
+        raise ConfigError(f"{path}: the [[actor]] tables beside a dispatcher with "
+                          "[identities] register with its shared token: set dispatcher.token")
     search = str(Path(path).resolve().parent)
     actors = []
     for index, table in enumerate(actor_tables):
-        actors.extend(_actors(_Reader(path, f"actor[{index}]", table, ACTOR_KEYS), search))
+        actors.extend(_actors(Reader(path, f"actor[{index}]", table, ACTOR_KEYS), search))
     names = [actor.name for actor in actors]
     for name in names:
         if names.count(name) > 1:
@@ -180,14 +144,16 @@ def load(path):
     return Config(path, dispatcher, join, tuple(actors))
 
 
-DISPATCHER_KEYS = ("listen", "connection_file", "http", *CONFIG_KEYS)
+DISPATCHER_KEYS = ("listen", "connection_file", "http", "tls", *CONFIG_KEYS)
+
 ACTOR_KEYS = ("class", "name", "services", "instances", "options", "max_restarts",
               "restart_window")
 
 
-def _dispatcher(reader):
+def _dispatcher(reader, identities):
     defaults = DispatcherSettings()
     settings = DispatcherSettings(
+        identities=identities,
         token=reader.get("token", str, None, lambda t: t != "", "non-empty text"),
         name=reader.get("name", str, defaults.name, bool, "non-empty text"),
         max_frame_bytes=reader.get("max_frame_bytes", int, defaults.max_frame_bytes,
@@ -212,29 +178,31 @@ def _dispatcher(reader):
     if not listen:
         reader.fail("listen", "needs at least one endpoint string")
     for description in listen:
-        _check_endpoint(reader, "listen", description, endpoints.serverFromString)
+        reader.endpoint("listen", description, endpoints.serverFromString)
     connection_file = reader.get("connection_file", (str, bool), "",
                                  lambda v: v is not True, "a path, or false for none")
     http = reader.get("http", str, None, bool, "an endpoint string")
     if http is not None:
-        _check_endpoint(reader, "http", http, endpoints.serverFromString)
+        reader.endpoint("http", http, endpoints.serverFromString)
+    tls = None
+    if "tls" in reader.table:
+        table = reader.get("tls", dict, expect="a [dispatcher.tls] table")
+        if not identities:
+            reader.fail("tls", "needs [identities.NAME] tables: a client certificate's "
+                               "common name must name one of them")
+        tls = read_tls(Reader(reader.path, "dispatcher.tls", table, TLS_KEYS))
+    if any(identity.token == settings.token for identity in identities if identity.token):
+        reader.fail("token", "the same as an identity's token: the shared token must be "
+                             "a secret of its own")
     return DispatcherConfig(
         listen=listen, settings=settings,
-        connection_file=None if connection_file is False else connection_file, http=http)
-
-
-def _check_endpoint(reader, key, description, parse):
-    """Parse an endpoint string now (nothing listens or connects yet), so a typo is
-    a config error naming the file and key, not a traceback at start."""
-    try:
-        parse(None, description)
-    except (ValueError, TypeError, OSError) as e:
-        reader.fail(key, f"{description!r} is not a usable endpoint: {e}")
+        connection_file=None if connection_file is False else connection_file, http=http,
+        tls=tls)
 
 
 def _join(reader):
     connect = reader.get("connect", str, check=bool, expect="an endpoint string")
-    _check_endpoint(reader, "connect", connect, endpoints.clientFromString)
+    reader.endpoint("connect", connect, endpoints.clientFromString)
     config = JoinConfig(
         connect=connect,
         token=reader.get("token", str, None, lambda t: t != "", "non-empty text"),

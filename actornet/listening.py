@@ -19,6 +19,7 @@ from twisted.internet import endpoints
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from zope.interface import implementer
 
 log = Logger()
@@ -69,6 +70,28 @@ def listener(reactor, description, factory):
     service.endpoint = _RecordingEndpoint(service.endpoint)
     service.description = description
     return service
+
+
+class _ClosingTLSProtocol(TLSMemoryBIOProtocol):
+    """TLS that closes the way TCP does, producer or not.
+
+    Twisted's TLS holds ``loseConnection`` back until the registered producer
+    unregisters; the dispatcher's outbound gate stays registered for the whole
+    connection, so a refused peer (or every peer of a stopping dispatcher)
+    would linger until its keepalives lapsed.  Unregistering first lets the
+    close alert go out after the data already written, as TCP would.
+    """
+
+    def loseConnection(self):
+        self.unregisterProducer()
+        super().loseConnection()
+
+
+def tls_factory(options, factory):
+    """``factory`` behind TLS with ``options`` (e.g. requiring client certificates)."""
+    secured = TLSMemoryBIOFactory(options, False, factory)
+    secured.protocol = _ClosingTLSProtocol
+    return secured
 
 
 def start_listening(listeners):

@@ -29,6 +29,7 @@ from actornet.listening import (
     client_endpoint_for,
     listener,
     start_listening,
+    tls_factory,
 )
 
 
@@ -39,11 +40,13 @@ class Options(usage.Options):
     longdesc = """Runs the network a TOML config describes: a [dispatcher] table (listen,
 http, token, connection_file, keepalive_interval, keepalive_multiplier,
 request_timeout, hop_limit, max_frame_bytes, outbound_limit_bytes,
-drain_seconds, name) or a [join] table (connect, token) to join a dispatcher
-elsewhere, and [[actor]] tables (class = "module:Class", name, services,
-instances, options, max_restarts, restart_window).  Example:
-examples/cluster.toml; every key is described in the README's section "The
-config file".  Use -n (--nodaemon) to stay in the foreground."""
+drain_seconds, name; [dispatcher.tls]: listen, certificate, key, ca) with
+[identities.NAME] tables (token, register, serve, ask, publish), or a [join]
+table (connect, token) to join a dispatcher elsewhere, and [[actor]] tables
+(class = "module:Class", name, services, instances, options, max_restarts,
+restart_window).  Example: examples/cluster.toml; every key is described in
+the README's sections "The config file" and "Identities and permissions".
+Use -n (--nodaemon) to stay in the foreground."""
 
     optParameters = [
         ["config", "c", None, "the network's TOML config file (required)"],
@@ -87,8 +90,9 @@ def print_startup_errors_in_one_line():
 class DispatcherService(MultiService):
     """Listens on every configured endpoint and runs the dispatcher.
 
-    Once listening it logs one splash line, writes the connection-info file,
-    and starts the actors configured beside it.  Stopping removes the file.
+    Once listening it logs one splash line (and one for the TLS listeners,
+    which require client certificates), writes the connection-info file, and
+    starts the actors configured beside it.  Stopping removes the file.
     """
 
     log = Logger()
@@ -104,6 +108,12 @@ class DispatcherService(MultiService):
         factory = self.dispatcher.factory()
         self.listeners = [listener(reactor, description, factory)
                           for description in config.listen]
+        self.tls_listeners = []
+        if config.tls is not None:
+            secured = tls_factory(config.tls.options(), factory)
+            self.tls_listeners = [listener(reactor, description, secured)
+                                  for description in config.tls.listen]
+            self.listeners.extend(self.tls_listeners)
         self.http = None
         if config.http is not None:
             self.http = listener(reactor, config.http, monitoring_site(self.dispatcher))
@@ -142,6 +152,11 @@ class DispatcherService(MultiService):
                       "connect with {endpoint}{monitoring}", name=self.settings.name,
                       where=", ".join(self.config.listen), pid=os.getpid(),
                       endpoint=self.connect_endpoint, monitoring=monitoring)
+        for service in self.tls_listeners:
+            self.log.info("actornet: TLS on {where} (at {address}): every peer there must "
+                          "present a client certificate signed by {ca}",
+                          where=service.description, ca=self.config.tls.ca,
+                          address=client_endpoint_for(service.endpoint.port.getHost()))
         endpoint = DescribedEndpoint(self.reactor, self.connect_endpoint)
         supervise(self.actors, endpoint, self.reactor, self.config.link_settings,
                   self.dispatcher.announce_supervisor_event).setServiceParent(self)

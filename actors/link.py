@@ -134,7 +134,7 @@ class ActorLink(FrameProtocol):
         if interval:
             self.liveness = Liveness(interval, self.settings.keepalive_multiplier)
             self._ticker = self.clock.callLater(self.liveness.holdtime / 10, self._tick)
-        self.transport.registerProducer(_OwnBackPressure(self), True)
+        self.produceFor(_OwnBackPressure(self))
         self.session.attached(self)
         ready, self.ready = self.ready, None
         if ready is not None:

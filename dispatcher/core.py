@@ -149,7 +149,7 @@ class Dispatcher:
         ``register_timeout`` seconds; throttled addresses are closed at once."""
         self._conn_ids += 1
         now = self.clock.seconds()
-        gate = OutboundGate(protocol.transport, self.settings.outbound_limit_bytes, self.stats,
+        gate = OutboundGate(protocol, self.settings.outbound_limit_bytes, self.stats,
                             self.clock)
         peer = Peer(self._conn_ids, protocol, gate, now, last_seen=now, last_sent=now)
         peer.address = _address(protocol.transport)
@@ -298,11 +298,11 @@ class Dispatcher:
     # -- registration and liveness ----------------------------------------
 
     def _register(self, peer, envelope):
-        admitted = admission.admit(envelope, self.settings.token, self.registry)
+        admitted = admission.admit(envelope, self.settings, self.registry, peer)
         if type(admitted) is admission.Refusal:
             if admitted.counter is not None:
                 self.stats[admitted.counter] += 1
-            if admitted.status is Status.UNAUTHORIZED:
+            if admitted.counter == "unauthorized":
                 self.throttle.failed(peer.address)
             self._close_with(peer, admitted.status, admitted.message)
             return

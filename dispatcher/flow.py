@@ -27,8 +27,8 @@ from zope.interface import implementer
 class OutboundGate:
     """Tracks whether one peer's transport can take more bytes."""
 
-    def __init__(self, transport, limit, stats, clock):
-        self.transport = transport
+    def __init__(self, protocol, limit, stats, clock):
+        transport = self.transport = protocol.transport
         self.limit = limit
         self.stats = stats
         self.clock = clock
@@ -37,7 +37,7 @@ class OutboundGate:
         self.over_since = None
         self.blocked_senders = set()
         self.blockers = set()
-        transport.registerProducer(self, True)
+        protocol.produceFor(self)
 
     @property
     def over_limit(self):

@@ -10,7 +10,12 @@ from actornet.protocols.liveness import DEFAULT_INTERVAL, DEFAULT_MULTIPLIER, Li
 class DispatcherSettings:
     """How a dispatcher behaves; field names are the config's ``[dispatcher]`` keys.
 
-    ``token``: when set, every peer must present it in REGISTER.
+    ``token``: when set, every peer must present it in REGISTER (or be one of
+    ``identities``); it admits as the shared identity, which may do anything
+    that is not the dispatcher's alone.
+    ``identities``: :class:`~actornet.dispatcher.identity.Identity` records (the
+    config's ``[identities.NAME]`` tables); when there are any, a peer must be
+    one of them (by client certificate or token) or present ``token``.
     ``request_timeout``: the deadline of a request that names none;
     ``max_timeout`` caps any deadline a request asks for.
     ``outbound_limit_bytes``: what may pile up for a slow reader before
@@ -44,6 +49,7 @@ class DispatcherSettings:
     max_in_flight_per_asker: int = 10_000
     max_retry_body_bytes: int = 1024 * 1024
     slow_consumer_seconds: float = 10.0
+    identities: tuple = ()
 
     @property
     def message_limit(self):

@@ -102,6 +102,7 @@ class FrameProtocol(Protocol):
         self._buffered = 0
         self._wanted = 4
         self._stopped = False
+        self._producing = False
 
     def stopReading(self):
         """Ignore every byte after the current frame (the connection is closing)."""
@@ -182,13 +183,20 @@ class FrameProtocol(Protocol):
         self.frameReceived(head[8:8 + env_length], BodyParts([p for p in body if p]))
         return rest
 
+    def produceFor(self, producer):
+        """Register ``producer`` (flow control) as the transport's streaming producer."""
+        self.transport.registerProducer(producer, True)
+        self._producing = True
+
     def hangUp(self):
         """Close after what is written has been sent.
 
-        A producer registered on the transport (flow control) is unregistered
-        first: Twisted does not close a connection while one is registered.
+        The producer registered with :meth:`produceFor` is unregistered first:
+        Twisted does not close a connection while one is registered.
         """
-        self.transport.unregisterProducer()
+        if self._producing:
+            self._producing = False
+            self.transport.unregisterProducer()
         self.transport.loseConnection()
 
     def connectionLost(self, reason):
