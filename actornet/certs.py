@@ -194,12 +194,12 @@ def add_certs(commands):
                                               "client certificates")
     steps = certs.add_subparsers(dest="certs_command", required=True)
     make = steps.add_parser("init", help="make the network's certificate authority in DIR")
-    make.add_argument("dir")
+    make.add_argument("dir", help="the folder for the authority's files (made if missing)")
     make.add_argument("--name", default="actornet CA", help="the authority's common name")
     make.add_argument("--days", type=int, default=3650, help="valid for (default 3650)")
     make.set_defaults(run=_run_init)
     one = steps.add_parser("issue", help="issue a certificate for the identity NAME")
-    one.add_argument("dir")
+    one.add_argument("dir", help="the folder holding the authority (from certs init)")
     one.add_argument("name", help="the identity (the certificate's common name)")
     one.add_argument("--server", nargs="*", metavar="HOST",
                      help="a dispatcher's certificate, for these hosts (default: "

@@ -21,6 +21,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import react
 
 from actornet import commands
+from actornet.certs import add_certs
 from actornet.cli_connect import ConnectionFailed
 from actornet.protocols.errors import ActornetError
 
@@ -51,6 +52,7 @@ examples:
   actornet status
   actornet stop
   actornet fetch hello.txt --dest /tmp
+  actornet certs init certs && actornet certs issue certs alice
   actornet COMMAND --help      (more about one command)"""
 
 CALL_EPILOG = f"""\
@@ -233,7 +235,7 @@ def _add_fetch(subparsers):
                                            "long, and when a chunk takes longer (default 30)")
 
 
-COMMANDS = [_add_call, _add_admin, _add_fetch]
+COMMANDS = [_add_call, _add_admin, _add_fetch, add_certs]
 
 
 def parser():

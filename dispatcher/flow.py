@@ -28,7 +28,7 @@ class OutboundGate:
     """Tracks whether one peer's transport can take more bytes."""
 
     def __init__(self, protocol, limit, stats, clock):
-        transport = self.transport = protocol.transport
+        self.transport = protocol.transport
         self.limit = limit
         self.stats = stats
         self.clock = clock
