@@ -192,7 +192,8 @@ def add_certs(commands):
     """Add ``actornet certs init|issue`` to the ``actornet`` command's subparsers."""
     certs = commands.add_parser("certs", help="make a CA and certificates for TLS with "
                                               "client certificates")
-    steps = certs.add_subparsers(dest="certs_command", required=True)
+    steps = certs.add_subparsers(dest="certs_command", required=True, metavar="STEP",
+                                 help="init (make the authority) or issue (a certificate)")
     make = steps.add_parser("init", help="make the network's certificate authority in DIR")
     make.add_argument("dir", help="the folder for the authority's files (made if missing)")
     make.add_argument("--name", default="actornet CA", help="the authority's common name")
