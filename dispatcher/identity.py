@@ -47,7 +47,8 @@ class Identity:
 
     def may(self, action, value):
         """Whether this identity may ``action`` (one of ACTIONS) ``value``."""
-        return any(fnmatchcase(value, pattern) for pattern in getattr(self, action))
+        patterns = getattr(self, action)
+        return "*" in patterns or any(fnmatchcase(value, pattern) for pattern in patterns)
 
     def refusal(self, action, value):
         """The message of an UNAUTHORIZED answer for a refused ``action``."""

@@ -297,3 +297,44 @@ async def test_a_timeout_downstream_is_told_apart_from_the_askers_own(cluster):
     with pytest.raises(RequestTimeout) as own:
         await client.ask("stall", "wait", timeout=0.5)
     assert not isinstance(own.value, DownstreamTimeout)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_slow_reader_never_freezes_the_actors_that_answer_it():
+    """A client that asks for big answers and stops reading gets BUSY and is then
+    disconnected as a slow consumer; the actor it asked goes on answering everyone
+    else at its normal speed."""
+    cluster = await Cluster(outbound_limit_bytes=512 * 1024, slow_consumer_seconds=1.0,
+                            keepalive_interval=0.5).start()
+    try:
+        await cluster.add(Echo("echo-1"))
+        bystander = await cluster.client("bystander")
+
+        async def p50():
+            times = []
+            for n in range(20):
+                started = time.monotonic()
+                await bystander.ask("echo", "echo", {"n": n})
+                times.append(time.monotonic() - started)
+            return sorted(times)[10]
+
+        normal = await p50()
+        reader = await cluster.client("reader")
+        cluster.freeze("reader")
+        outcomes = []
+        for _ in range(10):
+            reader.ask("echo", "big", {"size": 4 * 1024 * 1024}, timeout=30).addBoth(
+                outcomes.append)
+        await cluster.wait_for(lambda: cluster.snapshot().counters.get("congestions"))
+        during = await p50()
+        await cluster.wait_for(lambda: "reader" not in cluster.snapshot().names, timeout=10)
+        counters = cluster.snapshot().counters
+        assert counters.get("slow_consumers") == 1
+        assert counters.get("slow_reader_refused", 0) >= 1
+        assert counters.get("senders_paused", 0) == 0
+        assert during < 2 * normal + 0.02, (normal, during)
+        cluster.thaw("reader")
+        await cluster.wait_for(lambda: len(outcomes) == 10)
+        assert {type(outcome.value) for outcome in outcomes} == {ActorLost}
+    finally:
+        await cluster.stop()
