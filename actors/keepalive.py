@@ -30,21 +30,33 @@ class Keepalive(Actor):
         self.subscribe(LIFECYCLE_TOPIC, self._lifecycle)
 
     def _lifecycle(self, bag):
-        name = bag.get("name")
-        if bag.get("event") == "joined":
+        name, event, services = bag.get("name"), bag.get("event"), bag.get("services", [])
+        if (not isinstance(name, str) or event not in ("joined", "left", "died")
+                or not isinstance(services, list)):
+            self.log.warn("{actor}: ignored a malformed lifecycle event {event!r}",
+                          actor=self.name, event=dict(bag))
+            return
+        if event == "joined":
             self.departed.pop(name, None)
             return
         self.departed.pop(name, None)
         self.departed[name] = {
             "name": name,
-            "services": bag.get("services", []),
+            "services": services,
             "status": "dead",
             "event": bag.get("event"),
-            "reason": bag.get("reason", ""),
-            "since": bag.route[0].arrived if bag.route else self.clock.seconds(),
+            "reason": str(bag.get("reason", "")),
+            "since": self._when(bag),
         }
         while len(self.departed) > REMEMBERED:
             self.departed.popitem(last=False)
+
+    def _when(self, bag):
+        """When the event happened: its first stamp's time, or now."""
+        try:
+            return bag.route[0].arrived if bag.route else self.clock.seconds()
+        except ValueError:
+            return self.clock.seconds()
 
     @handler
     async def show(self, bag):

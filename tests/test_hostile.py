@@ -6,10 +6,16 @@ import tracemalloc
 
 import pytest
 from test_dispatcher import Star, stamp
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 
+from actornet.actors.keepalive import Keepalive
+from actornet.actors.link import ActorLink
+from actornet.client import Client
 from actornet.dispatcher.identity import Identity
-from actornet.protocols import codec
+from actornet.protocols import codec, messages
 from actornet.protocols.codes import Kind, Status
+from actornet.protocols.databag import DataBag
 from actornet.protocols.framing import encode_frame
 
 MiB = 1024 * 1024
@@ -216,3 +222,30 @@ def test_failed_registrations_are_throttled_per_address(failures, refused):
     assert star.dispatcher.stats["auth_throttled"] == int(refused)
     star.clock.advance(11)
     assert not star.connect().transport.disconnected
+
+
+@pytest.mark.parametrize("junk", [
+    {}, {"event": "died"}, {"event": "died", "name": 5}, {"event": "exploded", "name": "x"},
+    {"event": "died", "name": "x", "services": "math"},
+])
+def test_the_keepalive_actor_survives_junk_lifecycle_events(junk):
+    """A malformed event on the death watch's topic is ignored (and logged), never raised."""
+    keepalive = Keepalive("keepalive", clock=Clock())
+    keepalive._lifecycle(DataBag(junk))
+    assert keepalive.departed == {}
+    keepalive._lifecycle(DataBag({"event": "died", "name": "math-1", "services": ["math"]}))
+    assert list(keepalive.departed) == ["math-1"]
+
+
+def test_an_actor_stops_reading_while_its_own_answers_pile_up():
+    """When the actor's transport buffer is full, its link stops reading requests, and
+    reads again once the buffer drained; meanwhile it is not taken for dead."""
+    transport = StringTransport()
+    link = ActorLink(Client("a", clock=Clock()).session, Clock())
+    link.makeConnection(transport)
+    link.dataReceived(encode_frame(messages.ready(1, "a", 1.0, 1024 * 1024)))
+    assert transport.producer is not None and transport.streaming
+    transport.producer.pauseProducing()
+    assert transport.producerState == "paused" and link.congested
+    transport.producer.resumeProducing()
+    assert transport.producerState == "producing" and not link.congested
