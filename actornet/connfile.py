@@ -10,8 +10,10 @@ than silently take it over, replaces a stale one (its pid is gone), and on stop
 removes the file only if it is still its own.
 """
 
+import contextlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from twisted.logger import Logger
@@ -57,14 +59,25 @@ def check_free(path):
 
 
 def write(path, endpoint, token, pid):
-    """Write the file atomically with mode 0600; create its folder if needed."""
+    """Write the file atomically with mode 0600; create its folder if needed.
+
+    The contents go to a fresh temporary file in the same folder (``mkstemp``:
+    created with ``O_EXCL | O_NOFOLLOW``, mode 0600 whatever the umask) that
+    then replaces ``path``.  So nothing already in the folder, such as a
+    leftover temporary file with a wider mode or a symlink another user
+    planted, can widen the token's mode or redirect the write.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"endpoint": endpoint, "token": token, "pid": pid}, f)
-    os.replace(temporary, path)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump({"endpoint": endpoint, "token": token, "pid": pid}, f)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def read(path):

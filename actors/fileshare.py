@@ -11,16 +11,17 @@ would reach outside it (``..``, an absolute path, a symlink whose target lies
 elsewhere) is refused with :class:`PathOutsideRoot`.  Errors name the path as
 the asker gave it, never the folder's place on this host.  Disk work (scans,
 hashing, reads) runs on the actor's runner (a thread pool) so a big folder or
-file never stalls the actor's other requests.
+file never stalls the actor's other requests, and a listing's cost is bounded
+whatever the asker sends (:mod:`~actornet.actors.listing`).
 """
 
-import fnmatch
 import hashlib
 import os
 from collections import OrderedDict
 from pathlib import Path, PurePosixPath
 
 from actornet.actors.actor import Actor, handler
+from actornet.actors.listing import glob_files, inside, parse_pattern, walk_files
 
 MAX_CHUNK = 4 * 1024 * 1024
 HASH_BLOCK = 1024 * 1024
@@ -73,18 +74,23 @@ class FileShare(Actor):
 
     @handler(name="list")
     def list_files(self, bag):
-        """``{pattern}`` (a glob, ``**`` recursive; default ``*``) → ``{files}``,
-        the matching files' paths relative to the root, sorted."""
+        """``{pattern}`` (a glob, ``**`` recursive; default ``*``) → ``{files,
+        truncated}``: the matching files' paths relative to the root, sorted;
+        ``truncated`` is true when the scan stopped at ``MAX_VISITED`` entries
+        or ``MAX_LISTED`` files, so more files may match.
+
+        @raise PatternTooComplex: for a pattern over the limits, before any disk work.
+        """
         pattern = _text(bag.get("pattern", "*"), "pattern")
         _check_relative(pattern)
+        wanted = parse_pattern(pattern)
         root = self.root
-        return self.runner.run(_glob_files, root, pattern).addCallback(
-            lambda files: {"files": files})
+        return self.runner.run(glob_files, root, wanted).addCallback(_listing)
 
     @handler
     def walk(self, bag):
-        """``{path}`` (a folder, default ``.``) → ``{files}``: every file below it,
-        relative to the root, sorted."""
+        """``{path}`` (a folder, default ``.``) → ``{files, truncated}``: every
+        file below it, relative to the root, sorted (bounded as ``list`` is)."""
         relative = _text(bag.get("path", "."), "path")
         root = self.root
         folder = _resolve(root, relative)
@@ -92,8 +98,7 @@ class FileShare(Actor):
             if os.path.exists(folder):
                 raise NotADirectoryError(f"{relative!r} is not a folder")
             raise FileNotFoundError(f"{relative!r} does not exist in the shared folder")
-        return self.runner.run(_walk_files, root, folder, relative).addCallback(
-            lambda files: {"files": files})
+        return self.runner.run(walk_files, root, folder, relative).addCallback(_listing)
 
     @handler
     def details(self, bag):
@@ -147,15 +152,17 @@ def _text(value, what):
     return value
 
 
+def _listing(found):
+    """A scan's ``(files, truncated)`` as the answer ``list`` and ``walk`` give."""
+    files, truncated = found
+    return {"files": files, "truncated": truncated}
+
+
 def _check_relative(path):
     """Refuse absolute paths and ``..`` before touching the disk."""
     parts = PurePosixPath(path.replace(os.sep, "/")).parts
     if os.path.isabs(path) or path.startswith(("/", "\\")) or ".." in parts:
         raise PathOutsideRoot(path)
-
-
-def _inside(root, full):
-    return os.path.commonpath([root, full]) == root
 
 
 def _resolve(root, relative):
@@ -165,7 +172,7 @@ def _resolve(root, relative):
     """
     _check_relative(relative)
     full = os.path.realpath(os.path.join(root, relative))
-    if not _inside(root, full):
+    if not inside(root, full):
         raise PathOutsideRoot(relative)
     return full
 
@@ -193,62 +200,6 @@ def _count(value, what):
 
 
 # -- disk work, run in the thread pool ----------------------------------------
-
-
-def _files_below(folder, depth=None):
-    """Paths (``/``-separated, relative to ``folder``) of the regular files below it.
-
-    Symlinked files are included; symlinked folders are not descended, so a
-    link loop or a second name for a folder cannot blow the listing up.  At
-    most ``depth`` levels of folders are entered (None: all).
-    """
-    found = []
-    start = len(Path(folder).parts)
-    for where, folders, files in os.walk(folder):
-        level = len(Path(where).parts) - start
-        if depth is not None and level + 1 >= depth:
-            folders.clear()
-        prefix = PurePosixPath(*Path(where).parts[start:])
-        for name in files:
-            if os.path.isfile(os.path.join(where, name)):
-                found.append((prefix / name).as_posix())
-    return found
-
-
-def _glob_files(root, pattern):
-    wanted = []
-    for part in _segments(pattern):
-        if part != "**" or wanted[-1:] != ["**"]:
-            wanted.append(part)
-    depth = None if "**" in wanted else len(wanted)
-    files = _files_below(root, depth)
-    return sorted(name for name in files
-                  if _matches(wanted, name.split("/"))
-                  and _inside(root, os.path.realpath(os.path.join(root, name))))
-
-
-def _walk_files(root, folder, relative):
-    prefix = PurePosixPath(*_segments(relative))
-    return sorted((prefix / name).as_posix() for name in _files_below(folder)
-                  if _inside(root, os.path.realpath(os.path.join(folder, name))))
-
-
-def _segments(path):
-    return [part for part in path.replace(os.sep, "/").split("/") if part not in ("", ".")]
-
-
-def _matches(pattern, parts):
-    """Glob matching by path segment: ``**`` is any number of folders, and a
-    name starting with a dot is matched only by a pattern that does too."""
-    if not pattern:
-        return not parts
-    head, rest = pattern[0], pattern[1:]
-    if head == "**":
-        return _matches(rest, parts) or (
-            bool(parts) and not parts[0].startswith(".") and _matches(pattern, parts[1:]))
-    if not parts or (parts[0].startswith(".") and not head.startswith(".")):
-        return False
-    return fnmatch.fnmatchcase(parts[0], head) and _matches(rest, parts[1:])
 
 
 def _sha256(full, relative):

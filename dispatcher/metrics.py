@@ -4,10 +4,24 @@ The dispatcher updates these on every answer, so they are dictionaries of
 numbers rather than ``prometheus_client`` objects (whose locks and label
 lookups would cost more per message than the routing itself); the exposition
 format is simple enough to write out here.
+
+Every label value comes from a bounded set, so no asker can grow ``/metrics``
+without end: a refused request is counted under its service's name only when
+that service already has series of its own (an actor answered for it), and
+under ``(unknown)`` otherwise (every UNKNOWN_SERVICE, any name an asker made
+up); statuses outside :class:`~actornet.protocols.codes.Status` count as
+FAILURE, as askers see them; and past ``max_pairs`` (service, actor) pairs,
+new pairs are counted together under ``(other)``.
 """
 
 from bisect import bisect_left
 
+from actornet.protocols.codes import Status
+
+MAX_PAIRS = 1000
+UNKNOWN = "(unknown)"
+OTHER = "(other)"
+_SHARED = frozenset({(UNKNOWN, ""), (OTHER, OTHER)})
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
            10.0, 30.0)
 
@@ -29,32 +43,57 @@ class Latency:
 
 
 class Metrics:
-    """Requests by service, actor and status; latency by service and actor."""
+    """Requests by service, actor and status; latency by service and actor.
 
-    def __init__(self):
+    @param max_pairs: the most (service, actor) pairs with series of their own.
+    """
+
+    def __init__(self, max_pairs=MAX_PAIRS):
         self.requests = {}
         self.latency = {}
+        self.max_pairs = max_pairs
+        self._pairs = set()
+        self._answered = set()
 
     def answered(self, service, actor, status, seconds):
         """Count one request of ``service`` finished by ``actor`` with ``status``."""
-        self._finished((service, actor, int(status)), seconds)
+        self._finished(service, actor, int(Status.parse(status)), seconds)
 
     def forwarded(self, service, actor, seconds):
         """Count one request of ``service`` that ``actor`` passed on to another
         service (its answer is counted there, under status ``forwarded`` here)."""
-        self._finished((service, actor, "forwarded"), seconds)
+        self._finished(service, actor, "forwarded", seconds)
 
-    def _finished(self, key, seconds):
-        self.requests[key] = self.requests.get(key, 0) + 1
-        histogram = self.latency.get(key[:2])
+    def _finished(self, service, actor, status, seconds):
+        pair = self._pair(service, actor)
+        if pair[0] == service:
+            self._answered.add(service)
+        self._count(pair, status)
+        histogram = self.latency.get(pair)
         if histogram is None:
-            histogram = self.latency[key[:2]] = Latency()
+            histogram = self.latency[pair] = Latency()
         histogram.observe(seconds)
 
     def refused(self, service, status):
-        """Count a request no actor was given (unknown service, no workers, ...)."""
-        key = (service, "", int(status))
+        """Count a request no actor was given (unknown service, no workers, ...),
+        under ``(unknown)`` unless an actor has answered for ``service`` before."""
+        if status == Status.UNKNOWN_SERVICE or service not in self._answered:
+            service = UNKNOWN
+        self._count(self._pair(service, ""), int(status))
+
+    def _count(self, pair, status):
+        key = (*pair, status)
         self.requests[key] = self.requests.get(key, 0) + 1
+
+    def _pair(self, service, actor):
+        """``(service, actor)``, or ``(other)`` for both once ``max_pairs`` are taken."""
+        pair = (service, actor)
+        if pair in self._pairs or pair in _SHARED:
+            return pair
+        if len(self._pairs) >= self.max_pairs:
+            return (OTHER, OTHER)
+        self._pairs.add(pair)
+        return pair
 
     def copy(self):
         """``(requests, latency)`` as plain values, for a snapshot."""

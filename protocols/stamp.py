@@ -67,7 +67,11 @@ class Stamp:
         for when in (arrived, departed):
             if not isinstance(when, (int, float)) or isinstance(when, bool):
                 raise ValueError("a route stamp's times are numbers")
-        return cls(name, host, pid, conn, seq, float(arrived), float(departed), hop)
+        try:
+            arrived, departed = float(arrived), float(departed)
+        except OverflowError:
+            raise ValueError("a route stamp's times are too large for a float") from None
+        return cls(name, host, pid, conn, seq, arrived, departed, hop)
 
     def as_dict(self):
         """A plain dict, for printing routes as JSON."""

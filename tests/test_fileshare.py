@@ -10,6 +10,7 @@ import pytest_twisted
 from twisted.internet.task import Clock
 
 import actornet.actors.fileshare
+import actornet.actors.listing
 from actornet import RemoteError
 from actornet.actors.fileshare import FileShare
 from actornet.cli import parser
@@ -100,6 +101,92 @@ async def test_list_matches_files_only_and_recurses_with_double_star(cluster, sh
     assert texts["files"] == ["docs/a.txt", "docs/deep/b.txt", "hello.txt", "latest.txt"]
     docs = await client.ask("fileshare", "list", {"pattern": "docs/*"})
     assert docs["files"] == ["docs/a.txt"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_list_pattern_over_the_limits_is_refused_before_any_scan(
+        cluster, share, monkeypatch):
+    """Nine ``**/a`` segments, or 513 characters, are refused naming the limit, and
+    the folder is never scanned."""
+    scans = []
+    monkeypatch.setattr(actornet.actors.listing, "files_below",
+                        lambda *args: scans.append(args) or ([], False))
+    client = await start_share(cluster, share)
+    error = await remote_error(client.ask("fileshare", "list",
+                                          {"pattern": "/".join(["**/a"] * 9)}))
+    assert error.remote_type == "PatternTooComplex"
+    assert error.message == "the pattern has 9 '**' segments; at most 2 are allowed"
+    error = await remote_error(client.ask("fileshare", "list", {"pattern": "x" * 513}))
+    assert error.message == "the pattern has 513 characters; at most 512 are allowed"
+    assert scans == []
+    allowed = await client.ask("fileshare", "list", {"pattern": "**/**/docs/**/*.txt"})
+    assert allowed["truncated"] is False and len(scans) == 1
+
+
+def test_matching_costs_at_most_pattern_times_path_segment_matches(monkeypatch):
+    """Even with nine ``**``, matching a 41-segment path that fails makes at most
+    19 x 41 name matches (backtracking made millions)."""
+    calls = []
+    real = actornet.actors.listing.fnmatch.fnmatchcase
+
+    def counted(name, pattern):
+        calls.append(name)
+        assert len(calls) <= 19 * 41, "matching backtracks"
+        return real(name, pattern)
+
+    monkeypatch.setattr(actornet.actors.listing.fnmatch, "fnmatchcase", counted)
+    pattern = ["**", "a"] * 9 + ["b"]
+    assert not actornet.actors.listing.matches(pattern, ["a"] * 40 + ["f"])
+    assert actornet.actors.listing.matches(pattern, ["a"] * 40 + ["b"])
+
+
+def test_a_scan_reads_at_most_max_visited_entries_and_says_it_was_truncated(
+        tmp_path, monkeypatch):
+    """With room for 25 entries, a scan of 63 stops at the 26th and answers ``truncated``."""
+    for folder in ("one", "two", "three"):
+        (tmp_path / folder).mkdir()
+        for number in range(20):
+            (tmp_path / folder / f"{number}.txt").write_text("x")
+    read = []
+    real_scandir = os.scandir
+
+    def counting_scandir(path):
+        entries = real_scandir(path)
+
+        class Counted:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return entries.__exit__(*exc)
+
+            def __iter__(self):
+                for entry in entries:
+                    read.append(entry.name)
+                    yield entry
+
+        return Counted()
+
+    monkeypatch.setattr(actornet.actors.listing.os, "scandir", counting_scandir)
+    files, truncated = actornet.actors.listing.glob_files(str(tmp_path), ["**", "*.txt"])
+    assert (len(files), truncated, len(read)) == (60, False, 63)
+    read.clear()
+    monkeypatch.setattr(actornet.actors.listing, "MAX_VISITED", 25)
+    files, truncated = actornet.actors.listing.glob_files(str(tmp_path), ["**", "*.txt"])
+    assert truncated is True and len(read) == 26 and len(files) < 25
+
+
+@pytest_twisted.ensureDeferred
+async def test_list_and_walk_return_at_most_max_listed_files(cluster, share, monkeypatch):
+    """Past ``MAX_LISTED`` files, list and walk answer that many and ``truncated``."""
+    monkeypatch.setattr(actornet.actors.listing, "MAX_LISTED", 2)
+    client = await start_share(cluster, share)
+    listed = await client.ask("fileshare", "list", {"pattern": "**/*.txt"})
+    walked = await client.ask("fileshare", "walk")
+    for answer in (listed, walked):
+        assert (len(answer["files"]), answer["truncated"]) == (2, True)
+    whole = await client.ask("fileshare", "list", {"pattern": "docs/*"})
+    assert (whole["files"], whole["truncated"]) == (["docs/a.txt"], False)
 
 
 @pytest_twisted.ensureDeferred

@@ -414,6 +414,16 @@ def test_stamp_from_wire_refuses_a_malformed_stamp(item, message):
         route_from_wire([codec.encode(GOOD), codec.encode(item)])
 
 
+@pytest.mark.parametrize("time", [5, 6], ids=["arrived", "departed"])
+def test_stamp_from_wire_refuses_a_time_too_large_for_a_float_with_value_error(time):
+    """A big-integer time (2**1100) is a ValueError, as documented, not an OverflowError
+    escaping whoever reads routes (the dispatcher's dead-letter log did)."""
+    item = list(GOOD)
+    item[time] = 2**1100
+    with pytest.raises(ValueError, match="too large for a float"):
+        Stamp.from_wire(codec.encode(item))
+
+
 @pytest.mark.parametrize("item", [GOOD, "text", 7, b"\xff"])
 def test_stamp_from_wire_wants_the_encoded_form(item):
     """A stamp that is not bytes, or bytes that are not CBOR, raises ValueError."""
