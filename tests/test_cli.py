@@ -2,7 +2,6 @@
 networks and against peers that are not dispatchers, on 127.0.0.1."""
 
 import json
-import os
 import re
 import signal
 import socket
@@ -14,6 +13,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from test_twistd import start_twistd, stop
 
 from actornet.cli import parser
 from actornet.commands import WORKER_COLUMNS
@@ -54,52 +54,6 @@ class Stall(Actor):
     def wait(self, bag):
         return Deferred()
 '''
-
-
-class Output:
-    """Drains a process's output on a thread (so its pipe never fills) and lets a
-    test wait for a line."""
-
-    def __init__(self, stream):
-        self.lines = []
-        self.ended = False
-        self.changed = threading.Condition()
-        threading.Thread(target=self._drain, args=(stream,), daemon=True).start()
-
-    def _drain(self, stream):
-        for line in stream:
-            with self.changed:
-                self.lines.append(line)
-                self.changed.notify_all()
-        with self.changed:
-            self.ended = True
-            self.changed.notify_all()
-
-    def wait_for(self, needle, timeout=20):
-        """Block until a line holds ``needle``; return it."""
-        def found():
-            return next((line for line in self.lines if needle in line), None)
-        with self.changed:
-            if not self.changed.wait_for(lambda: found() or self.ended, timeout) or not found():
-                raise AssertionError(f"no line with {needle!r}:\n{''.join(self.lines)}")
-            return found()
-
-
-def start_twistd(config, cwd):
-    """Start ``twistd -n actornet --config``; its output is in ``process.output``."""
-    process = subprocess.Popen(
-        [str(BIN / "twistd"), "-n", "--pidfile=", "actornet", "--config", str(config)],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    process.output = Output(process.stdout)
-    return process
-
-
-def stop(process):
-    """SIGTERM the process and wait; twistd shuts down cleanly, then re-raises the signal."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
 
 
 def cli(*args, timeout=30, **kwargs):
