@@ -102,7 +102,8 @@ class Requests:
         sent = tuple(route)
         for worker in choice.workers:
             rid = self.inflight.new_id()
-            member = origin.member if origin is not None else worker.name
+            member = origin.member if gather is not None and origin is not None \
+                and gather is origin.gather else worker.name
             pending = Pending(rid, asker, asker_id, worker, now + ttl, service,
                               envelope["m"], retryable, gather=gather, member=member,
                               started=now, route=sent)
