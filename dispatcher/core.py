@@ -29,7 +29,7 @@ from actornet.dispatcher.metrics import Metrics
 from actornet.dispatcher.outbox import Outbox
 from actornet.dispatcher.peer import DispatcherProtocol, Peer
 from actornet.dispatcher.registry import Registry
-from actornet.dispatcher.requests import Requests, fresh_route
+from actornet.dispatcher.requests import Requests
 from actornet.dispatcher.router import Router
 from actornet.dispatcher.settings import DEFAULT_SETTINGS
 from actornet.dispatcher.snapshot import Snapshot
@@ -38,13 +38,11 @@ from actornet.dispatcher.topics import Topics
 from actornet.protocols import codec, messages
 from actornet.protocols.codes import (
     LIFECYCLE_TOPIC,
-    RESERVED_TOPIC_PREFIX,
     SUPERVISOR_TOPIC,
     Kind,
     Status,
 )
 from actornet.protocols.envelope import MalformedEnvelope, check
-from actornet.protocols.framing import frame_parts
 from actornet.protocols.stamp import stamp_prefix
 
 
@@ -67,11 +65,11 @@ class Dispatcher:
         self.endpoints = tuple(endpoints)
         self.liveness = settings.liveness
         self.registry = Registry()
-        self.topics = Topics()
         self.stats = Counter()
         self.metrics = Metrics()
         self.outbox = Outbox(clock, settings.name, self.stats)
         self.peers = self.outbox.peers
+        self.topics = Topics(self.outbox, self.stats)
         management = Management(clock, self.snapshot, settings.token, on_shutdown,
                                 self.announce_supervisor_event)
         self.requests = Requests(clock, settings, Router(self.registry, settings),
@@ -86,10 +84,10 @@ class Dispatcher:
         self._handlers = {
             Kind.REQUEST: self.requests.request,
             Kind.RESPONSE: self.requests.response,
-            Kind.EVENT: self._event,
+            Kind.EVENT: self.topics.event,
             Kind.KEEPALIVE: self._keepalive_in,
-            Kind.SUBSCRIBE: self._subscribe,
-            Kind.UNSUBSCRIBE: self._unsubscribe,
+            Kind.SUBSCRIBE: self.topics.subscribe_to,
+            Kind.UNSUBSCRIBE: self.topics.unsubscribe_from,
             Kind.DISCONNECT: self._disconnect,
         }
 
@@ -227,7 +225,7 @@ class Dispatcher:
             elif peer.name is None or e.request_id is None:
                 self.refuse(peer, e)
             else:
-                self._malformed_request(peer, e)
+                self.requests.malformed_request(peer, e)
             return
         except ValueError as e:
             self.refuse(peer, e)
@@ -244,37 +242,9 @@ class Dispatcher:
                              f"a dispatcher does not accept {kind.name} frames")
             return
         if size - 4 > self.message_limit:
-            self._too_large(peer, kind, envelope, size - 4)
+            self.requests.too_large(peer, kind, envelope, size - 4, self.message_limit)
             return
         handler(peer, envelope, body, now)
-
-    def _too_large(self, peer, kind, envelope, size):
-        """A frame over the announced limit (it would outgrow the frame limit on its
-        way): that message alone fails, TOO_LARGE at its sender."""
-        self.stats["too_large"] += 1
-        message = (f"a frame of {size} bytes is over the limit of {self.message_limit} "
-                   "bytes")
-        if kind is Kind.RESPONSE:
-            pending = self.inflight.get(envelope["id"])
-            if pending is not None and pending.worker is peer:
-                self.inflight.pop(pending.rid)
-                self.requests.fail(pending, Status.TOO_LARGE,
-                                   f"the answer of {peer.label} was too large: {message}")
-        elif kind is Kind.REQUEST and not envelope.get("nr"):
-            self.outbox.send(peer, messages.failure(envelope["id"], Status.TOO_LARGE, message,
-                                                    sender=self.name))
-        else:
-            self.outbox.send(peer, messages.tell_failed(Status.TOO_LARGE, message))
-
-    def _malformed_request(self, peer, error):
-        """One request of a registered peer is malformed: fail it alone."""
-        self.stats["malformed"] += 1
-        message = f"malformed envelope: {error}"
-        if error.request_id:
-            self.outbox.send(peer, messages.failure(error.request_id, Status.MALFORMED_ENVELOPE,
-                                                    message, sender=self.name))
-        else:
-            self.outbox.send(peer, messages.tell_failed(Status.MALFORMED_ENVELOPE, message))
 
     def frame_too_large(self, peer, length):
         self.stats["too_large"] += 1
@@ -358,46 +328,13 @@ class Dispatcher:
 
     # -- events ------------------------------------------------------------
 
-    def _subscribe(self, peer, envelope, body, now):
-        self.topics.subscribe(peer, envelope["top"])
-
-    def _unsubscribe(self, peer, envelope, body, now):
-        self.topics.unsubscribe(peer, envelope["top"])
-
-    def _event(self, peer, envelope, body, now):
-        topic = envelope["top"]
-        if topic.startswith(RESERVED_TOPIC_PREFIX) or not peer.identity.may("publish", topic):
-            self.stats["forbidden"] += 1
-            why = (f"topics under {RESERVED_TOPIC_PREFIX} are published by the dispatcher alone"
-                   if topic.startswith(RESERVED_TOPIC_PREFIX)
-                   else peer.identity.refusal("publish", topic))
-            self.log.warn("{peer} may not publish on {topic!r}: {why}", peer=peer.label,
-                          topic=topic, why=why)
-            self.outbox.send(peer, messages.tell_failed(Status.UNAUTHORIZED, why))
-            return
-        route = envelope.setdefault("r", [])
-        fresh_route(route, peer)
-        self.outbox.stamp(route, peer, now)
-        envelope["src"] = peer.name
-        self.publish(envelope, body)
-
     def announce_supervisor_event(self, data):
         """Publish a supervisor's restart or give-up on its topic, as the dispatcher."""
         self.publish(messages.event(SUPERVISOR_TOPIC, [], self.name), codec.encode(data))
 
     def publish(self, envelope, body=b""):
-        """Send an event to every subscriber of its topic; a subscriber over its
-        outbound limit misses it (counted), and nobody is held back for it."""
-        subscribers = self.topics.subscribers(envelope["top"])
-        if not subscribers:
-            self.stats["events_unheard"] += 1
-            return
-        parts = frame_parts(codec.encode(envelope), body)
-        for subscriber in subscribers:
-            if subscriber.outbound.over_limit:
-                self.stats["events_dropped_slow_reader"] += 1
-                continue
-            self.outbox.write(subscriber, parts)
+        """Send an event (from the dispatcher itself) to every subscriber of its topic."""
+        self.topics.publish(envelope, body)
 
 
 def _address(transport):

@@ -17,10 +17,10 @@ from actornet.dispatcher.inflight import InFlight, Pending
 from actornet.dispatcher.management import SERVICE as MANAGEMENT
 from actornet.dispatcher.management import ManagementError
 from actornet.dispatcher.router import busy_message
+from actornet.dispatcher.routes import described, extends, forged, fresh_route, hop_names
 from actornet.protocols import codec, messages
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.framing import frame_parts
-from actornet.protocols.stamp import Stamp
 
 
 class Requests:
@@ -187,6 +187,33 @@ class Requests:
         envelope["src"] = peer.name
         self.outbox.send(asker, envelope, body)
 
+    def malformed_request(self, peer, error):
+        """One request of a registered peer is malformed: fail it alone."""
+        self.stats["malformed"] += 1
+        message = f"malformed envelope: {error}"
+        if error.request_id:
+            self.outbox.send(peer, messages.failure(error.request_id, Status.MALFORMED_ENVELOPE,
+                                                    message, sender=self.name))
+        else:
+            self.outbox.send(peer, messages.tell_failed(Status.MALFORMED_ENVELOPE, message))
+
+    def too_large(self, peer, kind, envelope, size, limit):
+        """A frame over the announced ``limit`` (it would outgrow the frame limit on its
+        way): that message alone fails, TOO_LARGE at its sender."""
+        self.stats["too_large"] += 1
+        message = f"a frame of {size} bytes is over the limit of {limit} bytes"
+        if kind is Kind.RESPONSE:
+            pending = self.inflight.get(envelope["id"])
+            if pending is not None and pending.worker is peer:
+                self.inflight.pop(pending.rid)
+                self.fail(pending, Status.TOO_LARGE,
+                          f"the answer of {peer.label} was too large: {message}")
+        elif kind is Kind.REQUEST and not envelope.get("nr"):
+            self.outbox.send(peer, messages.failure(envelope["id"], Status.TOO_LARGE, message,
+                                                    sender=self.name))
+        else:
+            self.outbox.send(peer, messages.tell_failed(Status.TOO_LARGE, message))
+
     def malformed_answer(self, peer, rid, error):
         """``peer`` answered request ``rid`` with a malformed envelope: that request
         fails (once) with MALFORMED_ENVELOPE; a stray one is a dead letter."""
@@ -290,52 +317,6 @@ class Requests:
     def dead_letter(self, peer, envelope, why):
         self.stats["dead_letters"] += 1
         self.log.debug("dead letter from {peer}: {why} ({what}, route {route})",
-                       peer=peer.label, why=why, what=_described(envelope),
-                       route=" > ".join(_hop_names(envelope.get("r", []))) or "empty")
+                       peer=peer.label, why=why, what=described(envelope),
+                       route=" > ".join(hop_names(envelope.get("r", []))) or "empty")
 
-
-def _described(envelope):
-    """A frame as a log line names it: kind, id, service.method or topic."""
-    kind = Kind(envelope["k"]).name
-    if "top" in envelope:
-        return f"{kind} on {envelope['top']}"
-    if "svc" in envelope:
-        return f"{kind} {envelope.get('id')} for {envelope['svc']}.{envelope.get('m')}"
-    return f"{kind} {envelope.get('id')}"
-
-
-def _hop_names(route):
-    """The names on a route's stamps, oldest first (``?`` for one that does not parse)."""
-    names = []
-    for item in route:
-        try:
-            names.append(Stamp.from_wire(item).name)
-        except ValueError:
-            names.append("?")
-    return names
-
-
-def fresh_route(route, peer):
-    """A new request or event starts a fresh route: at most the sender's own stamp
-    (whatever else a peer claims about where the bag has been is dropped)."""
-    if route and (len(route) > 1 or not _names(route[0], peer)):
-        route[:] = [stamp for stamp in route[-1:] if _names(stamp, peer)]
-
-
-def extends(route, sent, peer):
-    """Whether ``route`` is the route the dispatcher sent (``sent``) plus at most one
-    stamp, of ``peer``'s own: the rest of a route is vouched for by the dispatcher."""
-    hops = len(sent)
-    if len(route) == hops:
-        return tuple(route) == sent
-    return (len(route) == hops + 1 and tuple(route[:hops]) == sent
-            and _names(route[hops], peer))
-
-
-def forged(peer):
-    return (f"{peer.label} sent a route that is not the one it was given plus its own "
-            "stamp")
-
-
-def _names(stamp, peer):
-    return type(stamp) is bytes and stamp.startswith(peer.stamp_prefix)
