@@ -74,7 +74,14 @@ def not_text(service, method):
 
 
 def error_of(envelope):
-    """The :class:`ActornetError` a failed answer (or ERROR frame) carries."""
+    """The :class:`ActornetError` a failed answer (or ERROR frame) carries.
+
+    Never raises, whatever ``err`` holds: an ``err`` missing its type or
+    message gets the status's label or "no detail" in its place (raising here
+    would leave the ask it answers pending forever).
+    """
     status = envelope.get("st", Status.FAILURE)
-    kind, message = (envelope.get("err") or [Status.parse(status).label, "no detail"])[:2]
+    err = envelope.get("err") or []
+    kind = err[0] if len(err) > 0 else Status.parse(status).label
+    message = err[1] if len(err) > 1 else "no detail"
     return error_for(status, message, remote_type=kind)

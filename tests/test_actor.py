@@ -15,6 +15,7 @@ from actornet import (
     Actor,
     ActorLost,
     ProtocolError,
+    RemoteError,
     RequestTimeout,
     ThreadRunner,
     Unauthorized,
@@ -245,6 +246,27 @@ def test_an_error_after_ready_is_a_failed_tell_not_a_refusal():
     assert not transport.disconnected and actor.connected and not answer.called
     link.dataReceived(encode_frame(messages.response(request["id"]), codec.encode({"ok": 1})))
     assert answer.result == {"ok": 1}
+
+
+@pytest.mark.parametrize("err, remote_type, message", [
+    (["KeyError"], "KeyError", "no detail"), ([], "failure", "no detail"),
+    (["KeyError", "'k'", "extra"], "KeyError", "'k'"),
+], ids=["one-element", "empty", "three-elements"])
+def test_a_failed_answer_with_an_odd_err_still_fails_the_ask(err, remote_type, message):
+    """An answer whose ``err`` lacks its message (or has too much) fails the ask with
+    what it has, instead of raising and leaving the ask pending forever."""
+    clock = Clock()
+    actor = Actor("asker", clock=clock)
+    link, transport = linked(actor, clock)
+    answer = actor.ask("svc", "m")
+    (request, _), = frames(transport)
+    failures = []
+    answer.addErrback(failures.append)
+    link.dataReceived(encode_frame({"k": Kind.RESPONSE, "id": request["id"],
+                                    "st": Status.FAILURE, "err": err}))
+    assert failures[0].check(RemoteError)
+    assert (failures[0].value.remote_type, failures[0].value.message) == (remote_type, message)
+    assert not transport.disconnected
 
 
 def test_a_refusal_after_ready_fails_pending_asks_with_its_reason():

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 
 import pytest
 from hypothesis import HealthCheck, settings
+from twisted.logger import globalLogPublisher
 
 SECONDS = float(os.environ.get("ACTORNET_FUZZ_SECONDS", "0") or 0)
 TIMEOUT = 30 if SECONDS <= 0 else SECONDS + 120
@@ -26,6 +27,12 @@ MiB = 1024 * 1024
 
 fuzz_timeout = pytest.mark.timeout(TIMEOUT)
 """Fails a fuzz test that hangs (a frame that makes the code loop forever)."""
+
+fuzz_timeout_on_the_reactor = pytest.mark.timeout(TIMEOUT, method="thread")
+"""The same for a test run on the reactor, which would swallow the exception
+pytest-timeout's signal raises (its main loop logs and goes on): this one
+stops the whole run, with every thread's stack.  Such a test should time out
+by itself first (``Deferred.addTimeout``)."""
 
 
 def examples(count):
@@ -69,3 +76,22 @@ def memory_peak_below(mebibytes):
     assert peak - base < mebibytes * MiB, (
         f"the run allocated {(peak - base) / MiB:.1f} MiB at its peak "
         f"(bound: {mebibytes} MiB)")
+
+
+@contextmanager
+def no_logged_failures():
+    """Fail if anything logs a failure inside the block: an exception that Twisted
+    caught and logged (one raised out of ``dataReceived``, an unhandled error in
+    a Deferred) instead of letting it reach the test."""
+    failures = []
+
+    def observe(event):
+        if "log_failure" in event:
+            failures.append(event["log_failure"])
+
+    globalLogPublisher.addObserver(observe)
+    try:
+        yield
+    finally:
+        globalLogPublisher.removeObserver(observe)
+    assert failures == [], [failure.getTraceback() for failure in failures]
