@@ -43,9 +43,13 @@ class Gather:
         return not self.waiting
 
     def add(self, name, status, body=b"", error=None):
-        """Record ``name``'s answer; ``error`` is ``[type, message]`` for a failure."""
+        """Record ``name``'s answer; ``error`` is ``[type, message]`` for a failure.
+
+        @return: whether it was recorded (False for a name already answered or
+            never asked: the combined answer must be sent once).
+        """
         if name not in self.waiting:
-            return
+            return False
         self.waiting.discard(name)
         entry = [codec.encode(name), map_header(2), _STATUS_KEY, codec.encode(int(status))]
         if status == Status.SUCCESS:
@@ -54,6 +58,7 @@ class Gather:
             kind, message = (error or [Status.parse(status).label, ""])[:2]
             entry += [_ERROR_KEY, codec.encode({"type": kind, "message": message})]
         self._entries.append(b"".join(entry))
+        return True
 
     def body(self):
         """The combined answer's body bytes."""

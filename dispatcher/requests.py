@@ -237,8 +237,7 @@ class Requests:
 
     def _gathered(self, pending, status, body=b"", error=None):
         gather = pending.gather
-        gather.add(pending.member, status, body, error)
-        if gather.complete:
+        if gather.add(pending.member, status, body, error) and gather.complete:
             self._finish(gather)
 
     def _finish(self, gather):

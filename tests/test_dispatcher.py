@@ -818,3 +818,22 @@ def test_a_malformed_answer_to_all_is_one_error_in_the_gathered_answer(star):
     assert answer["good"] == {"status": 200, "result": {"n": 1}}
     assert answer["bad"]["status"] == Status.MALFORMED_ENVELOPE
     assert len(star.dispatcher.inflight) == 0
+
+
+def test_a_gathered_member_forwarded_to_all_is_answered_once():
+    """A member of a gathered ask that forwards to ``all`` of two actors counts once: the
+    asker gets one combined answer, not one per answering actor."""
+    star = Star()
+    front = star.actor("front", ["front"])
+    backs = [star.actor(name, ["back"]) for name in ("back-1", "back-2")]
+    asker = star.actor("asker")
+    asker.ask(1, "front", tgt=["front"])
+    request, _ = front.only(Kind.REQUEST)
+    front.send({"k": Kind.REQUEST, "id": 7, "fwd": request["id"], "svc": "back", "m": "run",
+                "tgt": "all", "r": request["r"] + [stamp("front", len(request["r"]) + 1)]})
+    for back in backs:
+        back.answer(back.only(Kind.REQUEST)[0], body=codec.encode({"from": back.peer.name}))
+    envelope, body = asker.only(Kind.RESPONSE)
+    assert envelope["id"] == 1 and list(codec.decode(body)) == ["front"]
+    assert asker.frames() == []
+    assert len(star.dispatcher.inflight) == 0

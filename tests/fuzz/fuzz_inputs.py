@@ -206,25 +206,6 @@ def body(pick):
     return pick.choice((b"", codec.encode({"n": 1}), b"\xff\xfe", codec.encode([1, 2])))
 
 
-def known_bug(data):
-    """Whether a frame in ``data`` would hit a bug the fuzzers found and strict
-    xfail tests pin (tests/fuzz/test_fuzz_dispatcher.py); such inputs are not
-    sent, so the fuzzers keep looking for new bugs.  Delete a rule when its
-    bug is fixed."""
-    return any(_hits_known_bug(sent) for sent in envelopes_in(data))
-
-
-def _hits_known_bug(sent):
-    if type(sent) is not dict:
-        return False
-    if sent.get("k") == Kind.RESPONSE:
-        err = sent.get("err")
-        return type(err) is list and len(err) == 1
-    if sent.get("k") == Kind.REQUEST and "fwd" in sent:
-        return sent.get("tgt") == "all" or type(sent.get("tgt")) is list
-    return False
-
-
 def envelopes_in(data):
     """The decoded envelopes of the whole frames in ``data`` (None where one does
     not decode)."""
