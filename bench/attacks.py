@@ -7,12 +7,15 @@
 Measures findings 1, 2, 3, 4 and 6 of the issue "Hostile peers and slow
 readers".  For each attack: the dispatcher process's RSS in MiB just before the
 attack, at its peak from the attack's start to the end of a 3 s settle after it
-(the kernel's VmHWM, reset when the attack starts, or the highest 50 ms sample),
-and after that settle; and the ask latency of a bystander (the real client,
-``actornet.connect`` then ``ask("echo", "echo", ..., timeout=5)`` every 10 ms,
-one at a time, timed with ``time.perf_counter``) while the attack runs,
-against its p50 alone during the 5 s before it.  Timeouts and other errors
-count as failures; p50/p99 are over the asks that succeeded.
+(the higher of the kernel's VmHWM, reset when the attack starts, and samples
+every 50 ms), and after that settle; and the ask latency of a bystander (the
+real client, ``actornet.connect`` then ``ask("echo", "echo", ..., timeout=5)``
+every 10 ms, one at a time, timed with ``time.perf_counter``) while the attack
+runs, against its p50 alone during the 5 s before it.  Timeouts and other
+errors count as failures (a bystander that lost its connection connects again
+before its next ask); p50/p99 are over the asks that succeeded.  Each line also
+says which innocent actors the dispatcher lost (from its log), whether it
+survived, and what the attacker saw (``detail``; ``notes`` in a sentence).
 
 Each attack gets a fresh network: a dispatcher process (``token = "t"``,
 ``keepalive_interval = 1.0``, so a 3 s holdtime) and an actors process with
@@ -31,7 +34,10 @@ and cbor2), and nothing here imports more of actornet than ``connect``,
 attackers and bystander all use the actornet installed there (no PYTHONPATH is
 set, unlike run.py's ``--dispatcher-python``).  A dispatcher whose RSS passes
 ``--rss-cap-mib`` (default 12288) is killed so that it cannot take the machine
-down; its line says so.
+down; its line says so.  ``--mmap-threshold 65536`` runs the dispatcher with
+glibc's mmap threshold there, so that its 64 KiB read buffers are given back to
+the system when freed: RSS that stays up without it but comes back with it is
+kept by the allocator for reuse, not leaked.
 
 The attacks (each within about a minute):
 
@@ -270,7 +276,8 @@ def summarize(results):
     if stopped:
         text += f"; sends cut short: {dict(stopped)}"
     if said:
-        text += f"; said: {said.most_common(1)[0][0]}"
+        words, times = said.most_common(1)[0]
+        text += f"; {times} told: {words}"
     if failed:
         text += f"; {len(failed)} could not connect/register ({failed[0]})"
     out["summary"] = text
@@ -279,6 +286,25 @@ def summarize(results):
 
 def hold_until(moment):
     time.sleep(max(0.0, moment - time.monotonic()))
+
+
+def hold_alive(sock, until):
+    """Stay registered until ``until``: a KEEPALIVE every 0.5 s (a registered peer
+    that says nothing is dropped after the holdtime, which would end the attack)."""
+    while time.monotonic() < until:
+        send_keepalive(sock)
+        hold_until(min(until, time.monotonic() + 0.5))
+
+
+def send_keepalive(sock):
+    """One KEEPALIVE; False if the connection is gone."""
+    try:
+        sock.sendall(frame({"k": KEEPALIVE}))
+    except TimeoutError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 # -- the attacks (in the attacker's process) ---------------------------------------------
@@ -311,7 +337,7 @@ def target_list(port):
     with sock:
         sent, stopped = send_bounded(sock, data, started + 30)
         answer = await_answer(sock, 1, started + 45)
-        hold_until(started + MIN_WINDOW)
+        hold_alive(sock, started + MIN_WINDOW)
     answer.update(frame_bytes=len(data), sent=sent, send_stopped=stopped)
     answer["summary"] = (f"{len(data) / 1e3:.0f} kB request; " + (
         f"answered {answer['status']} after {answer['seconds']:.2f} s "
@@ -321,14 +347,16 @@ def target_list(port):
 
 
 def await_answer(sock, rid, deadline):
-    """The first RESPONSE (or ERROR) to ``rid``: its status, delay and body size."""
+    """The first RESPONSE (or ERROR) to ``rid``: its status, delay and body size
+    (a KEEPALIVE every 0.5 s meanwhile)."""
     started, buffer = time.monotonic(), b""
     while (left := deadline - time.monotonic()) > 0:
-        sock.settimeout(left)
+        sock.settimeout(min(left, 0.5))
         try:
             chunk = sock.recv(MIB)
         except TimeoutError:
-            break
+            send_keepalive(sock)
+            continue
         except OSError as e:
             return {"outcome": f"connection lost: {type(e).__name__}"}
         if not chunk:
@@ -360,6 +388,7 @@ def slow_reader(port):
         while dropped is None and time.monotonic() < started + SLOW_SECONDS:
             time.sleep(0.5)
             dropped = keepalive_or_dropped(sock, poller, started)
+    hold_until(started + SLOW_SECONDS)
     text = ("never dropped by the dispatcher" if dropped is None
             else f"dropped by the dispatcher after {dropped:.1f} s")
     return {"asks": SLOW_ASKS, "answer_bytes": SLOW_ANSWER, "rcvbuf": rcvbuf,
@@ -368,15 +397,10 @@ def slow_reader(port):
 
 
 def keepalive_or_dropped(sock, poller, started):
-    """Send one KEEPALIVE; the seconds since ``started`` if the dispatcher has hung up."""
-    if poller.poll(0):
-        return time.monotonic() - started
-    try:
-        sock.settimeout(1.0)
-        sock.send(frame({"k": KEEPALIVE}))
-    except TimeoutError:
-        return None
-    except OSError:
+    """Send one KEEPALIVE; the seconds since ``started`` if the dispatcher has hung up
+    (seen by poll, without reading)."""
+    sock.settimeout(1.0)
+    if poller.poll(0) or not send_keepalive(sock):
         return time.monotonic() - started
     return None
 
@@ -397,7 +421,8 @@ def many_asks(port):
             break
         sent += MANY_BATCH
     send_s = time.monotonic() - started
-    hold_until(max(started + MIN_WINDOW, time.monotonic() + 3.0))
+    sock.settimeout(0.5)
+    hold_alive(sock, max(started + MIN_WINDOW, time.monotonic() + 3.0))
     stop.set()
     reader.join(5.0)
     sock.close()
@@ -411,17 +436,18 @@ def many_asks(port):
 
 def count_answers(sock, answers, stop):
     """Read answers until ``stop`` or the connection ends, counting them by status."""
-    buffer = b""
+    buffer, started = b"", time.monotonic()
     while not stop.is_set():
         try:
             chunk = sock.recv(MIB)
         except TimeoutError:
             continue
         except OSError:
-            answers["connection lost"] += 1
+            if not stop.is_set():
+                answers[f"connection lost at {time.monotonic() - started:.1f} s"] += 1
             return
         if not chunk:
-            answers["closed by the dispatcher"] += 1
+            answers[f"closed by the dispatcher at {time.monotonic() - started:.1f} s"] += 1
             return
         found, buffer = split_frames(buffer + chunk)
         for envelope, _ in found:
@@ -561,7 +587,7 @@ class PeakWatch(threading.Thread):
         self.join()
 
 
-def start_network(cluster, run_dir, name):
+def start_network(cluster, run_dir, name, dispatcher_env=None):
     """The dispatcher's process and the actors' process; (dispatcher child, port)."""
     from nodes import write_config
 
@@ -570,7 +596,8 @@ def start_network(cluster, run_dir, name):
         "listen": ["tcp:0:interface=127.0.0.1:backlog=1024"], "connection_file": False,
         "token": TOKEN, "keepalive_interval": KEEPALIVE_INTERVAL})
     dispatcher = cluster.python(f"{name}-dispatcher", "attacks.py", "node", config,
-                                run_dir / f"{name}-dispatcher.twistd.log", cwd=run_dir)
+                                run_dir / f"{name}-dispatcher.twistd.log", cwd=run_dir,
+                                env=dispatcher_env)
     port = dispatcher.info["port"]
     actors = run_dir / f"{name}-actors.toml"
     actors.write_text("\n".join([
@@ -617,8 +644,8 @@ def attack_one(name):
     return run
 
 
-ATTACKS = {"stalled-partial-frames": attack_stalled,
-           **{name: attack_one(name) for name in list(ATTACKERS)[1:]}}
+ATTACKS = {name: attack_one(name) for name in ATTACKERS}
+ATTACKS["stalled-partial-frames"] = attack_stalled
 
 
 def rss_mib(child):
@@ -628,10 +655,10 @@ def rss_mib(child):
     return round(rss_kib(child.pid) / 1024, 1)
 
 
-def measure(name, run_dir, cap_mib):
+def measure(name, run_dir, cap_mib, dispatcher_env=None):
     """Run one attack on a fresh network: its result line."""
     with Cluster(run_dir) as cluster:
-        dispatcher, port = start_network(cluster, run_dir, name)
+        dispatcher, port = start_network(cluster, run_dir, name, dispatcher_env)
         watch = PeakWatch(dispatcher.pid, cap_mib * 1024)
         watch.start()
         try:
@@ -648,6 +675,7 @@ def measure(name, run_dir, cap_mib):
             time.sleep(SETTLE_SECONDS)
             after, alive = rss_mib(dispatcher), dispatcher.popen.poll() is None
             cpu = cpu_seconds(dispatcher.pid) - cpu_before if alive else None
+            lost = innocents_lost(run_dir / f"{name}-dispatcher.twistd.log")
             stop_file.touch()
             seen = bystander_result(watcher)
         finally:
@@ -659,7 +687,8 @@ def measure(name, run_dir, cap_mib):
     line.update(attack_seconds=round(attack_to - attack_from, 1),
                 dispatcher_cpu_s_attack=None if cpu is None else round(cpu, 2),
                 dispatcher_alive=alive, peak_from="VmHWM" if watch.use_hwm else "samples")
-    line["notes"] = notes(detail, watch, exit_code)
+    line["innocents_lost"] = lost
+    line["notes"] = notes(detail, watch, exit_code, lost)
     line["detail"] = detail
     return line
 
@@ -694,8 +723,26 @@ def bystander_stats(seen, normal_from, attack_from, attack_to):
             "bystander_error_examples": seen["error_examples"]}
 
 
-def notes(detail, watch, exit_code):
+def innocents_lost(log_path):
+    """The echo and stall actors' departures the dispatcher logged, other than a
+    DISCONNECT (the holdtime, a lost connection): {"stall": ["reason", ...]}."""
+    lost = {}
+    try:
+        rows = Path(log_path).read_text(errors="replace").splitlines()
+    except OSError:
+        return lost
+    for row in rows:
+        for actor in ("echo-1", "stall"):
+            marker = f"actor {actor} left ("
+            if marker in row and "it said DISCONNECT" not in row:
+                lost.setdefault(actor, []).append(row.partition(marker)[2][:-1][:120])
+    return lost
+
+
+def notes(detail, watch, exit_code, lost):
     text = detail.get("summary", "")
+    for actor, reasons in lost.items():
+        text += f"; innocent actor {actor} lost {len(reasons)}x ({reasons[0]})"
     if watch.killed_at_kib is not None:
         text += f"; KILLED by the bench at {watch.killed_at_kib / 1024:.0f} MiB (--rss-cap-mib)"
     elif exit_code is not None:
@@ -739,6 +786,10 @@ def main():
     parser.add_argument("--list", action="store_true", help="list the attacks and exit")
     parser.add_argument("--rss-cap-mib", type=int, default=12288,
                         help="kill a dispatcher whose RSS passes this (default 12288)")
+    parser.add_argument("--mmap-threshold", type=int, metavar="BYTES",
+                        help="glibc's mmap threshold for the dispatcher: blocks this big get "
+                             "mappings of their own, given back when freed (RSS that stays "
+                             "high without it but not with it is the allocator's, not a leak)")
     parser.add_argument("--keep", action="store_true", help="keep the configs and logs")
     args = parser.parse_args()
     if args.list:
@@ -760,16 +811,21 @@ def run(names, args):
     run_dir = Path(tempfile.mkdtemp(prefix="actornet-attacks-"))
     where = str(Path(actornet.__file__).parent)
     print(f"actornet from {where} under {sys.executable}; logs in {run_dir}", file=sys.stderr)
+    env = None
+    if args.mmap_threshold:
+        env = {"GLIBC_TUNABLES": f"glibc.malloc.mmap_threshold={args.mmap_threshold}"}
     lines, failed = [], False
     try:
         for name in names:
             print(f"{name} ...", file=sys.stderr, flush=True)
             try:
-                line = measure(name, run_dir, args.rss_cap_mib)
+                line = measure(name, run_dir, args.rss_cap_mib, env)
             except Exception as e:
                 failed = True
                 line = {"attack": name, "error": f"{type(e).__name__}: {e}"[:800]}
             line.update(python=sys.executable, actornet=where)
+            if env:
+                line["dispatcher_env"] = env
             lines.append(line)
             print(json.dumps(line), flush=True)
     finally:
