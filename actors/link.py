@@ -17,7 +17,7 @@ from zope.interface import implementer
 
 from actornet.protocols import codec, messages
 from actornet.protocols.codes import Kind, Status
-from actornet.protocols.envelope import check
+from actornet.protocols.envelope import MalformedEnvelope, check
 from actornet.protocols.errors import ActornetError, ProtocolError, error_for
 from actornet.protocols.framing import (
     DEFAULT_MAX_FRAME,
@@ -114,6 +114,12 @@ class ActorLink(FrameProtocol):
         try:
             envelope = codec.decode(envelope_bytes)
             kind = check(envelope)
+        except MalformedEnvelope as e:
+            if e.answer_id is not None and self.ready is None:
+                self.session.malformed_answer(e.answer_id, e)
+            else:
+                self.frameMalformed(e)
+            return
         except ValueError as e:
             self.frameMalformed(e)
             return

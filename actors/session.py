@@ -277,6 +277,14 @@ class Session:
             return
         answer.callback(bag)
 
+    def malformed_answer(self, rid, error):
+        """The answer to ask ``rid`` came malformed: that ask fails, once."""
+        entry = self._pending.pop(rid, None)
+        if entry is None:
+            return
+        self._deadlines.discard(rid, entry[1])
+        entry[0].errback(ProtocolError(f"a malformed answer came: {error}"))
+
     def _event(self, envelope, body):
         callbacks = self._subscriptions.get(envelope["top"])
         if not callbacks:
