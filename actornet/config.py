@@ -150,6 +150,18 @@ ACTOR_KEYS = ("class", "name", "services", "instances", "options", "max_restarts
               "restart_window")
 
 
+LIMITS = (
+    ("max_envelope_bytes", int, lambda n: n >= 1024, "an integer of 1024 or more"),
+    ("unregistered_max_frame_bytes", int, lambda n: n >= 256, "an integer of 256 or more"),
+    ("register_timeout", float, _positive, "a positive number of seconds"),
+    ("max_targets", int, _positive, "a positive integer"),
+    ("max_in_flight_per_asker", int, _positive, "a positive integer"),
+    ("max_retry_body_bytes", int, lambda n: n >= 0, "0 or more bytes"),
+    ("slow_consumer_seconds", float, _positive, "a positive number of seconds"),
+)
+"""The limits against hostile or broken peers a ``[dispatcher]`` table may set."""
+
+
 def _dispatcher(reader, identities):
     defaults = DispatcherSettings()
     settings = DispatcherSettings(
@@ -173,6 +185,8 @@ def _dispatcher(reader, identities):
                                         "a positive integer"),
         drain_seconds=reader.get("drain_seconds", float, defaults.drain_seconds,
                                  lambda v: v >= 0, "0 or more seconds"),
+        **{key: reader.get(key, kind, getattr(defaults, key), check, expect)
+           for key, kind, check, expect in LIMITS},
     )
     listen = reader.text_list("listen")
     if not listen:

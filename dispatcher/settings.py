@@ -65,8 +65,5 @@ class DispatcherSettings:
 DEFAULT_SETTINGS = DispatcherSettings()
 
 CONFIG_KEYS = tuple(field.name for field in attrs.fields(DispatcherSettings)
-                    if field.name in ("name", "token", "max_frame_bytes", "hop_limit",
-                                      "request_timeout", "keepalive_interval",
-                                      "keepalive_multiplier", "outbound_limit_bytes",
-                                      "drain_seconds"))
+                    if field.name not in ("max_timeout", "identities"))
 """The settings a config's ``[dispatcher]`` table may set (the rest keep their defaults)."""

@@ -66,6 +66,8 @@ def test_a_good_config_becomes_records_with_defaults(tmp_path):
     ("[join]\nconnect = 'tcpp:host=x:port=1'\n" + MATH,
      "join.connect: 'tcpp:host=x:port=1' is not a usable endpoint: Unknown endpoint type"),
     ("[dispatcher]\nlisen = 'tcp:0'\n", "dispatcher.lisen: unknown key (a typo?)"),
+    ("[dispatcher]\nlisten = 'tcp:0'\nmax_targets = 0\n",
+     "dispatcher.max_targets: expected a positive integer, got 0"),
 ])
 def test_each_mistake_names_the_file_and_the_key(tmp_path, text, problem):
     """A bad config raises ConfigError starting with the file's path and naming the key."""
@@ -80,3 +82,12 @@ def test_a_missing_file_is_named(tmp_path):
     """A config that cannot be read says which file and why."""
     with pytest.raises(ConfigError, match=r"nope\.toml: cannot read the config: No such file"):
         load(tmp_path / "nope.toml")
+
+
+def test_the_limits_against_hostile_peers_are_config_keys(tmp_path):
+    """The slow-consumer time and the other limits can be set in [dispatcher]."""
+    path = write(tmp_path, "[dispatcher]\nlisten = 'tcp:0'\nslow_consumer_seconds = 2.5\n"
+                           "max_in_flight_per_asker = 50\n")
+    settings = load(path).dispatcher.settings
+    assert (settings.slow_consumer_seconds, settings.max_in_flight_per_asker) == (2.5, 50)
+    assert settings.max_targets == 256
