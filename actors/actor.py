@@ -64,7 +64,7 @@ class Actor:
         self.clock = clock
         self.runner = runner if runner is not None else ThreadRunner()
         self.inventory = {}
-        self.context = ActorContext(self)
+        self.context = ActorContext(self, ACTOR_API)
 
     # -- hooks for subclasses ---------------------------------------------
 
@@ -160,3 +160,7 @@ class Actor:
         runs the actor, whose supervisor restarts it with a fresh instance."""
         self.context.crash(reason)
 
+
+
+ACTOR_API = frozenset(name for name in vars(Actor) if not name.startswith("_"))
+"""What :class:`Actor` itself offers; a handler method may not hide any of it."""

@@ -18,16 +18,17 @@ from actornet.protocols.codes import INVENTORY_RELOADED
 
 
 class ActorContext:
-    """The network side of ``actor``.
+    """The network side of ``actor`` (``reserved``: the names of the Actor API, which
+    no handler method may take).
 
     ``session`` sends and receives; ``handlers`` serves requests; ``crashed``
     is the reason of the actor's crash, or None while it is healthy.
     """
 
-    def __init__(self, actor):
+    def __init__(self, actor, reserved=frozenset()):
         self.actor = actor
         self.session = Session(actor, self)
-        self.handlers = Handlers(actor, self.session)
+        self.handlers = Handlers(actor, self.session, reserved)
         self.crashed = None
         self._crash_listeners = []
         self._attach_waiters = []

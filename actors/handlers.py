@@ -33,19 +33,28 @@ def handler(method=None, *, name=None):
     return mark(method) if method is not None else mark
 
 
-def handlers_of(actor):
+def handlers_of(actor, reserved=frozenset()):
     """``{served name: bound method}`` for every marked method of ``actor``'s class.
 
     Methods are looked up on the class, so an instance attribute of the same
     name (``self.received = ...``) never hides a handler.
+
+    @param reserved: method names of the framework's own API (``ask``, ``tell``, ...).
+    @raise TypeError: a handler method named like one of them would hide it.
     """
     klass = type(actor)
     table = {}
     for base in reversed(klass.__mro__):
         for attribute, value in vars(base).items():
             served = getattr(value, _MARK, None)
-            if served is not None:
-                table[served] = getattr(klass, attribute).__get__(actor, klass)
+            if served is None:
+                continue
+            if attribute in reserved:
+                raise TypeError(
+                    f"{base.__name__}.{attribute}: a handler method named {attribute!r} would "
+                    f"hide Actor.{attribute}; name the method otherwise and serve it with "
+                    f"@handler(name={attribute!r})")
+            table[served] = getattr(klass, attribute).__get__(actor, klass)
     return table
 
 
@@ -58,8 +67,8 @@ class Handlers:
 
     log = Logger()
 
-    def __init__(self, actor, session):
-        self.methods = handlers_of(actor)
+    def __init__(self, actor, session, reserved=frozenset()):
+        self.methods = handlers_of(actor, reserved)
         self._session = session
 
     def serve(self, request, body):

@@ -444,3 +444,25 @@ async def test_a_request_that_is_not_text_fails_alone_and_others_still_succeed(c
     await cluster.wait_for(lambda: len(stall.waiting) == 2)
     stall.waiting[1].callback({"again": True})
     assert (await second)["again"] is True
+
+
+def test_a_handler_method_may_not_hide_the_actor_api():
+    """A handler method called ``ask`` would hide Actor.ask: the actor cannot be built,
+    and the message says how to serve the name anyway."""
+
+    class Shadowing(Actor):
+        @handler
+        def ask(self, bag):
+            return {}
+
+    class Served(Actor):
+        @handler(name="ask")
+        def answer_ask(self, bag):
+            return {}
+
+    with pytest.raises(TypeError) as raised:
+        Shadowing("s", clock=Clock())
+    assert str(raised.value) == (
+        "Shadowing.ask: a handler method named 'ask' would hide Actor.ask; name the method "
+        "otherwise and serve it with @handler(name='ask')")
+    assert set(Served("s", clock=Clock()).context.handlers.methods) == {"ask"}
