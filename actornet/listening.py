@@ -19,7 +19,7 @@ from twisted.internet import endpoints
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
 from twisted.logger import Logger
-from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
 
 log = Logger()
@@ -72,26 +72,9 @@ def listener(reactor, description, factory):
     return service
 
 
-class _ClosingTLSProtocol(TLSMemoryBIOProtocol):
-    """TLS that closes the way TCP does, producer or not.
-
-    Twisted's TLS holds ``loseConnection`` back until the registered producer
-    unregisters; the dispatcher's outbound gate stays registered for the whole
-    connection, so a refused peer (or every peer of a stopping dispatcher)
-    would linger until its keepalives lapsed.  Unregistering first lets the
-    close alert go out after the data already written, as TCP would.
-    """
-
-    def loseConnection(self):
-        self.unregisterProducer()
-        super().loseConnection()
-
-
 def tls_factory(options, factory):
     """``factory`` behind TLS with ``options`` (e.g. requiring client certificates)."""
-    secured = TLSMemoryBIOFactory(options, False, factory)
-    secured.protocol = _ClosingTLSProtocol
-    return secured
+    return TLSMemoryBIOFactory(options, False, factory)
 
 
 def start_listening(listeners):

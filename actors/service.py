@@ -130,13 +130,3 @@ class ActorService(MultiService):
             link.send(messages.disconnect())
         return super().stopService()
 
-
-def connect_once(session, endpoint, clock, settings=DEFAULT_LINK):
-    """Connect ``session`` (a :class:`~actornet.actors.session.Session`) once,
-    without reconnecting.
-
-    @return: a Deferred firing with the registered link, or failing with the
-        dispatcher's refusal or the connection error.
-    """
-    factory = LinkFactory(session, clock, settings)
-    return endpoint.connect(factory).addCallback(lambda link: link.ready)

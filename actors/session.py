@@ -246,8 +246,10 @@ class Session:
             return
         self.link = None
         pending, self._pending = self._pending, {}
-        for rid, (answer, bucket, *_) in pending.items():
-            self._deadlines.discard(rid, bucket)
+        if self._deadlines is not None:
+            self._deadlines.stop()
+            self._deadlines = None
+        for answer, *_ in pending.values():
             answer.errback(ActorLost(
                 f"{self.name} lost its connection to the dispatcher before the answer came "
                 f"({reason.getErrorMessage()})"))

@@ -38,17 +38,15 @@ class Deadlines:
     def discard(self, key, bucket):
         """Stop tracking ``key`` (in ``bucket``); unknown keys are ignored.
 
-        When nothing is left, the timer is cancelled: an idle process has no
-        timer pending (and a test's reactor is left clean).
+        The timer is left as it is (cancelling and re-arming it for every
+        answer would cost each request a timer); when it fires with nothing
+        due it does not re-arm.  Owners call :meth:`stop` when they are done.
         """
         members = self._buckets.get(bucket)
         if members is not None:
             members.discard(key)
             if not members:
                 del self._buckets[bucket]
-                if not self._buckets:
-                    self._heap.clear()
-                    self.stop()
 
     def _arm(self):
         if self._timer is not None and self._timer.active():
