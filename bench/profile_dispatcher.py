@@ -1,7 +1,9 @@
-"""Profile the dispatcher under the pipelined load (100 requests in flight).
+"""Profile the dispatcher (or the worker, or the client) under the pipelined load.
 
     python bench/profile_dispatcher.py [--seconds 10] [--top 25] [--no-py-spy]
     python bench/profile_dispatcher.py --body-size 1048576 --in-flight 4   # big bodies
+    python bench/profile_dispatcher.py --role worker --no-cprofile   # the Echo actor
+    python bench/profile_dispatcher.py --role client --no-cprofile   # the asking client
 
 Two passes, each with a fresh dispatcher, an Echo worker and the load client,
 all on 127.0.0.1:
@@ -10,8 +12,9 @@ all on 127.0.0.1:
    down, so the rate is lower than the benchmark's); the top functions by
    cumulative and by self time.
 2. py-spy (a sampling profiler, installed into ``bench/.peers/py-spy`` on first
-   use): samples the dispatcher at full speed; the top functions by the share
-   of samples in which they are on the stack (cumulative) and on top (self).
+   use): samples the process of ``--role`` (the dispatcher by default) at full
+   speed; the top functions by the share of samples in which they are on the
+   stack (cumulative) and on top (self).
 
 (The name is not ``profile.py``: a module of that name in bench/ would shadow
 the standard library's ``profile``, which cProfile imports.)
@@ -21,6 +24,8 @@ import argparse
 import pstats
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 
 import peers
@@ -64,16 +69,29 @@ def with_py_spy(settings, load):
     except peers.PeerUnavailable as e:
         print(f"== py-spy: skipped ({e})")
         return
-    samples_path = settings.run_dir / "dispatcher.py-spy.txt"
+    samples_path = settings.run_dir / f"{load.role}.py-spy.txt"
     with Cluster(settings.run_dir) as cluster:
         dispatcher, worker = _star(cluster, settings)
-        record = subprocess.Popen(
-            [str(python.parent / "py-spy"), "record", "--pid", str(dispatcher.pid),
-             "--format", "raw", "--output", str(samples_path), "--rate", "250",
-             "--duration", str(int(settings.warmup + settings.duration))],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+        def record(pid):
+            return subprocess.Popen(
+                [str(python.parent / "py-spy"), "record", "--pid", str(pid),
+                 "--format", "raw", "--output", str(samples_path), "--rate", "250",
+                 "--duration", str(int(settings.warmup + settings.duration))],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+        recorders = []
+        if load.role == "client":
+            watcher = threading.Thread(
+                target=lambda: recorders.append(record(_load_child(cluster).pid)), daemon=True)
+            watcher.start()
+        else:
+            recorders.append(record({"dispatcher": dispatcher, "worker": worker}[load.role].pid))
         rate = _load(cluster, settings, dispatcher, worker, load)
-        _, error = record.communicate(timeout=60)
+        if load.role == "client":
+            watcher.join(timeout=10)
+        _, error = recorders[0].communicate(timeout=60)
+        record = recorders[0]
     if record.returncode != 0 or not samples_path.exists():
         print(f"== py-spy: failed ({error.decode(errors='replace').strip()[-300:]})")
         return
@@ -83,6 +101,15 @@ def with_py_spy(settings, load):
         print(f"\n-- top {load.top} by {title}, % of {total} samples")
         for function, count in counts.most_common(load.top):
             print(f"  {100 * count / total:6.1f}%  {function}")
+
+
+def _load_child(cluster):
+    """The load generator of ``cluster``, once it has been started."""
+    while True:
+        for child in list(cluster.children):
+            if child.name.startswith("load-"):
+                return child
+        time.sleep(0.01)
 
 
 def _collapsed(path):
@@ -117,13 +144,17 @@ def main():
     parser.add_argument("--body-size", type=int, default=0,
                         help="bytes per request body (the worker's sink answers small)")
     parser.add_argument("--no-py-spy", action="store_true")
+    parser.add_argument("--no-cprofile", action="store_true")
+    parser.add_argument("--role", choices=("dispatcher", "worker", "client"),
+                        default="dispatcher", help="the process py-spy samples")
     args = parser.parse_args()
     raise_fd_limit()
     run_dir = BENCH / ".runs" / "profile"
     run_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings.make(False, run_dir)
     settings.warmup, settings.duration, settings.rounds = 1.0, args.seconds, 1
-    with_cprofile(settings, args)
+    if not args.no_cprofile:
+        with_cprofile(settings, args)
     if not args.no_py_spy:
         with_py_spy(settings, args)
 
