@@ -15,10 +15,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from actornet.protocols import envelope as wire
-from actornet.protocols import messages
+from actornet.protocols import codec, messages
 from actornet.protocols.codes import Kind, Status
-from actornet.protocols.envelope import MalformedEnvelope
+from actornet.protocols.envelope import MalformedEnvelope, check
 from actornet.protocols.errors import ActornetError, ProtocolError, error_for
 from actornet.protocols.framing import (
     DEFAULT_MAX_FRAME,
@@ -96,7 +95,7 @@ class ActorLink(FrameProtocol):
         """
         if self.transport is None or self.transport.disconnecting:
             return False
-        envelope_bytes = wire.encode(envelope)
+        envelope_bytes = codec.encode(envelope)
         size = 4 + len(envelope_bytes) + len(body)
         if size > self.send_limit:
             raise ProtocolError(f"a frame of {size} bytes is over the limit of "
@@ -113,7 +112,8 @@ class ActorLink(FrameProtocol):
     def frameReceived(self, envelope_bytes, body):
         now = self.last_seen
         try:
-            envelope = wire.decode(envelope_bytes)
+            envelope = codec.decode(envelope_bytes)
+            kind = check(envelope)
         except MalformedEnvelope as e:
             if e.answer_id is not None and self.ready is None:
                 self.session.malformed_answer(e.answer_id, e)
@@ -123,7 +123,6 @@ class ActorLink(FrameProtocol):
         except ValueError as e:
             self.frameMalformed(e)
             return
-        kind = envelope["k"]
         if kind is Kind.READY:
             self._ready(envelope)
         elif kind is Kind.REFUSED or (kind is Kind.ERROR and self.ready is not None

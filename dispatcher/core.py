@@ -36,14 +36,13 @@ from actornet.dispatcher.snapshot import Snapshot
 from actornet.dispatcher.throttle import AuthThrottle
 from actornet.dispatcher.topics import Topics
 from actornet.protocols import codec, messages
-from actornet.protocols import envelope as wire
 from actornet.protocols.codes import (
     LIFECYCLE_TOPIC,
     SUPERVISOR_TOPIC,
     Kind,
     Status,
 )
-from actornet.protocols.envelope import MalformedEnvelope
+from actornet.protocols.envelope import MalformedEnvelope, check
 from actornet.protocols.stamp import stamp_prefix
 
 
@@ -217,7 +216,8 @@ class Dispatcher:
                              f"{self.settings.max_envelope_bytes} bytes")
             return
         try:
-            envelope = wire.decode(envelope_bytes)
+            envelope = codec.decode(envelope_bytes)
+            kind = check(envelope)
         except MalformedEnvelope as e:
             if peer.name is not None and e.answer_id is not None:
                 self.stats["malformed"] += 1
@@ -230,7 +230,6 @@ class Dispatcher:
         except ValueError as e:
             self.refuse(peer, e)
             return
-        kind = envelope["k"]
         if peer.name is None:
             if kind is Kind.REGISTER:
                 self._register(peer, envelope)

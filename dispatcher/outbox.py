@@ -9,7 +9,7 @@ pid and a sequence number of its own.
 import os
 import socket
 
-from actornet.protocols import envelope as wire
+from actornet.protocols import codec
 from actornet.protocols.framing import frame_parts
 from actornet.protocols.stamp import stamp_bytes
 
@@ -34,7 +34,7 @@ class Outbox:
 
     def send(self, peer, envelope, body=b"", requester=None):
         """Encode ``envelope`` and write it with ``body`` to ``peer``."""
-        self.write(peer, frame_parts(wire.encode(envelope), body), requester)
+        self.write(peer, frame_parts(codec.encode(envelope), body), requester)
 
     def write(self, peer, parts, requester=None):
         """Write an encoded frame (every part of it is counted); ``requester`` is the

@@ -19,7 +19,6 @@ from actornet.dispatcher.management import ManagementError
 from actornet.dispatcher.router import busy_message
 from actornet.dispatcher.routes import described, extends, forged, fresh_route, hop_names
 from actornet.protocols import codec, messages
-from actornet.protocols import envelope as wire
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.framing import frame_parts
 
@@ -81,7 +80,7 @@ class Requests:
         envelope.pop("fwd", None)
         if tell:
             envelope["id"] = 0
-            parts = frame_parts(wire.encode(envelope), body)
+            parts = frame_parts(codec.encode(envelope), body)
             for worker in choice.workers:
                 self.outbox.write(worker, parts, peer)
             if choice.busy:

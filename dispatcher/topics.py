@@ -10,8 +10,7 @@ too slowly misses events (counted) rather than holding the publisher back.
 from twisted.logger import Logger
 
 from actornet.dispatcher.routes import fresh_route
-from actornet.protocols import envelope as wire
-from actornet.protocols import messages
+from actornet.protocols import codec, messages
 from actornet.protocols.codes import RESERVED_TOPIC_PREFIX, Status
 from actornet.protocols.framing import frame_parts
 
@@ -60,7 +59,7 @@ class Topics:
         if not subscribers:
             self.stats["events_unheard"] += 1
             return
-        parts = frame_parts(wire.encode(envelope), body)
+        parts = frame_parts(codec.encode(envelope), body)
         for subscriber in subscribers:
             if subscriber.outbound.over_limit:
                 self.stats["events_dropped_slow_reader"] += 1

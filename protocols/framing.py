@@ -16,7 +16,7 @@ import struct
 
 from twisted.internet.protocol import Protocol
 
-from actornet.protocols import envelope as wire
+from actornet.protocols import codec
 
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 HEADROOM = 4096
@@ -83,7 +83,7 @@ def no_delay(transport):
 
 def encode_frame(envelope, body=b""):
     """One whole frame as bytes (for tests and tools, not the hot path)."""
-    return b"".join(frame_parts(wire.encode(envelope), body))
+    return b"".join(frame_parts(codec.encode(envelope), body))
 
 
 class FrameProtocol(Protocol):
@@ -213,7 +213,7 @@ class FrameProtocol(Protocol):
 
     def sendFrame(self, envelope, body=b""):
         """Encode ``envelope`` and write it with ``body`` (bytes-like) as one frame."""
-        self.transport.writeSequence(frame_parts(wire.encode(envelope), body))
+        self.transport.writeSequence(frame_parts(codec.encode(envelope), body))
 
     def frameReceived(self, envelope_bytes, body):
         raise NotImplementedError

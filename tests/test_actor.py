@@ -23,7 +23,6 @@ from actornet import (
 from actornet.actors.link import ActorLink
 from actornet.actors.service import ActorService
 from actornet.protocols import codec, messages
-from actornet.protocols import envelope as wire
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.framing import encode_frame
 from actornet.protocols.stamp import stamp_bytes
@@ -64,7 +63,7 @@ def frames(transport):
     while data:
         length = int.from_bytes(data[:4], "big")
         env_length = int.from_bytes(data[4:8], "big")
-        out.append((wire.decode(data[8:8 + env_length]), data[8 + env_length:4 + length]))
+        out.append((codec.decode(data[8:8 + env_length]), data[8 + env_length:4 + length]))
         data = data[4 + length:]
     return out
 

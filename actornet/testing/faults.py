@@ -8,7 +8,7 @@ Directions are named from the dispatcher's side, as a user pictures the star:
 from the dispatcher to the actor.
 """
 
-from actornet.protocols import envelope as wire
+from actornet.protocols import codec
 from actornet.protocols.codes import Kind
 
 MESSAGES = frozenset({Kind.REQUEST, Kind.RESPONSE, Kind.EVENT})
@@ -40,7 +40,7 @@ class LinkFault:
         if self.drop_left == 0:
             return False
         try:
-            kind = wire.decode(envelope_bytes).get("k")
+            kind = codec.decode(envelope_bytes).get("k")
         except ValueError:
             return False
         if kind not in self.kinds:

@@ -14,9 +14,8 @@ import struct
 from hypothesis import strategies as st
 
 from actornet.protocols import codec, messages
-from actornet.protocols import envelope as wire
 from actornet.protocols.codes import Kind, Status
-from actornet.protocols.framing import encode_frame, frame_parts
+from actornet.protocols.framing import encode_frame
 from actornet.protocols.stamp import stamp_bytes
 
 ENVELOPE_KEYS = ("k", "id", "src", "svc", "m", "tgt", "r", "st", "ttl", "fwd", "nr", "idem",
@@ -191,42 +190,15 @@ def mutated_frame(pick, envelope, body=b""):
     how = pick.integer(0, 3)
     if how in (1, 3):
         envelope = mutate_envelope(pick, envelope)
-    frame = loose_frame(pick, envelope, body)
+    frame = encode_frame(envelope, body)
     if how in (2, 3):
         frame = mutate_bytes(pick, frame)
     return frame
 
 
-def loose_frame(pick, envelope, body=b""):
-    """``envelope`` as a frame, even when the binary wire cannot carry one of its
-    values (a text that is a number, an id over 64 bits, an unknown key): those
-    keys are left out and one header field gets any value its width holds
-    instead, so the receiver still sees a near miss it must refuse or handle."""
-    try:
-        return encode_frame(envelope, body)
-    except TypeError:
-        pass
-    carried = {}
-    for key, value in envelope.items():
-        try:
-            wire.encode({"k": Kind.KEEPALIVE, **carried, key: value})
-        except TypeError:
-            continue
-        carried[key] = value
-    carried.setdefault("k", Kind.KEEPALIVE)
-    data = wire.encode(carried)
-    fields = list(wire.HEADER.unpack_from(data))
-    at = pick.integer(1, len(fields) - 1)
-    widths = {1: 255, 2: 255, 3: 255, 4: 65535, 5: 2**64 - 1, 6: 2**64 - 1}
-    fields[at] = (pick.choice((math.nan, -1.0, 1e300)) if at == 7
-                  else pick.integer(0, widths.get(at, 65535 if at < 13 else 2**32 - 1)))
-    return b"".join(frame_parts(wire.HEADER.pack(*fields) + data[wire.HEADER.size:], body))
-
-
 def random_cbor_frame(pick):
-    """A well-framed frame whose envelope is any CBOR value (an older wire's envelope
-    at best: the binary wire's receiver must refuse it by name)."""
-    return b"".join(frame_parts(codec.encode(odd_value(pick)), pick.binary(8)))
+    """A well-framed frame whose envelope is any CBOR value (usually not an envelope)."""
+    return encode_frame(odd_value(pick), pick.binary(8))
 
 
 def body(pick):

@@ -21,7 +21,6 @@ from fuzz_inputs import (
     DrawPicker,
     RandomPicker,
     body,
-    loose_frame,
     mutate_bytes,
     mutate_envelope,
     mutated_frame,
@@ -33,7 +32,7 @@ from hypothesis import currently_in_test_context, given, note
 from hypothesis import strategies as st
 from test_dispatcher import FakePeer, Star, stamp
 
-from actornet.protocols import codec, messages
+from actornet.protocols import codec, envelope, messages
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.framing import encode_frame
 
@@ -65,7 +64,7 @@ class Conn:
     def collect(self):
         """Check and sort what the dispatcher wrote; close the connection if it hung up."""
         for sent, _ in self.fake.frames():
-            kind = sent["k"]
+            kind = envelope.check(sent)
             if kind is Kind.RESPONSE:
                 self.answers.setdefault(sent["id"], []).append(sent)
             elif kind is Kind.REQUEST and sent["id"]:
@@ -119,7 +118,7 @@ class Network:
         sent = valid_response(pick, rid, route)
         if pick.integer(0, 2):
             sent = mutate_envelope(pick, sent)
-        frame = loose_frame(pick, sent, body(pick))
+        frame = encode_frame(sent, body(pick))
         if not pick.integer(0, 3):
             frame = mutate_bytes(pick, frame)
         self.fuzzer.feed(frame)

@@ -15,7 +15,7 @@ from fuzz_inputs import DrawPicker, mutate_bytes, mutated_frame, random_cbor_fra
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actornet.protocols import envelope
+from actornet.protocols import codec, envelope
 from actornet.protocols.framing import LARGE, FrameError, FrameProtocol, encode_frame
 
 pytestmark = fuzz_timeout
@@ -36,7 +36,7 @@ class Recorder(FrameProtocol):
         assert self.fault is None, "a frame was delivered after a fault"
         self.frames.append((bytes(envelope_bytes), bytes(body)))
         try:
-            envelope.decode(bytes(envelope_bytes))
+            envelope.check(codec.decode(bytes(envelope_bytes)))
         except ValueError:
             pass
 

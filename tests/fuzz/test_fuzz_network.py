@@ -37,7 +37,7 @@ from twisted.internet import defer, endpoints, reactor
 from twisted.internet.defer import Deferred, ensureDeferred, gatherResults
 from twisted.internet.task import deferLater
 
-from actornet.protocols import envelope, messages
+from actornet.protocols import codec, envelope, messages
 from actornet.protocols.codes import Kind
 from actornet.protocols.errors import ActornetError, RequestTimeout
 from actornet.protocols.framing import FrameProtocol, encode_frame
@@ -63,7 +63,8 @@ class RawConnection(FrameProtocol):
         self.lost = Deferred()
 
     def frameReceived(self, envelope_bytes, frame_body):
-        sent = envelope.decode(bytes(envelope_bytes))
+        sent = codec.decode(bytes(envelope_bytes))
+        envelope.check(sent)
         if self.on_frame is not None:
             self.on_frame(self, sent)
 
