@@ -92,7 +92,8 @@ class Handlers:
         except Exception:
             self._failed(Failure(), request)
             return
-        if isinstance(result, Deferred) or iscoroutine(result):
+        if not isinstance(result, dict) and (isinstance(result, Deferred)
+                                             or iscoroutine(result)):
             maybeDeferred(lambda: result).addCallbacks(
                 session.reply, self._failed, callbackArgs=(request,), errbackArgs=(request,))
         else:

@@ -37,7 +37,7 @@ from actornet.protocols.codes import Kind, Status
 from actornet.protocols.databag import as_body
 from actornet.protocols.deadlines import Deadlines
 from actornet.protocols.errors import ActorLost, ActornetError, ProtocolError, RequestTimeout
-from actornet.protocols.stamp import stamp_bytes
+from actornet.protocols.stamp import constant_part, stamp_after
 
 
 class Session:
@@ -58,6 +58,7 @@ class Session:
         self._pending = {}
         self._ids = 0
         self._seq = 0
+        self._stamp_link = self._stamp_constant = None
         self._subscriptions = {}
         self._deadlines = None
         self._leaving = []
@@ -327,9 +328,12 @@ class Session:
         self._seq += 1
         link = self.link
         owner = self._owner
-        return stamp_bytes(owner.name, self.host, self.pid,
-                           (link.connection_id if link is not None else 0) or 0, self._seq,
-                           arrived, owner.clock.seconds(), hop)
+        if self._stamp_link is not link:
+            self._stamp_link = link
+            self._stamp_constant = constant_part(
+                owner.name, self.host, self.pid,
+                (link.connection_id if link is not None else 0) or 0)
+        return stamp_after(self._stamp_constant, self._seq, arrived, owner.clock.seconds(), hop)
 
     def _new_route(self):
         if not self._owner.stamp_route:

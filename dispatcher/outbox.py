@@ -11,7 +11,7 @@ import socket
 
 from actornet.protocols import codec
 from actornet.protocols.framing import frame_parts
-from actornet.protocols.stamp import stamp_bytes
+from actornet.protocols.stamp import constant_part, stamp_after
 
 
 class Outbox:
@@ -29,8 +29,12 @@ class Outbox:
     def stamp(self, route, peer, arrived):
         """Append the dispatcher's stamp for a bag that came from ``peer`` at ``arrived``."""
         self._seq += 1
-        route.append(stamp_bytes(self.name, self.host, self.pid, peer.conn_id, self._seq,
-                                 arrived, self.clock.seconds(), len(route) + 1))
+        constant = peer.our_stamp
+        if not constant:
+            constant = peer.our_stamp = constant_part(self.name, self.host, self.pid,
+                                                      peer.conn_id)
+        route.append(stamp_after(constant, self._seq, arrived, self.clock.seconds(),
+                                 len(route) + 1))
 
     def send(self, peer, envelope, body=b"", requester=None):
         """Encode ``envelope`` and write it with ``body`` to ``peer``."""

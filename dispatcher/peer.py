@@ -12,6 +12,8 @@ class Peer:
 
     ``working`` holds the ids of requests this peer is handling, ``asking`` the
     ids of requests it is waiting on; both are kept by the in-flight table.
+    ``stamp_prefix`` starts every stamp the peer makes; ``our_stamp`` is the
+    constant part of the dispatcher's stamps on bags from this peer.
     """
 
     conn_id: int
@@ -35,6 +37,7 @@ class Peer:
     dropped_because: str | None = None
     identity: object = None
     stamp_prefix: bytes = b""
+    our_stamp: bytes = b""
     address: str = ""
     register_timer: object = None
 

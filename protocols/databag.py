@@ -101,6 +101,8 @@ def as_body(value):
     non-mapping value ``v`` becomes ``{"result": v}``, so a handler may simply
     ``return a + b``.
     """
+    if type(value) is dict:
+        return value
     if value is None:
         return {}
     if isinstance(value, Mapping):

@@ -16,6 +16,18 @@ def stamp_bytes(name, host, pid, conn, seq, arrived, departed, hop):
     return codec.encode([name, host, pid, conn, seq, arrived, departed, hop])
 
 
+def constant_part(name, host, pid, conn):
+    """The first bytes of every stamp a hop makes on one connection (the 8-item
+    array's header, name, host, pid, connection), encoded once per connection."""
+    return b"\x88" + b"".join(codec.encode(field) for field in (name, host, pid, conn))
+
+
+def stamp_after(constant, seq, arrived, departed, hop):
+    """A stamp in its wire form from its :func:`constant_part` and the fields that
+    change per bag (the same bytes :func:`stamp_bytes` gives, in half the time)."""
+    return constant + codec.encode([seq, arrived, departed, hop])[1:]
+
+
 def stamp_prefix(name):
     """The bytes every stamp of the hop called ``name`` starts with (an 8-item
     array, then the name): a receiver checks who made a stamp without decoding it."""
