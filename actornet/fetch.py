@@ -5,10 +5,14 @@
 The file comes in chunks with a few requests outstanding at once, so a large
 file moves at the link's speed without ever being held whole in memory; chunks
 are written at their offsets into a temporary file beside the destination and
-hashed in order as they arrive.  Only when the sha256 matches the share's does
-the file take its final name, so an interrupted or corrupted transfer never
-leaves a half file where a good one is expected.  A destination that already
-holds the same bytes is left alone and nothing is transferred.
+hashed in order as they arrive (the file is never read back).  The chunks in
+flight stay well under the dispatcher's per-reader outbound limit (8 MiB by
+default); should the dispatcher still refuse a chunk as BUSY (this client reads
+too slowly), that chunk is asked for again after a pause, with fewer in flight.
+Only when the sha256 matches the share's does the file take its final name, so
+an interrupted or corrupted transfer never leaves a half file where a good one
+is expected.  A destination that already holds the same bytes is left alone
+and nothing is transferred.
 
 Disk work runs on the client's (or actor's) ``runner`` and the transfer is
 timed on its ``clock``.  The ``actornet fetch`` command is in :mod:`actornet.cli`.
@@ -22,9 +26,17 @@ from pathlib import Path, PurePosixPath
 
 from twisted.internet.defer import DeferredLock, DeferredQueue
 
+from actornet.protocols.codes import Status
 from actornet.protocols.errors import ActornetError
 
-CHUNK = 4 * 1024 * 1024
+CHUNK = 1024 * 1024
+IN_FLIGHT = 4
+"""1 MiB chunks, 4 at a time: the window (4 MiB) is half the dispatcher's default
+outbound limit, and bigger chunks only make every hop's buffers bigger (4 MiB
+chunks were half as fast end to end, and 4 of them in flight hit that limit)."""
+BUSY_RETRIES = 5
+BUSY_PAUSE = 0.05
+"""Seconds before the first retry of a chunk refused BUSY; doubled for each next."""
 HASH_BLOCK = 1024 * 1024
 
 
@@ -32,12 +44,13 @@ class FetchError(ActornetError):
     """The transfer failed: the file changed on the share or arrived corrupted."""
 
 
-async def fetch(client, path, dest, *, service="fileshare", chunk_size=CHUNK, in_flight=4,
+async def fetch(client, path, dest, *, service="fileshare", chunk_size=CHUNK, in_flight=IN_FLIGHT,
                 progress=None, target="any", timeout=30.0):
     """Copy the shared file ``path`` into the folder ``dest`` (made if missing).
 
     @param client: a client or an actor: its ``ask``, ``clock`` and ``runner`` are used.
-    @param in_flight: how many chunk requests may be outstanding at once.
+    @param in_flight: how many chunk requests may be outstanding at once; keep
+        ``in_flight * chunk_size`` under the dispatcher's ``outbound_limit_bytes``.
     @param progress: called as ``progress(done_bytes, total_bytes)`` after each chunk.
     @param target: which file share actor to ask first; every chunk then comes
         from the actor that answered, so instances with different folders never mix.
@@ -45,7 +58,8 @@ async def fetch(client, path, dest, *, service="fileshare", chunk_size=CHUNK, in
         ``bytes`` is what was transferred (0 when ``dest`` already held the file).
     @raise FetchError: the file changed during the transfer or its hash did not
         match (no file is left behind); the share's own errors (e.g. ``RemoteError``
-        of type ``PathOutsideRoot`` or ``FileNotFoundError``) as they come.
+        of type ``PathOutsideRoot`` or ``FileNotFoundError``) as they come, and
+        a BUSY refusal once a chunk was refused ``BUSY_RETRIES`` times in a row.
     """
     if chunk_size < 1 or in_flight < 1:
         raise ValueError("chunk_size and in_flight must be positive")
@@ -91,7 +105,8 @@ class _Transfer:
     turn or being written at any moment, so memory stays flat whatever order
     answers arrive in and however slow the disk is.  A chunk that comes back
     shorter than asked (the share caps its chunk size) has its remainder
-    requested at once.
+    requested at once.  A chunk refused BUSY halves the window (down to one
+    chunk) and is asked for again after a pause that doubles at each refusal.
     """
 
     def __init__(self, client, service, target, path, descriptor, size, chunk_size,
@@ -124,8 +139,8 @@ class _Transfer:
             while self.stored < self.size:
                 event, *details = await self.events.get()
                 if event == "failed":
-                    raise details[0]
-                if event == "answer":
+                    self._failed(*details)
+                elif event == "answer":
                     offset, length, answer = details
                     del self.asks[offset]
                     self._received(offset, length, answer)
@@ -147,13 +162,24 @@ class _Transfer:
             self._ask(self.next_offset, length)
             self.next_offset += length
 
-    def _ask(self, offset, length):
+    def _ask(self, offset, length, refusals=0):
         ask = self.client.ask(self.service, "fetch",
                               {"path": self.path, "offset": offset, "size": length},
                               target=self.target, timeout=self.timeout)
         self.asks[offset] = ask
-        ask.addCallbacks(lambda answer: self.events.put(("answer", offset, length, answer)),
-                         lambda failure: self.events.put(("failed", failure.value)))
+        ask.addCallbacks(
+            lambda answer: self.events.put(("answer", offset, length, answer)),
+            lambda failure: self.events.put(("failed", offset, length, refusals,
+                                             failure.value)))
+
+    def _failed(self, offset, length, refusals, error):
+        """Ask again for a chunk refused BUSY, with a smaller window; raise anything else."""
+        busy = isinstance(error, ActornetError) and error.status == Status.BUSY
+        if not busy or refusals >= BUSY_RETRIES:
+            raise error
+        self.window = max(self.chunk_size, self.window // 2)
+        self.asks[offset] = self.client.clock.callLater(
+            BUSY_PAUSE * 2 ** refusals, self._ask, offset, length, refusals + 1)
 
     def _received(self, offset, length, answer):
         data = answer.get("data")

@@ -2,7 +2,7 @@
 
     python bench/transfer.py serve FILE              # streams FILE to each connection
     python bench/transfer.py get PORT --rounds N     # reads that stream, discarding it
-    python bench/transfer.py fetch ENDPOINT PATH DEST --rounds N
+    python bench/transfer.py fetch ENDPOINT PATH DEST --rounds N [--chunk-size B] [--in-flight N]
 
 ``get`` is the baseline (``raw-copy``): the bytes from a Twisted ``FileSender``
 in 1 MiB reads, counted and dropped.  ``fetch`` is ``actornet.fetch.fetch``
@@ -77,7 +77,7 @@ async def _get(port, rounds, watch):
     return [await _timed(copy, watch) for _ in range(rounds + 1)][1:]
 
 
-async def _fetch(address, path, dest, rounds, watch):
+async def _fetch(address, path, dest, rounds, watch, options):
     from actornet import connect
     from actornet.fetch import fetch
 
@@ -85,7 +85,7 @@ async def _fetch(address, path, dest, rounds, watch):
     folder = os.path.join(dest, "copy")
 
     async def copy():
-        result = await fetch(client, path, folder)
+        result = await fetch(client, path, folder, **options)
         shutil.rmtree(folder)
         return result["bytes"]
 
@@ -110,6 +110,8 @@ def main():
     fetch.add_argument("dest")
     fetch.add_argument("--rounds", type=int, default=3)
     fetch.add_argument("--watch", action="append", default=[], metavar="ROLE=PID")
+    fetch.add_argument("--chunk-size", type=int, help="bytes per chunk (default: fetch's)")
+    fetch.add_argument("--in-flight", type=int, help="chunks outstanding (default: fetch's)")
     args = parser.parse_args()
 
     if args.role == "serve":
@@ -122,7 +124,10 @@ def main():
     watch = {role: int(pid) for role, pid in (w.split("=") for w in args.watch)}
     watch["client"] = os.getpid()
     work = (_get(args.port, args.rounds, watch) if args.role == "get"
-            else _fetch(args.address, args.path, args.dest, args.rounds, watch))
+            else _fetch(args.address, args.path, args.dest, args.rounds, watch, {
+                name: value for name, value in (("chunk_size", args.chunk_size),
+                                                ("in_flight", args.in_flight))
+                if value is not None}))
 
     def finish(rounds):
         say("RESULT", {"rounds": rounds})

@@ -11,10 +11,14 @@ from twisted.internet.task import Clock
 
 import actornet.actors.fileshare
 import actornet.actors.listing
+import actornet.fetch
 from actornet import RemoteError
 from actornet.actors.fileshare import FileShare
 from actornet.cli import parser
-from actornet.fetch import CHUNK, FetchError, ProgressBar, fetch
+from actornet.dispatcher.settings import DispatcherSettings
+from actornet.fetch import CHUNK, IN_FLIGHT, FetchError, ProgressBar, fetch
+from actornet.protocols.codes import Status
+from actornet.protocols.errors import ActornetError
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -313,6 +317,114 @@ async def test_file_changed_during_a_transfer_fails_and_leaves_nothing(
         await fetch(changing, "data.bin", dest)
     assert complaint in raised.value.message
     assert os.listdir(dest) == []
+
+
+class AltersChunks:
+    """A client whose ``fetch`` answers pass through ``alter(offset, answer)`` first:
+    it may change the answer, or return an error to fail that ask with."""
+
+    def __init__(self, client, alter):
+        self.client = client
+        self.clock = client.clock
+        self.runner = client.runner
+        self.alter = alter
+        self.fetches = []
+
+    def ask(self, service, method, data=None, **options):
+        answer = self.client.ask(service, method, data, **options)
+        if method == "fetch":
+            self.fetches.append((data["offset"], data["size"]))
+            answer.addCallback(self._altered, data["offset"])
+        return answer
+
+    def _altered(self, answer, offset):
+        altered = self.alter(offset, answer)
+        if isinstance(altered, Exception):
+            raise altered
+        return altered
+
+
+def busy():
+    return ActornetError("the answer was not sent: the asker reads too slowly",
+                         status=Status.BUSY)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_corrupted_chunk_fails_the_hash_taken_while_receiving(
+        cluster, share, tmp_path, monkeypatch):
+    """One flipped byte in one chunk fails the fetch with FetchError and leaves
+    nothing; the copy is hashed as it arrives, never read back."""
+    content = os.urandom(3 * MiB + 5)
+    (share / "data.bin").write_bytes(content)
+    client = await start_share(cluster, share)
+
+    def flip_a_byte(offset, answer):
+        if offset == MiB:
+            answer["data"] = b"\0" + answer["data"][1:]
+        return answer
+
+    def read_back(path):
+        raise AssertionError(f"{path} was read back")
+
+    monkeypatch.setattr(actornet.fetch, "_sha256_of", read_back)
+    dest = tmp_path / "dest"
+    with pytest.raises(FetchError) as raised:
+        await fetch(AltersChunks(client, flip_a_byte), "data.bin", dest)
+    assert "arrived corrupted" in raised.value.message
+    assert os.listdir(dest) == []
+    result = await fetch(client, "data.bin", dest)
+    assert result["sha256"] == hashlib.sha256(content).hexdigest()
+    assert (dest / "data.bin").read_bytes() == content
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_chunk_refused_busy_is_asked_again_with_fewer_in_flight(
+        cluster, share, tmp_path, monkeypatch):
+    """Chunks the dispatcher refused BUSY are asked for again, after a pause, with
+    fewer chunks in flight, and the file still arrives whole and verified."""
+    monkeypatch.setattr(actornet.fetch, "BUSY_PAUSE", 0.001)
+    content = os.urandom(200_000)
+    (share / "data.bin").write_bytes(content)
+    client = await start_share(cluster, share)
+    refused = set()
+
+    def refuse_twice(offset, answer):
+        if offset in (30_000, 60_000) and len(refused) < 2:
+            refused.add(offset)
+            return busy()
+        return answer
+
+    altering = AltersChunks(client, refuse_twice)
+    result = await fetch(altering, "data.bin", tmp_path, chunk_size=10_000, in_flight=8)
+    assert (tmp_path / "data.bin").read_bytes() == content
+    assert result["sha256"] == hashlib.sha256(content).hexdigest()
+    asked = [offset for offset, _ in altering.fetches]
+    assert asked.count(30_000) == asked.count(60_000) == 2
+    assert len(asked) == 20 + 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_chunk_refused_busy_every_time_fails_with_that_refusal(
+        cluster, share, tmp_path, monkeypatch):
+    """A chunk refused BUSY more than BUSY_RETRIES times fails the fetch with the
+    BUSY error, and nothing is left behind."""
+    monkeypatch.setattr(actornet.fetch, "BUSY_PAUSE", 0.001)
+    (share / "data.bin").write_bytes(os.urandom(50_000))
+    client = await start_share(cluster, share)
+    altering = AltersChunks(client, lambda offset, answer: busy() if offset else answer)
+    dest = tmp_path / "dest"
+    with pytest.raises(ActornetError) as raised:
+        await fetch(altering, "data.bin", dest, chunk_size=10_000, in_flight=2)
+    assert raised.value.status == Status.BUSY
+    assert [offset for offset, _ in altering.fetches].count(10_000) == \
+        1 + actornet.fetch.BUSY_RETRIES
+    assert os.listdir(dest) == []
+
+
+def test_the_default_window_stays_under_the_dispatchers_outbound_limit():
+    """The chunks a fetch has in flight by default are at most half of what the
+    dispatcher lets pile up for one reader before refusing it BUSY."""
+    assert IN_FLIGHT * CHUNK <= DispatcherSettings().outbound_limit_bytes // 2
 
 
 @pytest_twisted.ensureDeferred
