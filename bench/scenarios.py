@@ -236,7 +236,7 @@ def transfer(settings):
         with Cluster(settings.run_dir) as cluster:
             server = cluster.python("raw-file-server", "transfer.py", "serve", share / "big.bin")
             get = ["get", server.info["port"], "--rounds", 1, "--watch", f"server={server.pid}"]
-            missing = [m for m in ("actors.fileshare", "actornet.fetch")
+            missing = [m for m in ("actornet.actors.fileshare", "actornet.fetch")
                        if importlib.util.find_spec(m) is None]
             if missing:
                 raw = sum((_transfer_rounds(cluster, "raw-copy", get)

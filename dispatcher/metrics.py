@@ -42,6 +42,10 @@ class Latency:
         self.count += 1
 
 
+KNOWN_SERIES = 4096
+"""The most (service, actor, status) triples :meth:`Metrics.answered` remembers."""
+
+
 class Metrics:
     """Requests by service, actor and status; latency by service and actor.
 
@@ -54,10 +58,21 @@ class Metrics:
         self.max_pairs = max_pairs
         self._pairs = set()
         self._answered = set()
+        self._known = {}
 
     def answered(self, service, actor, status, seconds):
-        """Count one request of ``service`` finished by ``actor`` with ``status``."""
-        self._finished(service, actor, int(Status.parse(status)), seconds)
+        """Count one request of ``service`` finished by ``actor`` with ``status``.
+
+        Every answer passes here, so a (service, actor, status) seen before goes
+        straight to its counter and histogram (a bounded table of them): the
+        status is parsed and the series found once, not per answer."""
+        known = self._known.get((service, actor, status))
+        if known is None:
+            self._finished(service, actor, int(Status.parse(status)), seconds)
+            return
+        key, histogram = known
+        self.requests[key] += 1
+        histogram.observe(seconds)
 
     def forwarded(self, service, actor, seconds):
         """Count one request of ``service`` that ``actor`` passed on to another
@@ -73,6 +88,8 @@ class Metrics:
         if histogram is None:
             histogram = self.latency[pair] = Latency()
         histogram.observe(seconds)
+        if status != "forwarded" and len(self._known) < KNOWN_SERIES:
+            self._known[(service, actor, status)] = ((*pair, status), histogram)
 
     def refused(self, service, status):
         """Count a request no actor was given (unknown service, no workers, ...),

@@ -75,7 +75,8 @@ class Requests:
             self.metrics.refused(service, choice.status)
             self.refuse(asker, asker_id, tell, origin, choice)
             return
-        self.stats["busy"] += len(choice.busy)
+        if choice.busy:
+            self.stats["busy"] += len(choice.busy)
         envelope["src"] = peer.name
         envelope.pop("fwd", None)
         if tell:
