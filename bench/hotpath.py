@@ -134,34 +134,44 @@ def actornet_star():
     return dispatcher, pipes
 
 
+def _round_trips(requests, batch, ask_one, hops):
+    """Ask ``requests`` times in batches and carry every frame along ``hops``
+    (``(sink, role, receiver)``: what ``sink`` holds is read by ``receiver``,
+    timed as ``role``); seconds per role, and writes per role."""
+    timer = Timer()
+    answered = []
+
+    def ask():
+        for _ in range(batch):
+            ask_one(answered.append)
+
+    for _ in range(requests // batch):
+        timer.call("client", ask)
+        for sink, role, receiver in hops:
+            for read in _split(sink.take(), batch):
+                timer.call(role, receiver, read)
+    assert len(answered) == requests, f"{len(answered)} of {requests} answered"
+    client_out, to_worker, worker_out, to_client = (sink for sink, _, _ in hops)
+    writes = {"client": client_out.writes, "worker": worker_out.writes,
+              "dispatcher": to_worker.writes + to_client.writes}
+    return timer.spent, writes
+
+
 def run_actornet(requests, batch, data):
     """Seconds per role for ``requests`` echo requests, and writes per role."""
     _, pipes = actornet_star()
     client, client_link, client_out, client_side, client_side_out = pipes["client"]
     _, worker_link, worker_out, worker_side, worker_side_out = pipes["worker"]
-    timer = Timer()
-    answered = []
-    done = answered.append
-    for _ in range(requests // batch):
-        def ask():
-            for _ in range(batch):
-                client.ask("bench", "echo", data).addCallback(done)
-        timer.call("client", ask)
-        for read in _split(client_out.take(), batch):
-            timer.call("dispatcher", client_side.dataReceived, read)
-        for read in _split(worker_side_out.take(), batch):
-            timer.call("worker", worker_link.dataReceived, read)
-        for read in _split(worker_out.take(), batch):
-            timer.call("dispatcher", worker_side.dataReceived, read)
-        for read in _split(client_side_out.take(), batch):
-            timer.call("client", client_link.dataReceived, read)
-    assert len(answered) == requests, f"{len(answered)} of {requests} answered"
-    writes = {"client": client_out.writes, "worker": worker_out.writes,
-              "dispatcher": client_side_out.writes + worker_side_out.writes}
-    return timer.spent, writes
+    return _round_trips(
+        requests, batch, lambda done: client.ask("bench", "echo", data).addCallback(done),
+        [(client_out, "dispatcher", client_side.dataReceived),
+         (worker_side_out, "worker", worker_link.dataReceived),
+         (worker_out, "dispatcher", worker_side.dataReceived),
+         (client_side_out, "client", client_link.dataReceived)])
 
 
 def run_raw(requests, batch, data):
+    """The same for the raw relay's client, relay and worker."""
     relay = raw_relay.Relay()
     client, client_out = raw_relay.Client(), Sink(2)
     client.makeConnection(client_out)
@@ -172,29 +182,12 @@ def run_raw(requests, batch, data):
     worker_side.dataReceived(worker_out.take())
     client_side, client_side_out = raw_relay.RelayProtocol(relay), Sink(2)
     client_side.makeConnection(client_side_out)
-    timer = Timer()
-    answered = []
-
-    def done(ok):
-        answered.append(ok)
-
-    for _ in range(requests // batch):
-        def ask():
-            for _ in range(batch):
-                client.ask(data, done)
-        timer.call("client", ask)
-        for read in _split(client_out.take(), batch):
-            timer.call("dispatcher", client_side.dataReceived, read)
-        for read in _split(worker_side_out.take(), batch):
-            timer.call("worker", worker.dataReceived, read)
-        for read in _split(worker_out.take(), batch):
-            timer.call("dispatcher", worker_side.dataReceived, read)
-        for read in _split(client_side_out.take(), batch):
-            timer.call("client", client.dataReceived, read)
-    assert len(answered) == requests, f"{len(answered)} of {requests} answered"
-    writes = {"client": client_out.writes, "worker": worker_out.writes,
-              "dispatcher": client_side_out.writes + worker_side_out.writes}
-    return timer.spent, writes
+    return _round_trips(
+        requests, batch, lambda done: client.ask(data, done),
+        [(client_out, "dispatcher", client_side.dataReceived),
+         (worker_side_out, "worker", worker.dataReceived),
+         (worker_out, "dispatcher", worker_side.dataReceived),
+         (client_side_out, "client", client.dataReceived)])
 
 
 def main():
