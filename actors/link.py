@@ -100,7 +100,7 @@ class ActorLink(FrameProtocol):
         if size > self.send_limit:
             raise ProtocolError(f"a frame of {size} bytes is over the limit of "
                                 f"{self.send_limit} bytes", status=Status.TOO_LARGE)
-        self.transport.writeSequence(frame_parts(envelope_bytes, body))
+        self.cork.write(self, frame_parts(envelope_bytes, body))
         self.last_sent = self.clock.seconds()
         return True
 

@@ -17,7 +17,6 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from actornet.actors.link import DEFAULT_LINK, ActorLink
-from actornet.protocols import messages
 
 
 class LinkFactory(Factory):
@@ -127,6 +126,6 @@ class ActorService(MultiService):
         self._periodic = self._lifetime = None
         link = self.actor.context.link
         if link is not None:
-            link.send(messages.disconnect())
+            link.leave()
         return super().stopService()
 

@@ -10,7 +10,7 @@ import os
 import socket
 
 from actornet.protocols import codec
-from actornet.protocols.framing import frame_parts
+from actornet.protocols.framing import Cork, frame_parts
 from actornet.protocols.stamp import constant_part, stamp_after
 
 
@@ -24,6 +24,7 @@ class Outbox:
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.peers = set()
+        self.cork = Cork()
         self._seq = 0
 
     def stamp(self, route, peer, arrived):
@@ -47,7 +48,7 @@ class Outbox:
             self.stats["dead_letters"] += 1
             return
         size = sum(map(len, parts))
-        peer.protocol.transport.writeSequence(parts)
+        self.cork.write(peer.protocol, parts)
         peer.bytes_out += size
         peer.last_sent = self.clock.seconds()
         peer.outbound.wrote(size, requester.outbound if requester is not None else None)

@@ -58,7 +58,7 @@ class DispatcherProtocol(FrameProtocol):
     """Parses frames and passes them to the dispatcher; holds no logic of its own."""
 
     def __init__(self, dispatcher):
-        super().__init__()
+        super().__init__(dispatcher.outbox.cork)
         self.dispatcher = dispatcher
         self.max_frame = dispatcher.settings.max_frame_bytes
         self.peer = None
