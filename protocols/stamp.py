@@ -6,6 +6,8 @@ or re-encodes the stamps before it, so the dispatcher's cost per message does
 not grow with the route; stamps are decoded only where someone reads them.
 """
 
+import struct
+
 import attrs
 
 from actornet.protocols import codec
@@ -22,10 +24,20 @@ def constant_part(name, host, pid, conn):
     return b"\x88" + b"".join(codec.encode(field) for field in (name, host, pid, conn))
 
 
+_CHANGING = struct.Struct(">BQBdBd")
+
+
 def stamp_after(constant, seq, arrived, departed, hop):
     """A stamp in its wire form from its :func:`constant_part` and the fields that
-    change per bag (the same bytes :func:`stamp_bytes` gives, in half the time)."""
-    return constant + codec.encode([seq, arrived, departed, hop])[1:]
+    change per bag, packed with one ``struct`` call (0.2 µs against 0.7 for
+    CBOR-encoding them; every hop stamps every bag): ``seq`` as a CBOR 64-bit
+    unsigned integer, the times as CBOR doubles, ``hop`` in one byte when under
+    24.  Decoders read it as the same stamp :func:`stamp_bytes` gives."""
+    tail = _CHANGING.pack(0x1B, seq, 0xFB, arrived, 0xFB, departed)
+    return constant + tail + (_SMALL[hop] if hop < 24 else codec.encode(hop))
+
+
+_SMALL = [bytes((n,)) for n in range(24)]
 
 
 def stamp_prefix(name):

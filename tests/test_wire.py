@@ -16,7 +16,13 @@ from actornet.protocols import codec, envelope
 from actornet.protocols.codes import Kind
 from actornet.protocols.databag import DataBag, as_body
 from actornet.protocols.framing import FrameError, FrameProtocol, encode_frame, frame_parts
-from actornet.protocols.stamp import Stamp, route_from_wire
+from actornet.protocols.stamp import (
+    Stamp,
+    constant_part,
+    route_from_wire,
+    stamp_after,
+    stamp_prefix,
+)
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -394,6 +400,18 @@ def test_stamp_survives_to_wire_encode_decode_from_wire(original):
     fields = codec.decode(wire)
     ints = Stamp.from_wire(codec.encode([*fields[:5], 10, 11, original.hop]))
     assert (ints.arrived, ints.departed) == (10.0, 11.0) and type(ints.arrived) is float
+
+
+@FAST
+@given(stamps)
+def test_a_stamp_made_from_its_constant_part_reads_as_the_same_stamp(original):
+    """The per-connection constant part plus the packed changing fields decode to the
+    same stamp as the whole stamp encoded at once, and name their hop for route checks."""
+    constant = constant_part(original.name, original.host, original.pid, original.conn)
+    made = stamp_after(constant, original.seq, original.arrived, original.departed,
+                       original.hop)
+    assert Stamp.from_wire(made) == original
+    assert made.startswith(stamp_prefix(original.name))
 
 
 GOOD = ["a", "h", 1, 2, 3, 1.0, 2.0, 4]
