@@ -15,7 +15,7 @@ class PeerView:
     """One connected actor or client at the moment of the snapshot.
 
     ``congested``: its transport's buffer is full (a slow reader); ``backlog``:
-    bytes written to it since it became congested.
+    bytes written to it that still wait to be sent.
     """
 
     name: str

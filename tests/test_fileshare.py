@@ -280,6 +280,19 @@ async def test_64_mib_file_streams_verified_and_a_second_fetch_is_skipped(
     assert share_actor.chunks_served == chunks
 
 
+@pytest_twisted.ensureDeferred
+async def test_eight_chunks_in_flight_under_the_default_limit_are_never_refused_busy(
+        cluster, share, tmp_path):
+    """A fetch keeping eight 1 MiB chunks outstanding, just under the dispatcher's
+    default 8 MiB outbound limit, moves 32 MiB without a single BUSY refusal."""
+    content = os.urandom(32 * MiB)
+    (share / "big.bin").write_bytes(content)
+    client = await start_share(cluster, share)
+    result = await fetch(client, "big.bin", tmp_path, in_flight=8)
+    assert result["sha256"] == hashlib.sha256(content).hexdigest()
+    assert cluster.snapshot().counters.get("slow_reader_refused", 0) == 0
+
+
 class ChangesFileAfterDetails:
     """A client that lets ``change`` alter the shared file once details has answered."""
 
