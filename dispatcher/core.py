@@ -77,6 +77,7 @@ class Dispatcher:
         self.inflight = self.requests.inflight
         self.throttle = AuthThrottle(clock)
         self.message_limit = settings.message_limit
+        self.max_envelope_bytes = settings.max_envelope_bytes
         self.started_at = clock.seconds()
         self._conn_ids = 0
         self._sweeper = None
@@ -207,13 +208,14 @@ class Dispatcher:
 
     def frame(self, peer, envelope_bytes, body):
         now = peer.last_seen
-        size = len(envelope_bytes) + len(body) + 8
+        envelope_size = len(envelope_bytes)
+        size = envelope_size + len(body) + 8
         peer.bytes_in += size
-        if len(envelope_bytes) > self.settings.max_envelope_bytes:
+        if envelope_size > self.max_envelope_bytes:
             self.stats["too_large"] += 1
             self._close_with(peer, Status.TOO_LARGE,
-                             f"an envelope of {len(envelope_bytes)} bytes exceeds the limit of "
-                             f"{self.settings.max_envelope_bytes} bytes")
+                             f"an envelope of {envelope_size} bytes exceeds the limit of "
+                             f"{self.max_envelope_bytes} bytes")
             return
         try:
             envelope = codec.decode(envelope_bytes)

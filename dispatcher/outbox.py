@@ -39,15 +39,19 @@ class Outbox:
 
     def send(self, peer, envelope, body=b"", requester=None):
         """Encode ``envelope`` and write it with ``body`` to ``peer``."""
-        self.write(peer, frame_parts(codec.encode(envelope), body), requester)
+        envelope_bytes = codec.encode(envelope)
+        self.write(peer, frame_parts(envelope_bytes, body), requester,
+                   8 + len(envelope_bytes) + len(body))
 
-    def write(self, peer, parts, requester=None):
-        """Write an encoded frame (every part of it is counted); ``requester`` is the
-        peer whose own request this is, paused while ``peer`` is congested."""
+    def write(self, peer, parts, requester=None, size=None):
+        """Write an encoded frame of ``size`` bytes (every part counted when not
+        given); ``requester`` is the peer whose own request this is, paused while
+        ``peer`` is congested."""
         if peer not in self.peers:
             self.stats["dead_letters"] += 1
             return
-        size = sum(map(len, parts))
+        if size is None:
+            size = sum(map(len, parts))
         self.cork.write(peer.protocol, parts)
         peer.bytes_out += size
         peer.last_sent = self.clock.seconds()

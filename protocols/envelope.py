@@ -88,12 +88,14 @@ def check(envelope):
     if type(envelope) is not dict:
         raise MalformedEnvelope("the envelope is not a map")
     types = _TYPES
-    for key, value in envelope.items():
-        if type(value) not in types.get(key, ()):
-            if key not in types:
-                _malformed(envelope, f"unknown envelope key {key!r}")
-            _malformed(envelope, f"envelope key {key!r} has the wrong type "
-                                 f"{type(value).__name__}")
+    try:
+        for key, value in envelope.items():
+            if type(value) not in types[key]:
+                _malformed(envelope, f"envelope key {key!r} has the wrong type "
+                                     f"{type(value).__name__}")
+    except KeyError:
+        unknown = next(key for key in envelope if key not in types)
+        _malformed(envelope, f"unknown envelope key {unknown!r}")
     if "k" not in envelope:
         raise MalformedEnvelope("the envelope needs the key 'k' (its kind)")
     kind = _KINDS.get(envelope["k"])
