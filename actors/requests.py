@@ -5,10 +5,11 @@ Shared by the session (which sends and answers) and the handler table (which
 calls handlers); it knows the wire's shapes but holds no state.
 """
 
-from actornet.protocols import codec
+from actornet.protocols import bodyscan, codec
 from actornet.protocols.codes import Status
 from actornet.protocols.databag import DataBag
 from actornet.protocols.errors import ActornetError, ProtocolError, error_for
+from actornet.protocols.framing import LARGE
 
 
 class Forwarded:
@@ -43,8 +44,22 @@ class Request:
 def bag_of(body, route, sender):
     """The :class:`DataBag` of a received body.
 
+    A body over ``LARGE`` bytes that :func:`~actornet.protocols.bodyscan.check`
+    accepts is only checked, in place, and left to be decoded when the bag is
+    first read (an :class:`~actornet.protocols.databag.UnreadBag`): a handler
+    that passes it on unread costs no copy of it at all.  Every other body is
+    decoded here, as are small ones (decoding them costs less than deciding
+    whether to), so a malformed body of any size is refused at once.
+
     @raise ActornetError: MALFORMED_BODY when the body is not a CBOR map.
     """
+    if len(body) > LARGE:
+        try:
+            bodyscan.check(body)
+        except bodyscan.Unsure:
+            pass
+        else:
+            return DataBag.unread(body, route, sender)
     try:
         data = codec.decode(bytes(body)) if len(body) else {}
     except ValueError as e:

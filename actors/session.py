@@ -34,7 +34,7 @@ from actornet.actors.requests import (
 )
 from actornet.protocols import codec, messages
 from actornet.protocols.codes import Kind, Status
-from actornet.protocols.databag import as_body
+from actornet.protocols.databag import as_body, unread_body
 from actornet.protocols.deadlines import Deadlines
 from actornet.protocols.errors import ActorLost, ActornetError, ProtocolError, RequestTimeout
 from actornet.protocols.stamp import constant_part, stamp_after
@@ -175,11 +175,16 @@ class Session:
             self._send(messages.unsubscribe(topic))
 
     def reply(self, result, request):
-        """Answer ``request`` with ``result``; nothing for a tell or a forwarded request."""
+        """Answer ``request`` with ``result``; nothing for a tell or a forwarded request.
+
+        A bag returned unread goes back as the body it came with, not re-encoded.
+        """
         if request.tell or request.forwarded or result is FORWARDED:
             return
         try:
-            body = codec.encode(as_body(result))
+            body = unread_body(result)
+            if body is None:
+                body = codec.encode(as_body(result))
         except TypeError as e:
             self.reply_error(request, Status.FAILURE, "TypeError",
                              f"{request.service}.{request.method} returned data that cannot "

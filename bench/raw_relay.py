@@ -37,28 +37,41 @@ def stamp(name, conn, arrived, hop):
 
 
 class Frames(Protocol):
-    """Splits the stream into (header bytes, body bytes) frames."""
+    """Splits the stream into (header bytes, body bytes) frames.
+
+    The reads of a frame cut short are kept in a list and joined once it is
+    whole (joining at every read would copy a megabyte frame eight times over).
+    """
 
     def __init__(self):
-        self._rest = b""
+        self._rest = []
+        self._kept = 0
+        self._wanted = 8
 
     def connectionMade(self):
         self.transport.setTcpNoDelay(True)
 
     def dataReceived(self, data):
         if self._rest:
-            data = self._rest + data
+            self._rest.append(data)
+            self._kept += len(data)
+            if self._kept < self._wanted:
+                return
+            data = b"".join(self._rest)
         end = len(data)
         offset = 0
+        self._wanted = 8
         while end - offset >= 8:
             length, head = _HEADER.unpack_from(data, offset)
             stop = offset + 4 + length
             if stop > end:
+                self._wanted = 4 + length
                 break
             self.frameReceived(data[offset + 8:offset + 8 + head],
                                data[offset + 8 + head:stop])
             offset = stop
-        self._rest = data[offset:]
+        self._rest = [data[offset:]] if offset < end else []
+        self._kept = end - offset
 
     def send(self, header, body):
         self.transport.writeSequence(

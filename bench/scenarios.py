@@ -209,6 +209,38 @@ def bodies(settings):
     return lines
 
 
+def body_echo(settings):
+    """1 MiB bodies echoed: the raw relay (its worker decodes the body and encodes
+    it again) and actornet (the Echo actor's ``echo``), 4 in flight, taking turns.
+
+    ``dispatcher_cpu_ratio`` is the median over rounds of the dispatcher's CPU
+    per request over the relay's in the same turn; ``worker_cpu_ratio`` the
+    same for the Echo actor's process and the raw worker.
+    """
+    with Cluster(settings.run_dir) as cluster:
+        hop = cluster.python("raw-relay", "raw_relay.py", "relay")
+        raw_worker = cluster.python("raw-worker", "raw_relay.py", "worker", hop.info["port"])
+        dispatcher = start_dispatcher(cluster, settings)
+        worker = start_actors(cluster, settings, "worker", dispatcher, [echo()])
+        size = 1024 * KIB
+        measured = interleaved(cluster, settings, {
+            "raw-relay-body-1m": {"kind": "raw", "address": f"{HOST}:{hop.info['port']}",
+                                  "watch": {"relay": hop, "worker": raw_worker},
+                                  "in_flight": 4, "body_size": size},
+            "actornet-echo-body-1m": {"kind": "actornet", "address": endpoint(dispatcher),
+                                      "watch": {"dispatcher": dispatcher, "worker": worker},
+                                      "in_flight": 4, "body_size": size},
+        })
+    raw, ours = measured["raw-relay-body-1m"], measured["actornet-echo-body-1m"]
+    lines = [line("raw-relay-body-1m", raw, in_flight=4, body_bytes=size),
+             line("actornet-echo-body-1m", ours, in_flight=4, body_bytes=size)]
+    for role, other in (("dispatcher", "relay"), ("worker", "worker")):
+        lines[1][f"{role}_cpu_ratio"] = statistics.median(
+            (r["cpu"][role] / r["completed"]) / (b["cpu"][other] / b["completed"])
+            for r, b in zip(ours, raw, strict=True) if r["completed"] and b["cpu"][other])
+    return lines
+
+
 def copy_us(size, count=32):
     """Microseconds one copy of ``size`` bytes takes here, into fresh memory from
     memory out of the cache, as the dispatcher's copies are (median of 3 tries

@@ -7,6 +7,7 @@ where it has been.
 
 from collections.abc import Mapping
 
+from actornet.protocols import bodyscan, codec
 from actornet.protocols.stamp import route_from_wire
 
 
@@ -33,9 +34,10 @@ class DataBag(dict):
 
     A bag made from a message keeps the route in its wire form and builds the
     stamps only when ``route`` is first read, since most handlers never look.
+    A bag made from a large body may keep the body itself (see :class:`UnreadBag`).
     """
 
-    __slots__ = ("_route", "_wire_route", "sender", "_request")
+    __slots__ = ("_route", "_wire_route", "sender", "_request", "_body")
 
     def __init__(self, *args, route=(), sender=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -52,6 +54,16 @@ class DataBag(dict):
         """A bag for a received message; ``wire_route`` is parsed on first use."""
         bag = cls(data, sender=sender)
         bag._wire_route = wire_route
+        return bag
+
+    @classmethod
+    def unread(cls, body, wire_route, sender):
+        """A bag for a received body that was checked (see
+        :func:`~actornet.protocols.bodyscan.check`) but not decoded."""
+        bag = UnreadBag(sender=sender)
+        bag._wire_route = wire_route
+        bag._body = body
+        dict.__setitem__(bag, _PLACEHOLDER, None)
         return bag
 
     @property
@@ -94,17 +106,87 @@ class DataBag(dict):
         return f"DataBag({dict.__repr__(self)}, hops={hops})"
 
 
+class _Placeholder:
+    """The one entry an unread bag holds, so no code can take it for empty."""
+
+    def __repr__(self):
+        return "<unread>"
+
+
+_PLACEHOLDER = _Placeholder()
+
+
+class UnreadBag(DataBag):
+    """A bag whose large body has not been decoded yet.
+
+    A handler that echoes or passes on a megabyte without looking inside
+    should not pay for decoding and encoding it again: this bag keeps the
+    body as it came (bytes, or the pieces it arrived in) and
+    :func:`unread_body` gives it back for sending, untouched.  Every method
+    that reads or changes the contents decodes first and turns the bag into
+    a plain :class:`DataBag` (so nothing written to it can be lost, and later
+    accesses run at dict speed); the route, sender and ``hops`` never need it.
+
+    Code in C that looks into a dict subclass without calling its methods sees
+    one placeholder entry instead of the contents: ``json`` then asks for
+    ``items()`` (which decodes), and anything that reads the table directly
+    fails on the placeholder rather than taking the bag for empty.  Our own
+    encoding paths decode before they encode (:func:`as_body`).
+    """
+
+    __slots__ = ()
+
+    def _load(self):
+        body = self._body
+        try:
+            data = bodyscan.decode(body)
+        except bodyscan.Unsure:
+            data = codec.decode(bytes(body))
+        self._body = None
+        dict.clear(self)
+        self.__class__ = DataBag
+        dict.update(self, data)
+
+
+def _decoding(name):
+    """``UnreadBag.name``: decode, then do what a plain bag does."""
+    def method(self, *args, **kwargs):
+        self._load()
+        return getattr(self, name)(*args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+CONTENT_METHODS = (
+    "__contains__", "__delitem__", "__eq__", "__getitem__", "__ior__", "__iter__", "__len__",
+    "__ne__", "__or__", "__reduce__", "__reduce_ex__", "__repr__", "__reversed__", "__ror__",
+    "__setitem__", "__sizeof__", "clear", "copy", "get", "items", "keys", "pop", "popitem",
+    "setdefault", "update", "values")
+"""Every dict method that reads or changes a bag's contents."""
+
+for _name in CONTENT_METHODS:
+    setattr(UnreadBag, _name, _decoding(_name))
+
+
+def unread_body(value):
+    """The body ``value`` came with when it is a bag never read since: it may be
+    sent again as it is.  None for anything else."""
+    return value._body if type(value) is UnreadBag else None
+
+
 def as_body(value):
     """The mapping a message body holds for ``value``.
 
     Bags are maps on the wire.  ``None`` becomes an empty map and any other
     non-mapping value ``v`` becomes ``{"result": v}``, so a handler may simply
-    ``return a + b``.
+    ``return a + b``.  An unread bag is decoded first.
     """
     if type(value) is dict:
         return value
     if value is None:
         return {}
+    if type(value) is UnreadBag:
+        value._load()
     if isinstance(value, Mapping):
         return value if type(value) is dict else dict(value)
     return {"result": value}
