@@ -177,16 +177,18 @@ def unread_body(value):
 def as_body(value):
     """The mapping a message body holds for ``value``.
 
-    Bags are maps on the wire.  ``None`` becomes an empty map and any other
+    Bags are maps on the wire (cbor2 encodes a dict subclass as the map of its
+    items, so a bag is not copied).  ``None`` becomes an empty map and any other
     non-mapping value ``v`` becomes ``{"result": v}``, so a handler may simply
     ``return a + b``.  An unread bag is decoded first.
     """
-    if type(value) is dict:
+    if type(value) is dict or type(value) is DataBag:
         return value
     if value is None:
         return {}
     if type(value) is UnreadBag:
         value._load()
+        return value
     if isinstance(value, Mapping):
         return value if type(value) is dict else dict(value)
     return {"result": value}

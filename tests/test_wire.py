@@ -2,6 +2,7 @@
 
 import math
 import struct
+import types
 from datetime import UTC, datetime, timedelta, timezone
 from types import MappingProxyType
 
@@ -483,13 +484,15 @@ def test_as_body_wraps_values_as_maps(value, expected):
     assert body == expected and type(body) is dict
 
 
-def test_as_body_returns_a_plain_dict_itself_and_copies_a_bag():
-    """A dict passes through untouched; a bag becomes a plain dict without its route."""
+def test_as_body_passes_dicts_and_bags_and_the_bag_encodes_without_its_route():
+    """A dict or a bag passes through uncopied; a bag encodes as the plain map of its
+    fields (its route and sender travel in the envelope); other mappings are copied."""
     plain = {"a": 1}
     assert as_body(plain) is plain
-    bag = DataBag({"a": 1}, route=(stamp(),))
-    body = as_body(bag)
-    assert body == {"a": 1} and type(body) is dict and body is not bag
+    bag = DataBag({"a": 1}, route=(stamp(),), sender="x")
+    assert as_body(bag) is bag and codec.encode(as_body(bag)) == codec.encode(plain)
+    other = as_body(types.MappingProxyType(plain))
+    assert other == plain and type(other) is dict
 
 
 @pytest.mark.parametrize("first_chunk", [5, 9, 7000])
