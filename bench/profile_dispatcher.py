@@ -42,7 +42,7 @@ def _star(cluster, settings, profile=None):
 def _load(cluster, settings, dispatcher, worker, load):
     rounds = run_load(cluster, settings, "actornet", endpoint(dispatcher), load.in_flight,
                       {"dispatcher": dispatcher, "worker": worker}, body_size=load.body_size,
-                      method="sink" if load.body_size else "echo")
+                      method=load.method or ("sink" if load.body_size else "echo"))
     r = rounds[0]
     cpu = r["cpu"]["dispatcher"]
     return (f"{r['req_per_s']:,.0f} req/s, dispatcher at {100 * cpu / r['seconds']:.0f} % "
@@ -143,6 +143,8 @@ def main():
     parser.add_argument("--in-flight", type=int, default=100)
     parser.add_argument("--body-size", type=int, default=0,
                         help="bytes per request body (the worker's sink answers small)")
+    parser.add_argument("--method", help="the Echo actor's method (default: sink for big "
+                                          "bodies, else echo)")
     parser.add_argument("--no-py-spy", action="store_true")
     parser.add_argument("--no-cprofile", action="store_true")
     parser.add_argument("--role", choices=("dispatcher", "worker", "client"),
