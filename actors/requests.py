@@ -61,7 +61,7 @@ def bag_of(body, route, sender):
         else:
             return DataBag.unread(body, route, sender)
     try:
-        data = codec.decode(bytes(body)) if len(body) else {}
+        data = codec.decode(body if type(body) is bytes else bytes(body)) if body else {}
     except ValueError as e:
         raise ActornetError(f"malformed body: {e}", status=Status.MALFORMED_BODY) from e
     if type(data) is not dict:

@@ -51,9 +51,16 @@ class DataBag(dict):
 
     @classmethod
     def received(cls, data, wire_route, sender):
-        """A bag for a received message; ``wire_route`` is parsed on first use."""
-        bag = cls(data, sender=sender)
+        """A bag for a received message; ``wire_route`` is parsed on first use.
+
+        Built without ``__init__`` (one per message: its keyword handling and
+        route conversion are for bags made by hand)."""
+        bag = dict.__new__(cls)
+        dict.update(bag, data)
+        bag._route = ()
         bag._wire_route = wire_route
+        bag.sender = sender
+        bag._request = None
         return bag
 
     @classmethod
