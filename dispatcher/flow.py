@@ -42,13 +42,17 @@ def unsent_meter(transport):
     and what its small-write aggregator keeps for the next reactor turn; the
     rest is ciphertext in the connection below, a few bytes per 16 KiB record
     more than was written.  Frames the dispatcher holds while it handles a read
-    count once that read is done and they reach the transport.
+    count once that read is done and they reach the transport.  These are
+    Twisted's own attributes, not its API: a Twisted that names them otherwise
+    gets None here, and the gate falls back to counting what was written.
     """
     layers = []
     while isinstance(transport, TLSMemoryBIOProtocol):
         layers.append(transport)
         transport = transport.transport
-    if not isinstance(transport, FileDescriptor):
+    if not isinstance(transport, FileDescriptor) or not all(
+            hasattr(layer, "_appSendBuffer") for layer in layers) or not all(
+            hasattr(transport, name) for name in ("dataBuffer", "offset", "_tempDataLen")):
         return None
     connection = transport
 

@@ -23,6 +23,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
 from actornet import certs
+from actornet.dispatcher.flow import unsent_meter
 from actornet.fetch import CHUNK
 from actornet.protocols import codec
 from actornet.protocols.codes import Kind, Status
@@ -244,3 +245,18 @@ def test_a_reader_back_under_its_limit_is_not_disconnected_later(wire):
     assert statuses[-1] == Status.SUCCESS
     assert star.dispatcher.stats["slow_consumers"] == 0
     star.dispatcher.stop()
+
+
+def test_the_gate_measures_a_twisted_buffer_and_counts_where_it_cannot():
+    """A Twisted connection's unsent bytes are measured; a transport without those
+    attributes (a test transport, or a Twisted that renamed them) gets no meter, and
+    the gate counts what was written instead."""
+    connection = FileDescriptor(reactor=MemoryReactor())
+    connection.connected = True
+    connection.startWriting = lambda: None
+    connection.writeSequence([b"x" * 10, b"y" * 5])
+    assert unsent_meter(connection)() == 15
+    renamed = FileDescriptor(reactor=MemoryReactor())
+    del renamed._tempDataLen
+    assert unsent_meter(renamed) is None
+    assert unsent_meter(StringTransport()) is None
