@@ -179,6 +179,18 @@ def serve(worker, count, body=ANSWER):
         worker.answer(envelope, body=body)
 
 
+def slow_reader_with_answers(wire, answers):
+    """A reader with a 512 KiB limit, 2 s to drain, that asked for ``answers``
+    answers the worker has given (the reader has read none of them)."""
+    star, reader, worker = reader_and_worker(wire, outbound_limit_bytes=512 * KiB,
+                                             slow_consumer_seconds=2.0,
+                                             keepalive_interval=10.0)
+    for rid in range(answers):
+        reader.ask(rid, "svc")
+    serve(worker, answers)
+    return star, reader, worker
+
+
 def test_a_reader_that_keeps_a_steady_window_outstanding_is_never_refused(wire):
     """A reader that keeps eight 1 MiB answers outstanding (a fetch's chunks, just
     under the default 8 MiB limit) and each time reads all but the last kilobyte,
@@ -205,12 +217,7 @@ def test_a_reader_that_keeps_a_steady_window_outstanding_is_never_refused(wire):
 def test_a_reader_that_stops_reading_is_refused_then_disconnected(wire):
     """Answers for a reader that stopped reading are refused BUSY once more than its
     limit waits for it, and it is disconnected after slow_consumer_seconds."""
-    star, reader, worker = reader_and_worker(wire, outbound_limit_bytes=512 * KiB,
-                                             slow_consumer_seconds=2.0,
-                                             keepalive_interval=10.0)
-    for rid in range(12):
-        reader.ask(rid, "svc")
-    serve(worker, 12)
+    star, reader, worker = slow_reader_with_answers(wire, 12)
     assert star.dispatcher.stats["slow_reader_refused"] >= 1
     assert 512 * KiB < reader.socket.waiting < 512 * KiB + 2 * len(ANSWER)
     star.clock.advance(1.0)
@@ -225,12 +232,7 @@ def test_a_reader_that_stops_reading_is_refused_then_disconnected(wire):
 def test_a_reader_back_under_its_limit_is_not_disconnected_later(wire):
     """A reader over its limit that reads enough to come back under it (its buffer
     still not empty) starts afresh: it is neither refused nor disconnected."""
-    star, reader, worker = reader_and_worker(wire, outbound_limit_bytes=512 * KiB,
-                                             slow_consumer_seconds=2.0,
-                                             keepalive_interval=10.0)
-    for rid in range(10):
-        reader.ask(rid, "svc")
-    serve(worker, 10)
+    star, reader, worker = slow_reader_with_answers(wire, 10)
     assert reader.peer.outbound.over_limit
     star.clock.advance(1.5)
     reader.socket.read(leaving=256 * KiB)
