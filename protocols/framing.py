@@ -114,15 +114,18 @@ class Cork:
         else:
             waiting += parts
 
-    def flush(self, protocol=None):
-        """Write what waits (for ``protocol`` only, if given)."""
-        if protocol is not None:
-            waiting = {protocol: self.waiting.pop(protocol)} if protocol in self.waiting else {}
-        else:
-            waiting, self.waiting = self.waiting, {}
-        for receiver, parts in waiting.items():
-            if receiver.transport is not None:
-                receiver.transport.writeSequence(parts)
+    def flush(self):
+        """Write what waits, once the read is done."""
+        waiting, self.waiting = self.waiting, {}
+        for protocol, parts in waiting.items():
+            if protocol.transport is not None:
+                protocol.transport.writeSequence(parts)
+
+    def release(self, protocol):
+        """Write what waits for ``protocol`` now: it is about to close."""
+        parts = self.waiting.pop(protocol, None)
+        if parts:
+            protocol.transport.writeSequence(parts)
 
 
 class FrameProtocol(Protocol):
@@ -245,7 +248,7 @@ class FrameProtocol(Protocol):
         The producer registered with :meth:`produceFor` is unregistered first:
         Twisted does not close a connection while one is registered.
         """
-        self.cork.flush(self)
+        self.cork.release(self)
         if self._producing:
             self._producing = False
             self.transport.unregisterProducer()

@@ -18,10 +18,16 @@ def stamp_bytes(name, host, pid, conn, seq, arrived, departed, hop):
     return codec.encode([name, host, pid, conn, seq, arrived, departed, hop])
 
 
+def stamp_prefix(name):
+    """The bytes every stamp of the hop called ``name`` starts with (an 8-item
+    array, then the name): a receiver checks who made a stamp without decoding it."""
+    return b"\x88" + codec.encode(name)
+
+
 def constant_part(name, host, pid, conn):
     """The first bytes of every stamp a hop makes on one connection (the 8-item
     array's header, name, host, pid, connection), encoded once per connection."""
-    return b"\x88" + b"".join(codec.encode(field) for field in (name, host, pid, conn))
+    return stamp_prefix(name) + codec.encode(host) + codec.encode(pid) + codec.encode(conn)
 
 
 _CHANGING = struct.Struct(">BQBdBd")
@@ -38,12 +44,6 @@ def stamp_after(constant, seq, arrived, departed, hop):
 
 
 _SMALL = [bytes((n,)) for n in range(24)]
-
-
-def stamp_prefix(name):
-    """The bytes every stamp of the hop called ``name`` starts with (an 8-item
-    array, then the name): a receiver checks who made a stamp without decoding it."""
-    return b"\x88" + codec.encode(name)
 
 
 @attrs.frozen
