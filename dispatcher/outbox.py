@@ -10,7 +10,7 @@ import os
 import socket
 
 from actornet.protocols import codec
-from actornet.protocols.framing import Cork, frame_parts
+from actornet.protocols.framing import Cork, frame_parts, frame_size
 from actornet.protocols.stamp import constant_part, stamp_after
 
 
@@ -39,19 +39,15 @@ class Outbox:
 
     def send(self, peer, envelope, body=b"", requester=None):
         """Encode ``envelope`` and write it with ``body`` to ``peer``."""
-        envelope_bytes = codec.encode(envelope)
-        self.write(peer, frame_parts(envelope_bytes, body), requester,
-                   8 + len(envelope_bytes) + len(body))
+        self.write(peer, frame_parts(codec.encode(envelope), body), requester)
 
-    def write(self, peer, parts, requester=None, size=None):
-        """Write an encoded frame of ``size`` bytes (every part counted when not
-        given); ``requester`` is the peer whose own request this is, paused while
-        ``peer`` is congested."""
+    def write(self, peer, parts, requester=None):
+        """Write an encoded frame (counted whole, as its header says); ``requester``
+        is the peer whose own request this is, paused while ``peer`` is congested."""
         if peer not in self.peers:
             self.stats["dead_letters"] += 1
             return
-        if size is None:
-            size = sum(map(len, parts))
+        size = frame_size(parts)
         self.cork.write(peer.protocol, parts)
         peer.bytes_out += size
         peer.last_sent = self.clock.seconds()

@@ -70,6 +70,11 @@ def frame_parts(envelope_bytes, body=b""):
     return [header, envelope_bytes, body]
 
 
+def frame_size(parts):
+    """The bytes of a frame made by :func:`frame_parts`, read from its header."""
+    return 4 + _U32.unpack_from(parts[0])[0]
+
+
 def no_delay(transport):
     """Turn Nagle's algorithm off where the transport has it (TCP): a request
     and its answer are small frames that must not wait 40 ms for an ACK."""
