@@ -19,6 +19,7 @@ from actornet.protocols.errors import (
     ActorLost,
     ActornetError,
     DownstreamTimeout,
+    FederationDown,
     NoWorkers,
     ProtocolError,
     RemoteError,
@@ -33,7 +34,7 @@ __version__ = version("actornet")
 
 __all__ = [
     "FORWARDED", "Actor", "ActorContext", "ActorLost", "ActornetError", "Client", "DataBag",
-    "DownstreamTimeout",
+    "DownstreamTimeout", "FederationDown",
     "Kind", "NoWorkers", "ProtocolError", "RemoteError", "RequestTimeout", "Stamp", "Status",
     "ThreadRunner", "Unauthorized", "UnknownMethod", "UnknownService", "connect", "handler",
 ]

@@ -29,6 +29,7 @@ import attrs
 from cryptography.x509.oid import NameOID
 
 from actornet.dispatcher.identity import SHARED, reserved
+from actornet.dispatcher.remote import RemoteActor
 from actornet.protocols.codes import Status
 
 MAX_NAME = 200
@@ -77,8 +78,9 @@ def admit(envelope, settings, registry, peer=None):
                        "too_many_services")
     holder = registry.by_name.get(name)
     if holder is not None:
-        return Refusal(Status.NAME_TAKEN,
-                       f"the name {name!r} is taken by connection {holder.conn_id}", "name_taken")
+        where = (f"an actor on dispatcher {holder.dispatcher}"
+                 if isinstance(holder, RemoteActor) else f"connection {holder.conn_id}")
+        return Refusal(Status.NAME_TAKEN, f"the name {name!r} is taken by {where}", "name_taken")
     return identity
 
 

@@ -137,7 +137,8 @@ class Dispatcher:
             name=self.name, host=self.outbox.host, pid=self.outbox.pid,
             now=self.clock.seconds(), started_at=self.started_at, settings=self.settings,
             endpoints=self.endpoints, connections=len(self.peers), in_flight=len(self.inflight),
-            peers=tuple(peer.view() for peer in self.registry.by_name.values()),
+            peers=tuple(peer.view() for peer in self.registry.by_name.values()
+                        if peer.via is peer),
             subscriptions=self.topics.names(), counters=dict(self.stats),
             requests=requests, latency=latency)
 

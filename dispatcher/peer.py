@@ -14,6 +14,11 @@ class Peer:
     ids of requests it is waiting on; both are kept by the in-flight table.
     ``stamp_prefix`` starts every stamp the peer makes; ``our_stamp`` is the
     constant part of the dispatcher's stamps on bags from this peer.
+    ``via`` is the connection frames for this peer go through: the peer itself
+    (a :class:`~actornet.dispatcher.remote.RemoteActor` names its dispatcher's
+    link instead).  ``link`` is the remote dispatcher's name when this peer is
+    a federation link (see :mod:`~actornet.dispatcher.federation`): its routes
+    and its askers were vouched for by that dispatcher.
     """
 
     conn_id: int
@@ -40,6 +45,11 @@ class Peer:
     our_stamp: bytes = b""
     address: str = ""
     register_timer: object = None
+    via: object = None
+    link: str | None = None
+
+    def __attrs_post_init__(self):
+        self.via = self
 
     @property
     def label(self):

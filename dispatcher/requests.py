@@ -60,7 +60,8 @@ class Requests:
         else:
             origin = None
             asker, asker_id = peer, envelope["id"]
-            fresh_route(route, peer)
+            if peer.link is None:
+                fresh_route(route, peer)
             ttl = self._admit(peer, service, len(route), envelope.get("ttl"))
         if type(ttl) is Refusal:
             self.refuse(asker, asker_id, tell, origin, ttl)
@@ -77,13 +78,17 @@ class Requests:
             return
         if choice.busy:
             self.stats["busy"] += len(choice.busy)
-        envelope["src"] = peer.name
+        if peer.link is None:
+            envelope["src"] = peer.name
         envelope.pop("fwd", None)
         if tell:
             envelope["id"] = 0
             parts = frame_parts(codec.encode(envelope), body)
             for worker in choice.workers:
-                self.outbox.write(worker, parts, peer)
+                if worker.via is worker:
+                    self.outbox.write(worker, parts, peer)
+                else:
+                    self._send_to(worker, envelope, body, peer)
             if choice.busy:
                 self.refuse(asker, asker_id, tell, None,
                             Refusal(Status.BUSY, busy_message(choice.busy)))
@@ -113,10 +118,23 @@ class Requests:
             self.inflight.add(pending)
             envelope["id"] = rid
             envelope["ttl"] = ttl
-            self.outbox.send(worker, envelope, body, peer)
+            self._send_to(worker, envelope, body, peer)
+
+    def _send_to(self, worker, envelope, body, requester=None):
+        """Send a request to ``worker``: a local actor directly, another dispatcher's
+        actor through the link to its dispatcher, naming the actor as the target."""
+        via = worker.via
+        if via is worker:
+            envelope.pop("tgt", None)
+        else:
+            envelope["tgt"] = worker.name
+        self.outbox.send(via, envelope, body, requester)
 
     def _admit(self, peer, service, hops, ttl):
-        """The deadline of a new request from ``peer``, or why it is refused."""
+        """The deadline of a new request from ``peer``, or why it is refused.  A
+        federation link's askers were admitted by their own dispatcher."""
+        if peer.link is not None:
+            return self.router.check(hops, ttl, draining=self.draining)
         if not peer.identity.may("ask", service):
             return Refusal(Status.UNAUTHORIZED, peer.identity.refusal("ask", service),
                            "forbidden")
@@ -162,17 +180,18 @@ class Requests:
 
     def response(self, peer, envelope, body, now):
         pending = self.inflight.get(envelope["id"])
-        if pending is None or pending.worker is not peer:
+        if pending is None or pending.worker.via is not peer:
             self.dead_letter(peer, envelope, "answer to a request that is no longer in flight")
             return
         self.inflight.pop(pending.rid)
-        peer.handled += 1
+        worker = pending.worker
+        worker.handled += 1
         route = envelope.setdefault("r", [])
         if not extends(route, pending.route, peer):
             self.fail(pending, Status.MALFORMED_ENVELOPE, forged(peer))
             return
         status = envelope["st"]
-        self.metrics.answered(pending.service, peer.name, status, now - pending.started)
+        self.metrics.answered(pending.service, worker.name, status, now - pending.started)
         if pending.gather is not None:
             self._gathered(pending, status, body, envelope.get("err"))
             return
@@ -185,7 +204,7 @@ class Requests:
             return
         self.outbox.stamp(route, peer, now)
         envelope["id"] = pending.asker_id
-        envelope["src"] = peer.name
+        envelope["src"] = worker.name
         self.outbox.send(asker, envelope, body)
 
     def malformed_request(self, peer, error):
@@ -205,7 +224,7 @@ class Requests:
         message = f"a frame of {size} bytes is over the limit of {limit} bytes"
         if kind is Kind.RESPONSE:
             pending = self.inflight.get(envelope["id"])
-            if pending is not None and pending.worker is peer:
+            if pending is not None and pending.worker.via is peer:
                 self.inflight.pop(pending.rid)
                 self.fail(pending, Status.TOO_LARGE,
                           f"the answer of {peer.label} was too large: {message}")
@@ -219,11 +238,11 @@ class Requests:
         """``peer`` answered request ``rid`` with a malformed envelope: that request
         fails (once) with MALFORMED_ENVELOPE; a stray one is a dead letter."""
         pending = self.inflight.get(rid)
-        if pending is None or pending.worker is not peer:
+        if pending is None or pending.worker.via is not peer:
             self.stats["dead_letters"] += 1
             return
         self.inflight.pop(rid)
-        peer.handled += 1
+        pending.worker.handled += 1
         self.fail(pending, Status.MALFORMED_ENVELOPE,
                   f"{peer.label} answered {pending.service}.{pending.method} with a malformed "
                   f"envelope: {error}")
@@ -280,7 +299,7 @@ class Requests:
         envelope["id"] = rid
         envelope["ttl"] = max(0.0, pending.deadline - self.clock.seconds())
         self.stats["retried"] += 1
-        self.outbox.send(worker, envelope, pending.body)
+        self._send_to(worker, envelope, pending.body)
         return True
 
     def expired(self, pending):

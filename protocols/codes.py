@@ -40,6 +40,9 @@ class Status(IntEnum):
     MALFORMED_BODY = 422
     BUSY = 429
     FAILURE = 500
+    FEDERATION_DOWN = 502
+    """The service or actor may be on another dispatcher, and this dispatcher's
+    link to the federation (NATS) is down."""
     NO_WORKERS = 503
     TIMEOUT = 504
     HOP_LIMIT_EXCEEDED = 508

@@ -58,6 +58,13 @@ class NoWorkers(ActornetError):
     status = Status.NO_WORKERS
 
 
+class FederationDown(ActornetError):
+    """The dispatcher reached cannot reach the rest of the network (its NATS link is
+    down); the service or actor asked for may be on another dispatcher."""
+
+    status = Status.FEDERATION_DOWN
+
+
 class UnknownService(ActornetError):
     """No actor has ever served the service: likely a typo (the request ran nowhere)."""
 
@@ -87,6 +94,7 @@ _BY_STATUS = {
     Status.TIMEOUT: RequestTimeout,
     Status.NO_WORKERS: NoWorkers,
     Status.UNKNOWN_SERVICE: UnknownService,
+    Status.FEDERATION_DOWN: FederationDown,
     Status.UNKNOWN_METHOD: UnknownMethod,
     Status.UNAUTHORIZED: Unauthorized,
     Status.MALFORMED_ENVELOPE: ProtocolError,
