@@ -25,6 +25,7 @@ from actornet.actors.actor import Actor
 from actornet.actors.link import LinkSettings
 from actornet.actors.supervisor import RestartPolicy
 from actornet.dispatcher.settings import CONFIG_KEYS, DispatcherSettings
+from actornet.federation_config import FederationConfig, read_federation
 from actornet.tables import ConfigError, Reader
 
 DEFAULT_CONNECTION_FILE = "~/.actornet/connection.json"
@@ -45,6 +46,7 @@ class DispatcherConfig:
     connection_file: str | None = ""
     http: str | None = None
     tls: TLSConfig | None = None
+    federation: FederationConfig | None = None
 
     @property
     def link_settings(self):
@@ -109,13 +111,22 @@ def load(path):
         raise ConfigError(f"{path}: cannot read the config: {e.strerror}") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from e
-    top = Reader(path, "(top level)", raw, ("dispatcher", "join", "actor", "identities"))
+    top = Reader(path, "(top level)", raw,
+                 ("dispatcher", "join", "actor", "identities", "federation"))
     dispatcher = join = None
     identities = read_identities(path, top.get("identities", dict, {},
                                                expect="[identities.NAME] tables"))
     if "dispatcher" in raw:
         dispatcher = _dispatcher(Reader(path, "dispatcher", top.get("dispatcher", dict),
                                         DISPATCHER_KEYS), identities)
+    if "federation" in raw:
+        if dispatcher is None:
+            raise ConfigError(f"{path}: [federation] joins a dispatcher to others: it belongs "
+                              "in the config with the [dispatcher] table")
+        named = raw["dispatcher"].get("name")
+        dispatcher = attrs.evolve(dispatcher, federation=read_federation(
+            path, top.get("federation", dict, expect="a [federation] table"),
+            named if isinstance(named, str) else None))
     if "join" in raw:
         join = _join(Reader(path, "join", top.get("join", dict), ("connect", "token")))
     actor_tables = top.get("actor", list, default=[], expect="an array of [[actor]] tables")

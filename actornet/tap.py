@@ -105,6 +105,9 @@ class DispatcherService(MultiService):
         self.actors = actors
         self.dispatcher = Dispatcher(reactor, config.settings, endpoints=config.listen,
                                      on_shutdown=self._shutdown)
+        self.federation = None
+        if config.federation is not None:
+            self.federation = federate(self.dispatcher, config.federation, reactor)
         factory = self.dispatcher.factory()
         self.listeners = [listener(reactor, description, factory)
                           for description in config.listen]
@@ -140,6 +143,8 @@ class DispatcherService(MultiService):
         if self.listeners[0].endpoint.port is None:
             self.privilegedStartService()
         self.dispatcher.start()
+        if self.federation is not None:
+            self.federation.start()
         self.connect_endpoint = client_endpoint_for(self.listeners[0].endpoint.port.getHost())
         if self.connection_file is not None:
             connfile.write(self.connection_file, self.connect_endpoint, self.settings.token,
@@ -178,6 +183,8 @@ class DispatcherService(MultiService):
             self.log.warn("{count} requests were still in flight after {seconds}s and "
                           "were failed", count=failed, seconds=self.settings.drain_seconds)
         await super().stopService()
+        if self.federation is not None:
+            await self.federation.stop()
         await self.dispatcher.stop()
         if self.http is not None:
             await self.http.stopService()
@@ -223,6 +230,26 @@ class Network(MultiService):
         self.log.info("SIGHUP: telling every actor to reload")
         for actor in self.actors():
             actor.context.run_hook(actor.on_reload_signal)
+
+
+def federate(dispatcher, config, reactor):
+    """The :class:`~actornet.dispatcher.federation.Federation` that joins ``dispatcher``
+    to the network ``config`` describes.
+
+    @raise ConfigError: when ``reactor`` is not Twisted's asyncio reactor (the
+        NATS client is asyncio).
+    """
+    from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+
+    if not isinstance(reactor, AsyncioSelectorReactor):
+        raise configuration.ConfigError(
+            "[federation] needs Twisted's asyncio reactor: start with "
+            "twistd --reactor=asyncio actornet --config FILE")
+    from actornet.dispatcher.federation import Federation
+    from actornet.dispatcher.natsbus import NatsBus
+
+    bus = NatsBus(config, f"actornet dispatcher {dispatcher.name}", dispatcher.stats)
+    return Federation(dispatcher, bus, config.network)
 
 
 def supervise(actors, endpoint, reactor, link_settings, announce=None):

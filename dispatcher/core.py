@@ -22,8 +22,10 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from actornet.dispatcher import admission
+from actornet.dispatcher.claims import NameHeld
 from actornet.dispatcher.drain import drain
 from actornet.dispatcher.flow import OutboundGate
+from actornet.dispatcher.identity import SHARED
 from actornet.dispatcher.management import Management
 from actornet.dispatcher.metrics import Metrics
 from actornet.dispatcher.outbox import Outbox
@@ -79,6 +81,7 @@ class Dispatcher:
         self.message_limit = settings.message_limit
         self.max_envelope_bytes = settings.max_envelope_bytes
         self.started_at = clock.seconds()
+        self.federation = None
         self._conn_ids = 0
         self._sweeper = None
         self._closing = []
@@ -165,6 +168,21 @@ class Dispatcher:
                                                    self._register_timeout, peer)
         return peer
 
+    def linked(self, protocol, name):
+        """A federation link to dispatcher ``name`` (see
+        :mod:`~actornet.dispatcher.federation`): a peer admitted by the federation,
+        not by REGISTER, and not an actor of this star."""
+        self._conn_ids += 1
+        now = self.clock.seconds()
+        gate = OutboundGate(protocol, self.settings.outbound_limit_bytes, self.stats,
+                            self.clock)
+        peer = Peer(self._conn_ids, protocol, gate, now, name=name, last_seen=now,
+                    last_sent=now, identity=SHARED, link=name, address=f"dispatcher {name}")
+        peer.stamp_prefix = stamp_prefix(name)
+        self.peers.add(peer)
+        self.stats["links"] += 1
+        return peer
+
     def _register_timeout(self, peer):
         peer.register_timer = None
         self.stats["register_timeout"] += 1
@@ -174,6 +192,9 @@ class Dispatcher:
     def lost(self, peer, reason):
         """A connection ended: fail or re-route what its actor had, forget it."""
         self.peers.discard(peer)
+        if self.federation is not None and peer.link is None and peer.name is not None \
+                and self.registry.by_name.get(peer.name) is peer:
+            self.federation.claims.release(peer.name)
         if peer.register_timer is not None and peer.register_timer.active():
             peer.register_timer.cancel()
         peer.outbound.stopProducing()
@@ -186,9 +207,13 @@ class Dispatcher:
             why = peer.dropped_because or (reason.getErrorMessage() if reason is not None
                                            else "closed")
         self.requests.worker_lost(peer, why)
+        if peer.link is not None:
+            self.federation.link_lost(peer, why)
         if peer.services:
             self.log.info("actor {name} left ({why})", name=peer.name, why=why)
             self._lifecycle("left" if peer.leaving else "died", peer, why)
+            if self.federation is not None:
+                self.federation.changed()
         if not self.peers and self._closing:
             closing, self._closing = self._closing, []
             for closed in closing:
@@ -198,7 +223,7 @@ class Dispatcher:
         """Publish that an actor joined, left (said DISCONNECT) or died (its
         connection was lost or its keepalives lapsed): the death watch."""
         data = {"event": event, "name": peer.name, "services": list(peer.services),
-                "connection": peer.conn_id}
+                "connection": peer.conn_id, "dispatcher": self.name}
         if reason is not None:
             data["reason"] = reason
         route = []
@@ -234,7 +259,7 @@ class Dispatcher:
             self.refuse(peer, e)
             return
         if peer.name is None:
-            if kind is Kind.REGISTER:
+            if kind is Kind.REGISTER and not peer.claiming:
                 self._register(peer, envelope)
             else:
                 self._close_with(peer, Status.UNAUTHORIZED, "register before sending anything else")
@@ -279,6 +304,36 @@ class Dispatcher:
                 self.throttle.failed(peer.address)
             self._close_with(peer, admitted.status, admitted.message)
             return
+        if self.federation is not None:
+            peer.claiming = True
+            self.federation.claims.claim(envelope["name"]).addCallbacks(
+                lambda _: self._claimed(peer, envelope, admitted),
+                lambda failure: self._claim_failed(peer, envelope["name"], failure))
+            return
+        self._admitted(peer, envelope, admitted)
+
+    def _claimed(self, peer, envelope, identity):
+        """The federation gave ``peer`` its name network-wide."""
+        name = envelope["name"]
+        if peer not in self.peers:
+            self.federation.claims.release(name)
+        elif name in self.registry.by_name:
+            self.stats["name_taken"] += 1
+            self._close_with(peer, Status.NAME_TAKEN, f"the name {name!r} is taken")
+        else:
+            self._admitted(peer, envelope, identity)
+
+    def _claim_failed(self, peer, name, failure):
+        if peer not in self.peers:
+            return
+        if failure.check(NameHeld):
+            self.stats["name_taken"] += 1
+            self._close_with(peer, Status.NAME_TAKEN, failure.getErrorMessage())
+        else:
+            self.log.failure("claiming {name!r} failed", failure, name=name)
+            self._close_with(peer, Status.FAILURE, f"could not claim the name {name!r}")
+
+    def _admitted(self, peer, envelope, admitted):
         if peer.register_timer is not None and peer.register_timer.active():
             peer.register_timer.cancel()
         peer.register_timer = None
@@ -294,6 +349,8 @@ class Dispatcher:
             self.log.info("actor {name} joined (services: {services})",
                           name=peer.name, services=", ".join(peer.services))
             self._lifecycle("joined", peer)
+            if self.federation is not None:
+                self.federation.changed()
 
     def _keepalive_in(self, peer, envelope, body, now):
         peer.keepalives_in += 1

@@ -47,6 +47,7 @@ class Peer:
     register_timer: object = None
     via: object = None
     link: str | None = None
+    claiming: bool = False
 
     def __attrs_post_init__(self):
         self.via = self

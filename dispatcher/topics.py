@@ -23,6 +23,7 @@ class Topics:
     def __init__(self, outbox, stats):
         self.outbox = outbox
         self.stats = stats
+        self.relay = None
         self._by_topic = {}
 
     # -- frames from peers ---------------------------------------------------
@@ -53,8 +54,16 @@ class Topics:
         self.outbox.send(peer, messages.tell_failed(Status.UNAUTHORIZED, why))
 
     def publish(self, envelope, body=b""):
-        """Send an event to every subscriber of its topic; a subscriber over its
-        outbound limit misses it (counted), and nobody is held back for it."""
+        """Send an event published here to every subscriber of its topic, here and,
+        in a federation, at every other dispatcher (``relay``)."""
+        if self.relay is not None:
+            self.relay(envelope, body)
+        self.deliver(envelope, body)
+
+    def deliver(self, envelope, body=b""):
+        """Send an event to the subscribers of its topic at this dispatcher; a
+        subscriber over its outbound limit misses it (counted), and nobody is held
+        back for it."""
         subscribers = self.subscribers(envelope["top"])
         if not subscribers:
             self.stats["events_unheard"] += 1

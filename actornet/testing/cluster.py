@@ -34,6 +34,7 @@ from actornet.dispatcher.core import Dispatcher
 from actornet.dispatcher.settings import DispatcherSettings
 from actornet.dispatcher.web import monitoring_site
 from actornet.listening import client_endpoint_for
+from actornet.tap import federate
 from actornet.testing.faults import MESSAGES, LinkFault
 from actornet.testing.links import KitEndpoint, WatchedFactory
 from actornet.testing.memory import AutoJump, MemoryEndpoint
@@ -56,7 +57,7 @@ class Cluster:
     """
 
     def __init__(self, reactor=None, *, mode="sockets", retry_delay=0.05, on_shutdown=None,
-                 **settings):
+                 federation=None, **settings):
         if mode not in MODES:
             raise ValueError(f"mode is one of {MODES}, not {mode!r}")
         if reactor is None:
@@ -70,6 +71,8 @@ class Cluster:
                                           self.settings.max_frame_bytes)
         self.on_shutdown = on_shutdown
         self.retry_delay = retry_delay
+        self.federation_config = federation
+        self.federation = None
         self.dispatcher = None
         self.port = None
         self.endpoint = None
@@ -104,6 +107,17 @@ class Cluster:
         else:
             self.endpoint = "memory"
         self.dispatcher.start()
+        if self.federation_config is not None:
+            self.federation = federate(self.dispatcher, self.federation_config, self.reactor)
+            self.federation.start()
+            await self.federation.when_up()
+
+    async def leave_federation(self, *, say_bye=True):
+        """Disconnect this dispatcher from NATS; ``say_bye=False`` leaves as a
+        crashed process would: the others notice only after a holdtime."""
+        federation, self.federation = self.federation, None
+        if federation is not None:
+            await federation.stop(say_bye=say_bye)
 
     def connector(self, name):
         """A client endpoint that reaches the dispatcher (across restarts), its
@@ -305,6 +319,7 @@ class Cluster:
         if self.mode == "memory":
             for connection in self._listening.connections():
                 connection.transport.abortConnection()
+        await self.leave_federation()
         await self.dispatcher.stop()
         await self._open()
 
@@ -334,6 +349,7 @@ class Cluster:
             await port.stopListening()
         if self.port is not None:
             await self.port.stopListening()
+        await self.leave_federation()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         if self._driver is not None:

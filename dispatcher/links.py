@@ -1,0 +1,121 @@
+"""A federation link: a connection to another dispatcher made of NATS messages.
+
+Dispatchers of one network talk through NATS subjects, but each treats another
+dispatcher as one more connected peer: a :class:`LinkTransport` carries the
+frames, and the usual :class:`~actornet.dispatcher.peer.DispatcherProtocol`
+parses them, so requests, answers, deadlines, forwards, flow control and
+stamps work across dispatchers through the very code that serves local actors.
+
+A link's bytes are a stream cut into NATS messages of at most the server's
+``max_payload``; each message starts with a :data:`HEADER` naming the
+sender's and the receiver's incarnation (``boot``), the link's ``epoch`` and a
+sequence number.  NATS delivers at most once and in order from one publisher,
+so a gap in the sequence means bytes were lost (a slow consumer, a reconnect):
+the link is then closed at both ends, which fails the requests in flight on
+it with ``actor_lost``, exactly once, and a new link (a new epoch) takes over.
+"""
+
+import struct
+
+from twisted.internet.interfaces import IAddress, ITransport
+from zope.interface import implementer
+
+HEADER = struct.Struct(">QQIQ")
+"""sender's boot, receiver's boot, epoch, sequence number (1 for a link's first)."""
+
+RESET = 0
+"""The sequence number of a message that closes the link it names: its body is
+the epoch of the stream it last received on that link, so the other end closes
+its side whichever of the two streams it knows."""
+
+
+@implementer(IAddress)
+class LinkAddress:
+    """Where a link leads: another dispatcher of the federation."""
+
+    def __init__(self, dispatcher):
+        self.host = dispatcher
+        self.dispatcher = dispatcher
+
+    def __str__(self):
+        return f"dispatcher {self.dispatcher}"
+
+
+@implementer(ITransport)
+class LinkTransport:
+    """A link's transport: frames written here are published to ``subject``;
+    ``in_epoch`` and ``in_seq`` follow the stream coming the other way.
+
+    @param publish: ``publish(subject, payload)``, the bus's.
+    @param dispatcher: the name of the dispatcher at the other end.
+    @param chunk: the largest payload a NATS message may carry, less the header.
+    @param on_close: called once with this transport when either end closes it.
+    """
+
+    def __init__(self, publish, dispatcher, subject, own_boot, their_boot, epoch, chunk,
+                 on_close):
+        self.publish = publish
+        self.subject = subject
+        self.own_boot = own_boot
+        self.their_boot = their_boot
+        self.epoch = epoch
+        self.chunk = chunk
+        self.on_close = on_close
+        self.epoch_bytes = struct.pack(">I", epoch)
+        self.seq = 0
+        self.in_epoch = None
+        self.in_seq = 0
+        self.producer = None
+        self.disconnecting = False
+        self.reading_paused = False
+        self.address = LinkAddress(dispatcher)
+
+    def header(self, seq):
+        return HEADER.pack(self.own_boot, self.their_boot, self.epoch, seq)
+
+    def write(self, data):
+        self.writeSequence((data,))
+
+    def writeSequence(self, parts):
+        if self.disconnecting:
+            return
+        data = b"".join(parts)
+        chunk = self.chunk
+        for offset in range(0, len(data), chunk):
+            self.seq += 1
+            self.publish(self.subject, self.header(self.seq) + data[offset:offset + chunk])
+
+    def loseConnection(self):
+        self.abortConnection()
+
+    def abortConnection(self):
+        """Close the link: tell the other end (so it fails what it sent on it) and
+        let the protocol know it is lost."""
+        if self.disconnecting:
+            return
+        self.disconnecting = True
+        self.publish(self.subject, self.header(RESET) + struct.pack(">I", self.in_epoch or 0))
+        self.on_close(self)
+
+    def registerProducer(self, producer, streaming):
+        self.producer = producer
+
+    def unregisterProducer(self):
+        self.producer = None
+
+    def pauseProducing(self):
+        """The dispatcher holds back a sender's requests: NATS cannot be paused, so
+        this is only noted (the other dispatcher applies its own limits)."""
+        self.reading_paused = True
+
+    def resumeProducing(self):
+        self.reading_paused = False
+
+    def stopProducing(self):
+        self.abortConnection()
+
+    def getPeer(self):
+        return self.address
+
+    def getHost(self):
+        return self.address
