@@ -78,6 +78,7 @@ WORKERS_EPILOG = """\
 columns:
   NAME       the actor's name
   SERVICES   the services it serves, comma-separated
+  DISPATCHER the dispatcher it is connected to (several in a federation)
   STATUS     alive (connected now) or dead (died or left since the keepalive
              actor started)
   ALIVE-FOR  seconds since it registered with the dispatcher
@@ -95,6 +96,16 @@ examples:
   actornet workers
   actornet workers --service math --status alive
   actornet workers --status dead --json | jq '.[].reason'"""
+
+DISPATCHERS_EPILOG = """\
+One row per dispatcher of the network (the one reached first; in a federation
+over NATS, every other it hears from), with its health and load: ACTORS and
+CONNECTIONS it serves, IN-FLIGHT requests, UPTIME and HOLDTIME (seconds before
+the others give it up if it stays silent) in seconds.
+
+examples:
+  actornet dispatchers
+  actornet dispatchers --json | jq '.dispatchers[].name'"""
 
 STATUS_EPILOG = """\
 example:
@@ -215,6 +226,10 @@ def _add_admin(subparsers):
     workers.add_argument("--json", action="store_true",
                          help="print the rows as a JSON list, every field, instead of a table")
     connection_arguments(workers)
+    dispatchers = _command(subparsers, "dispatchers", commands.run_dispatchers,
+                           "a table of the network's dispatchers", DISPATCHERS_EPILOG)
+    dispatchers.add_argument("--json", action="store_true", help="print the answer as JSON")
+    connection_arguments(dispatchers)
     status = _command(subparsers, "status", commands.run_status,
                       "the dispatcher's state (endpoints, uptime, counters), as JSON",
                       STATUS_EPILOG)

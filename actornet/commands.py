@@ -75,7 +75,8 @@ async def run_call(reactor, args):
     return None
 
 
-WORKER_COLUMNS = (("name", "NAME"), ("services", "SERVICES"), ("status", "STATUS"),
+WORKER_COLUMNS = (("name", "NAME"), ("services", "SERVICES"), ("dispatcher", "DISPATCHER"),
+                  ("status", "STATUS"),
                   ("alive_for", "ALIVE-FOR"), ("holdtime_left", "HOLDTIME"),
                   ("keepalives_sent", "KA-TX"), ("keepalives_received", "KA-RX"),
                   ("in_flight", "IN-FLIGHT"), ("handled", "HANDLED"))
@@ -115,6 +116,25 @@ async def run_workers(reactor, args):
         print(json.dumps(answer["actors"]))
     else:
         print(format_workers(answer["actors"]))
+
+
+DISPATCHER_COLUMNS = (("name", "NAME"), ("status", "STATUS"), ("host", "HOST"), ("pid", "PID"),
+                      ("actors", "ACTORS"), ("connections", "CONNECTIONS"),
+                      ("in_flight", "IN-FLIGHT"), ("uptime", "UPTIME"),
+                      ("holdtime_left", "HOLDTIME"))
+
+
+async def run_dispatchers(reactor, args):
+    answer = await with_client(reactor, args,
+                               lambda reached: reached.ask("mmi", "dispatchers"))
+    if args.json:
+        print(json.dumps(answer))
+        return
+    rows = [[str(row.get(key, "-")) for key, _ in DISPATCHER_COLUMNS]
+            for row in answer["dispatchers"]]
+    print(format_table([title for _, title in DISPATCHER_COLUMNS], rows))
+    if answer.get("down"):
+        print(f"the federation link is down: {answer['down']}", file=sys.stderr)
 
 
 async def run_status(reactor, args):

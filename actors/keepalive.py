@@ -44,6 +44,7 @@ class Keepalive(Actor):
             "name": name,
             "services": services,
             "status": "dead",
+            "dispatcher": str(bag.get("dispatcher", "")),
             "event": bag.get("event"),
             "reason": str(bag.get("reason", "")),
             "since": self._when(bag),

@@ -143,7 +143,8 @@ class Dispatcher:
             peers=tuple(peer.view() for peer in self.registry.by_name.values()
                         if peer.via is peer),
             subscriptions=self.topics.names(), counters=dict(self.stats),
-            requests=requests, latency=latency)
+            requests=requests, latency=latency,
+            federation=self.federation.view() if self.federation is not None else None)
 
     # -- connections -------------------------------------------------------
 

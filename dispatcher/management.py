@@ -44,6 +44,7 @@ class Management:
         self._methods = {
             "show_actors": self.show_actors,
             "show_dispatcher": self.show_dispatcher,
+            "dispatchers": self.dispatchers,
             "versions": self.versions,
             "shutdown": self.shutdown,
             "supervisor_event": self.supervisor_event,
@@ -81,6 +82,7 @@ class Management:
                 "name": peer.name,
                 "services": list(peer.services),
                 "status": "alive",
+                "dispatcher": snapshot.name,
                 "connection": peer.connection,
                 "alive_for": round(snapshot.now - peer.connected_at, 3),
                 "holdtime_left": round(max(0.0, holdtime - (snapshot.now - peer.last_seen)), 3),
@@ -91,7 +93,24 @@ class Management:
                 "bytes_in": peer.bytes_in,
                 "bytes_out": peer.bytes_out,
             })
+        federation = snapshot.federation
+        for actor in federation["actors"] if federation is not None else ():
+            if (service is None or service in actor["services"]) and (
+                    name is None or actor["name"] == name):
+                rows.append({**actor, "status": "alive"})
+        rows.sort(key=lambda row: row["name"])
         return {"actors": rows}
+
+    def dispatchers(self, data):
+        """Every dispatcher of the network, this one first, with health and load."""
+        snapshot = self.snapshot()
+        own = {"name": snapshot.name, "status": "alive", "host": snapshot.host,
+               "pid": snapshot.pid, "self": True, **snapshot.summary()}
+        federation = snapshot.federation
+        if federation is None:
+            return {"network": None, "connected": False, "dispatchers": [own]}
+        return {"network": federation["network"], "connected": federation["connected"],
+                "down": federation["down"], "dispatchers": [own, *federation["dispatchers"]]}
 
     def show_dispatcher(self, data):
         snapshot = self.snapshot()

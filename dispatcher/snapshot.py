@@ -52,6 +52,9 @@ class Snapshot:
     counters: dict
     requests: dict
     latency: dict
+    federation: dict | None = None
+    """What :meth:`~actornet.dispatcher.federation.Federation.view` shows of the
+    other dispatchers; None without a federation."""
 
     @property
     def actors(self):

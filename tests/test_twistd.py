@@ -219,12 +219,12 @@ def test_workers_fetch_inventory_metrics_and_stop(network, tmp_path):
     workers = cli("workers", *where)
     assert workers.returncode == 0, workers.stderr
     header, *rows = workers.stdout.splitlines()
-    assert header.split() == ["NAME", "SERVICES", "STATUS", "ALIVE-FOR", "HOLDTIME", "KA-TX",
-                              "KA-RX", "IN-FLIGHT", "HANDLED"]
+    assert header.split() == ["NAME", "SERVICES", "DISPATCHER", "STATUS", "ALIVE-FOR",
+                              "HOLDTIME", "KA-TX", "KA-RX", "IN-FLIGHT", "HANDLED"]
     assert sorted(row.split()[0] for row in rows) == [
         "files", "insurance", "intake", "inventory", "keepalive", "math-1", "math-2",
         "provider"]
-    assert all(row.split()[2] == "alive" for row in rows)
+    assert all(row.split()[2:4] == ["dispatcher", "alive"] for row in rows)
     dest = tmp_path / "downloads"
     dest.mkdir()
     fetched = cli("fetch", "hello.txt", "--dest", str(dest), *where)

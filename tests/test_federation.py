@@ -1,0 +1,179 @@
+"""Several dispatchers, one network: every target mode, forward, events, the death
+watch and unique names across dispatchers federated over a real NATS cluster."""
+
+import pytest
+import pytest_twisted
+from twisted.internet.defer import Deferred
+
+from actornet import Actor, ActornetError, Status, handler
+from actornet.protocols.codes import LIFECYCLE_TOPIC
+from actornet.testing.federated import FederatedNetwork
+from sample_actors import Echo, Stall
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Forwarder(Actor):
+    """Passes every ``relay`` on to the ``echo`` service."""
+
+    services = ("relay",)
+
+    @handler
+    async def relay(self, bag):
+        return await self.forward(bag, "echo", "echo")
+
+
+@pytest.fixture
+def network():
+    net = FederatedNetwork(["A", "B"])
+    pytest_twisted.blockon(Deferred.fromCoroutine(net.start()))
+    yield net
+    pytest_twisted.blockon(Deferred.fromCoroutine(net.stop()))
+
+
+def hop_names(answer):
+    return [stamp.name for stamp in answer.route]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_call_from_a_reaches_an_actor_on_b_and_the_route_shows_both(network):
+    await network["B"].add(Echo("echo-b"))
+    await network.reaches("echo-b")
+    client = await network["A"].client("asker")
+    answer = await client.ask("echo", "echo", {"x": 1})
+    assert answer["answered_by"] == "echo-b" and answer["x"] == 1
+    assert hop_names(answer) == ["asker", "A", "B", "echo-b", "B", "A"]
+    assert network.in_flight() == {"A": 0, "B": 0}
+
+
+@pytest_twisted.ensureDeferred
+async def test_any_prefers_an_idle_local_actor_then_balances_over_the_network(network):
+    stall_a = await network["A"].add(Stall("stall-a"))
+    stall_b = await network["B"].add(Stall("stall-b"))
+    await network.reaches("stall-b")
+    client = await network["A"].client()
+    first = client.ask("stall", "wait", {})
+    await network.wait_for(lambda: len(stall_a.waiting) == 1, what="stall-a to hold one")
+    second = client.ask("stall", "wait", {})
+    await network.wait_for(lambda: len(stall_b.waiting) == 1, what="stall-b to hold one")
+    assert len(stall_a.waiting) == 1
+    stall_a.waiting[0].callback({"by": "a"})
+    stall_b.waiting[0].callback({"by": "b"})
+    assert (await first)["by"] == "a" and (await second)["by"] == "b"
+
+
+@pytest_twisted.ensureDeferred
+async def test_all_gathers_every_actor_of_every_dispatcher_with_per_actor_errors(network):
+    class Broken(Actor):
+        services = ("echo",)
+
+        @handler
+        def echo(self, bag):
+            raise ValueError("broken on purpose")
+
+    await network["A"].add(Echo("echo-a"))
+    await network["B"].add(Echo("echo-b"))
+    await network["B"].add(Broken("broken-b"))
+    await network.reaches("broken-b")
+    client = await network["A"].client()
+    answer = await client.ask("echo", "echo", {"x": 2}, target="all")
+    assert set(answer) == {"echo-a", "echo-b", "broken-b"}
+    assert answer["echo-a"]["result"]["answered_by"] == "echo-a"
+    assert answer["echo-b"]["result"]["answered_by"] == "echo-b"
+    assert answer["broken-b"]["status"] == Status.FAILURE
+    assert answer["broken-b"]["error"]["type"] == "ValueError"
+
+
+@pytest_twisted.ensureDeferred
+async def test_named_actors_and_lists_of_names_reach_exactly_those_wherever_they_are(network):
+    for name, where in (("e1", "A"), ("e2", "B"), ("e3", "B")):
+        await network[where].add(Echo(name))
+    await network.reaches("e3")
+    client = await network["A"].client()
+    assert (await client.ask("echo", "echo", {}, target="e2"))["answered_by"] == "e2"
+    both = await client.ask("echo", "echo", {}, target=["e1", "e3"])
+    assert {name: entry["result"]["answered_by"] for name, entry in both.items()} == {
+        "e1": "e1", "e3": "e3"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_unknown_service_differs_from_no_workers_across_dispatchers(network):
+    echo = await network["B"].add(Echo("echo-b"))
+    await network.reaches("echo-b")
+    client = await network["A"].client()
+    with pytest.raises(ActornetError) as unknown:
+        await client.ask("nobody-ever", "x", {})
+    assert unknown.value.status == Status.UNKNOWN_SERVICE
+    await network["B"].services["echo-b"].stopService()
+    await network.forgotten(echo.name)
+    with pytest.raises(ActornetError) as none_now:
+        await client.ask("echo", "echo", {})
+    assert none_now.value.status == Status.NO_WORKERS
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_forward_across_dispatchers_answers_the_original_asker(network):
+    await network["B"].add(Forwarder("forwarder"))
+    await network["A"].add(Echo("echo-a"))
+    await network.reaches("forwarder")
+    await network.reaches("echo-a")
+    client = await network["A"].client("asker")
+    answer = await client.ask("relay", "relay", {"x": 3})
+    assert answer["answered_by"] == "echo-a" and answer["x"] == 3
+    assert {"A", "B", "forwarder", "echo-a"} <= set(hop_names(answer))
+
+
+@pytest_twisted.ensureDeferred
+async def test_events_and_the_death_watch_reach_subscribers_on_every_dispatcher(network):
+    events = await network["A"].listen("news")
+    deaths = await network["A"].listen(LIFECYCLE_TOPIC)
+    publisher = await network["B"].add(Actor("publisher"))
+    await network.reaches("publisher")
+    publisher.publish("news", {"headline": "federated"})
+    await network.wait_for(lambda: events, what="the event at A")
+    assert events[0]["headline"] == "federated"
+    await network["B"].add(Echo("doomed"))
+    await network["B"].kill("doomed")
+    await network.wait_for(lambda: any(e.get("event") == "died" for e in deaths),
+                           what="the death at A")
+    died = next(e for e in deaths if e.get("event") == "died")
+    assert died["name"] == "doomed" and died["dispatcher"] == "B"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_name_held_on_one_dispatcher_is_name_taken_on_another(network):
+    await network["A"].add(Echo("unique"))
+    await network.reaches("unique")
+    with pytest.raises(ActornetError) as taken:
+        await network["B"].client("unique")
+    assert taken.value.status == Status.NAME_TAKEN
+    assert "dispatcher A" in str(taken.value)
+
+
+@pytest_twisted.ensureDeferred
+async def test_management_lists_the_dispatchers_and_every_actor_with_its_dispatcher(network):
+    await network["A"].add(Echo("echo-a"))
+    await network["B"].add(Echo("echo-b"))
+    await network.reaches("echo-b")
+    await network.reaches("echo-a")
+    client = await network["A"].client()
+    dispatchers = await client.ask("mmi", "dispatchers", {})
+    assert [row["name"] for row in dispatchers["dispatchers"]] == ["A", "B"]
+    assert dispatchers["connected"] is True
+    assert dispatchers["dispatchers"][1]["actors"] == 1
+    actors = (await client.ask("mmi", "show_actors", {}))["actors"]
+    assert {(row["name"], row["dispatcher"]) for row in actors} == {
+        ("echo-a", "A"), ("echo-b", "B")}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_deadline_travels_with_the_request_and_the_asker_gets_one_timeout(network):
+    stall = await network["B"].add(Stall("stall-b"))
+    await network.reaches("stall-b")
+    client = await network["A"].client()
+    with pytest.raises(ActornetError) as late:
+        await client.ask("stall", "wait", {}, timeout=0.3)
+    assert late.value.status == Status.TIMEOUT
+    await network.wait_for(lambda: network.in_flight() == {"A": 0, "B": 0},
+                           what="empty in-flight tables")
+    assert len(stall.waiting) == 1
