@@ -102,10 +102,9 @@ class _Attempt:
     def try_next(self):
         index = self.order.pop(0)
         endpoint = self.failover.endpoints[index]
-        timeout = self.failover.connect_timeout
         self.trying = maybeDeferred(endpoint.connect, self.factory)
-        self.trying.addTimeout(timeout, self.failover.clock,
-                               onTimeoutCancel=lambda result, _: _no_connection(timeout))
+        self.trying.addTimeout(self.failover.connect_timeout, self.failover.clock,
+                               onTimeoutCancel=_no_connection)
         self.trying.addCallbacks(self._connected, self._failed, callbackArgs=(index,),
                                  errbackArgs=(endpoint,))
 
@@ -132,7 +131,7 @@ class _Attempt:
             self.trying.cancel()
 
 
-def _no_connection(timeout):
+def _no_connection(result, timeout):
     raise TimeoutError(string=f"no connection within {timeout:g}s")
 
 
