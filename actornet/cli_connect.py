@@ -2,13 +2,13 @@
 
 A command finds the dispatcher through ``--connect`` (and ``--token``) or the
 connection file the dispatcher wrote; ``--connect`` may name several
-dispatchers, tried in order until one answers.  ``--timeout`` bounds the whole exchange:
-connecting, registering and the answer share one deadline, so a port that
-accepts and never answers (an HTTP server, a frozen dispatcher) cannot keep a
-script waiting.  ``--wait`` first gives a dispatcher that is still starting
-time to come up: right after ``twistd actornet &`` the connection file is not
-written yet, the port refuses connections and the actors have not registered,
-and all three are retried until the wait is over.
+dispatchers, tried in order until one answers.  ``--timeout`` bounds the whole
+exchange: connecting, registering and the answer share one deadline, so a port
+that accepts and never answers (an HTTP server, a frozen dispatcher) cannot
+keep a script waiting.  ``--wait`` first gives a dispatcher that is still
+starting time to come up: right after ``twistd actornet &`` the connection file
+is not written yet, the port refuses connections and the actors have not
+registered, and all three are retried until the wait is over.
 """
 
 import attrs

@@ -8,11 +8,13 @@ import pytest_twisted
 from twisted.application.internet import ClientService
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionLost, ConnectionRefusedError
+from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
+from zope.interface.verify import verifyObject
 
 from actornet import Actor, Unauthorized, connect, handler
 from actornet.actors.service import ActorService
@@ -74,6 +76,7 @@ def test_the_first_endpoint_that_connects_is_used_and_named():
     assert tried == ["a", "b"]
     assert str(failover) == "b" and failover.current is b
     assert repr(failover) == "FailoverEndpoint(a, b)"
+    assert verifyObject(IStreamClientEndpoint, failover)
 
 
 def test_the_next_attempt_starts_with_the_endpoint_that_connected_last():
