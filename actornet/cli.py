@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 from importlib.metadata import version
 from pathlib import Path
@@ -37,7 +38,8 @@ unknown_service, ...).
 
 The dispatcher is found through the connection file it wrote when it started
 (~/.actornet/connection.json, $ACTORNET_CONNECTION_FILE or --connection-file),
-or --connect ENDPOINT and --token TOKEN ($ACTORNET_CONNECT, $ACTORNET_TOKEN).
+or --connect ENDPOINT and --token TOKEN ($ACTORNET_CONNECT, $ACTORNET_TOKEN);
+--connect ENDPOINT,ENDPOINT,... tries several dispatchers in order.
 
 exit status:
   0  the answer is on stdout
@@ -139,6 +141,15 @@ def _seconds(text):
     return seconds
 
 
+def _endpoints(text):
+    """``--connect``: one endpoint string or several, comma-separated (a comma
+    inside one is written ``\\,``, as Twisted escapes ``:`` and ``=``)."""
+    endpoints = tuple(part for part in re.split(r"(?<!\\),", text) if part)
+    if not endpoints:
+        raise argparse.ArgumentTypeError("expected ENDPOINT or ENDPOINT,ENDPOINT,...")
+    return endpoints
+
+
 def _target(text):
     if text in ("any", "all"):
         return text
@@ -179,8 +190,10 @@ WHOLE_EXCHANGE = ("give up after this long: connecting, registering and the answ
 def connection_arguments(sub, timeout_help=WHOLE_EXCHANGE):
     """Add the options every command that talks to a dispatcher takes."""
     where = sub.add_argument_group("reaching the dispatcher")
-    where.add_argument("--connect", metavar="ENDPOINT", default=os.environ.get("ACTORNET_CONNECT"),
-                       help="the dispatcher's endpoint, e.g. tcp:host=127.0.0.1:port=5570 "
+    where.add_argument("--connect", metavar="ENDPOINT[,ENDPOINT...]", type=_endpoints,
+                       default=os.environ.get("ACTORNET_CONNECT"),
+                       help="the dispatcher's endpoint, e.g. tcp:host=127.0.0.1:port=5570, "
+                            "or several, comma-separated, tried in order until one answers "
                             "(default: $ACTORNET_CONNECT, else the connection file)")
     where.add_argument("--token", default=os.environ.get("ACTORNET_TOKEN"),
                        help="the dispatcher's token, when it has one (default: "

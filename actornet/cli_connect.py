@@ -1,13 +1,14 @@
 """How an ``actornet`` command reaches its dispatcher: where, for how long, and waiting.
 
 A command finds the dispatcher through ``--connect`` (and ``--token``) or the
-connection file the dispatcher wrote.  ``--timeout`` bounds the whole exchange:
-connecting, registering and the answer share one deadline, so a port that
-accepts and never answers (an HTTP server, a frozen dispatcher) cannot keep a
-script waiting.  ``--wait`` first gives a dispatcher that is still starting
-time to come up: right after ``twistd actornet &`` the connection file is not
-written yet, the port refuses connections and the actors have not registered,
-and all three are retried until the wait is over.
+connection file the dispatcher wrote; ``--connect`` may name several
+dispatchers, tried in order until one answers.  ``--timeout`` bounds the whole
+exchange: connecting, registering and the answer share one deadline, so a port
+that accepts and never answers (an HTTP server, a frozen dispatcher) cannot
+keep a script waiting.  ``--wait`` first gives a dispatcher that is still
+starting time to come up: right after ``twistd actornet &`` the connection file
+is not written yet, the port refuses connections and the actors have not
+registered, and all three are retried until the wait is over.
 """
 
 import attrs
@@ -17,6 +18,7 @@ from twisted.internet.task import deferLater
 from actornet.client import connect
 from actornet.config import connection_file_path
 from actornet.connfile import read_running
+from actornet.failover import NoEndpointConnected
 from actornet.protocols.errors import NoWorkers, RequestTimeout, UnknownService
 
 RETRY_INTERVAL = 0.1
@@ -70,7 +72,7 @@ class Reached:
 
 
 def locate(args):
-    """The ``(endpoint, token)`` the options name, from the connection file if no
+    """The ``(endpoints, token)`` the options name, from the connection file if no
     ``--connect`` was given.
 
     @raise NotUpYet: the file is missing or its dispatcher is not running.
@@ -81,7 +83,7 @@ def locate(args):
         info = read_running(connection_file_path(args.connection_file))
     except ValueError as e:
         raise NotUpYet(str(e)) from e
-    return info["endpoint"], args.token if args.token is not None else info.get("token")
+    return (info["endpoint"],), args.token if args.token is not None else info.get("token")
 
 
 async def reach(reactor, args):
@@ -99,8 +101,8 @@ async def reach(reactor, args):
     while True:
         started = reactor.seconds()
         try:
-            endpoint, token = locate(args)
-            client = await _connect(reactor, endpoint, token, args.timeout)
+            endpoints, token = locate(args)
+            client = await _connect(reactor, endpoints, token, args.timeout)
             return Reached(client, token, args.timeout, started + args.timeout,
                            wait_until)
         except NotUpYet as e:
@@ -112,10 +114,15 @@ async def reach(reactor, args):
         await deferLater(reactor, RETRY_INTERVAL)
 
 
-async def _connect(reactor, endpoint, token, timeout):
+async def _connect(reactor, endpoints, token, timeout):
+    """Connect through the first of ``endpoints`` that answers; several that all
+    failed are one :class:`NoEndpointConnected` naming each, a lone one's
+    failure is its own error."""
     try:
-        return await connect(endpoint, token, reactor=reactor, timeout=timeout)
+        return await connect(endpoints, token, reactor=reactor, timeout=timeout)
+    except NoEndpointConnected as e:
+        raise (NotUpYet if e.refused else ConnectionFailed)(str(e)) from e
     except ConnectionRefusedError as e:
-        raise NotUpYet(f"{endpoint}: {e}") from e
+        raise NotUpYet(f"{endpoints[0]}: {e}") from e
     except ConnectError as e:
-        raise ConnectionFailed(f"{endpoint}: {e}") from e
+        raise ConnectionFailed(f"{endpoints[0]}: {e}") from e

@@ -3,11 +3,13 @@
     client = await connect("tcp:host=127.0.0.1:port=5570", token="...")
     answer = await client.ask("math", "add", {"a": 1, "b": 2})
     await client.close()
+
+``connect(["tcp:host=a:port=5570", "tcp:host=b:port=5570"])`` tries several
+dispatchers in order and uses the first that answers.
 """
 
 import os
 
-from twisted.internet import endpoints
 from twisted.internet.interfaces import IReactorThreads
 
 from actornet.actors.link import LinkSettings
@@ -16,11 +18,17 @@ from actornet.actors.service import LinkFactory
 from actornet.actors.session import Session
 from actornet.config import connection_file_path
 from actornet.connfile import read_running
+from actornet.failover import endpoint_for
 from actornet.protocols.errors import ActornetError, RequestTimeout
 
 
 class Client:
     """A connection to the dispatcher with no services, connected once (no reconnect).
+
+    When the dispatcher it is connected to goes, asks in flight fail with
+    ``ActorLost`` (``actor_lost``) and later ones fail at once; the client
+    stays disconnected.  A new :func:`connect` with the same endpoints reaches
+    another dispatcher.
 
     ``session`` is its :class:`~actornet.actors.session.Session` (and
     ``session.link`` its link while connected).  ``clock`` is its time and
@@ -78,8 +86,11 @@ def connect(endpoint=None, token=None, *, name=None, reactor=None, connection_fi
             runner=None, timeout=None):
     """Connect a :class:`Client` to a dispatcher.
 
-    @param endpoint: a client endpoint string or object; when None, the
-        dispatcher's connection-info file tells where (and the token).
+    @param endpoint: a client endpoint string or object, or a list of endpoint
+        strings tried in order, the first that connects being used (with
+        several, each has ``CONNECT_TIMEOUT`` seconds before the next is
+        tried: see :mod:`actornet.failover`); when None, the dispatcher's
+        connection-info file tells where (and the token).
     @param reactor: the client's reactor and clock (default: the global reactor).
     @param runner: where the client's blocking work runs (see :class:`Client`).
     @param timeout: seconds to connect and register, or None to wait as long
@@ -90,10 +101,11 @@ def connect(endpoint=None, token=None, *, name=None, reactor=None, connection_fi
         the dispatcher's refusal (e.g. ``Unauthorized``), a ``ProtocolError``
         when the peer sends bytes that are not actornet frames, a
         ``RequestTimeout`` saying which phase ran out of time (the half-open
-        connection is closed), or the connection error.  Actornet errors name
-        the endpoint when it was given as a string.
+        connection is closed), or the connection error (``NoEndpointConnected``,
+        naming each, when several endpoints all failed).  Actornet errors name
+        the endpoint reached when it was given as a string.
     @raise ValueError: (not in the Deferred) when the connection file is
-        missing or its dispatcher is not running.
+        missing or its dispatcher is not running, or the list is empty.
     """
     if reactor is None:
         from twisted.internet import reactor
@@ -101,9 +113,13 @@ def connect(endpoint=None, token=None, *, name=None, reactor=None, connection_fi
         info = read_running(connection_file_path(connection_file))
         endpoint = info["endpoint"]
         token = token if token is not None else info.get("token")
-    attempt = _Registration(endpoint if isinstance(endpoint, str) else None)
     if isinstance(endpoint, str):
-        endpoint = endpoints.clientFromString(reactor, endpoint)
+        endpoint = [endpoint]
+    description = None
+    if isinstance(endpoint, list | tuple):
+        description = " or ".join(endpoint)
+        endpoint = endpoint_for(reactor, endpoint)
+    attempt = _Registration(description, endpoint)
     client = Client(name=name, clock=reactor, runner=runner)
     factory = LinkFactory(client.session, reactor, LinkSettings(token=token))
     registering = endpoint.connect(factory).addCallback(attempt.connected)
@@ -115,14 +131,18 @@ def connect(endpoint=None, token=None, *, name=None, reactor=None, connection_fi
 
 class _Registration:
     """One connection's way to READY: which phase it is in, for a timeout's
-    message, and the endpoint string (if it was given as one) errors name."""
+    message, and the endpoint string (if given as strings) errors name: all
+    of them while connecting, the one reached after."""
 
-    def __init__(self, description):
+    def __init__(self, description, endpoint):
         self.description = description
+        self.endpoint = endpoint
         self.link = None
 
     def connected(self, link):
         self.link = link
+        if self.description is not None:
+            self.description = str(self.endpoint)
         return link.ready
 
     def name_the_endpoint(self, failure):

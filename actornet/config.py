@@ -57,7 +57,9 @@ class DispatcherConfig:
 
 @attrs.frozen
 class JoinConfig:
-    connect: str
+    """A ``[join]`` table: the dispatcher endpoints to try, in order, and the token."""
+
+    connect: tuple
     token: str | None = None
 
 
@@ -226,13 +228,25 @@ def _dispatcher(reader, identities):
 
 
 def _join(reader):
-    connect = reader.get("connect", str, check=bool, expect="an endpoint string")
-    reader.endpoint("connect", connect, endpoints.clientFromString)
-    config = JoinConfig(
-        connect=connect,
+    connect = reader.get("connect", (str, list), expect="an endpoint string or a list of them")
+    if isinstance(connect, str):
+        _connect_endpoint(reader, "connect", connect)
+        connect = [connect]
+    elif not connect:
+        reader.fail("connect", "needs at least one endpoint string")
+    else:
+        for index, description in enumerate(connect):
+            _connect_endpoint(reader, f"connect[{index}]", description)
+    return JoinConfig(
+        connect=tuple(connect),
         token=reader.get("token", str, None, lambda t: t != "", "non-empty text"),
     )
-    return config
+
+
+def _connect_endpoint(reader, key, description):
+    if not (isinstance(description, str) and description):
+        reader.fail(key, f"expected an endpoint string, got {description!r}")
+    reader.endpoint(key, description, endpoints.clientFromString)
 
 
 def _actors(reader, search):

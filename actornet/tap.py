@@ -23,8 +23,8 @@ from actornet.actors.service import ActorService
 from actornet.actors.supervisor import Supervisor
 from actornet.dispatcher.core import Dispatcher
 from actornet.dispatcher.web import monitoring_site
+from actornet.failover import endpoint_for
 from actornet.listening import (
-    DescribedEndpoint,
     ListenFailed,
     client_endpoint_for,
     listener,
@@ -44,8 +44,12 @@ drain_seconds, name; [dispatcher.tls]: listen, certificate, key, ca) with
 [identities.NAME] tables (token, register, serve, ask, publish), or a [join]
 table (connect, token) to join a dispatcher elsewhere, and [[actor]] tables
 (class = "module:Class", name, services, instances, options, max_restarts,
-restart_window).  Example: examples/cluster.toml; every key is described in
-the README's sections "The config file" and "Identities and permissions".
+restart_window).  [join] connect is one endpoint string or a list of them
+(connect = ["tcp:host=a:port=5570", "tcp:host=b:port=5570"]): an actor
+connects through the first that answers, and when that dispatcher goes it
+registers again through another, keeping its state.  Example:
+examples/cluster.toml; every key is described in the README's sections "The
+config file" and "Identities and permissions".
 Use -n (--nodaemon) to stay in the foreground."""
 
     optParameters = [
@@ -162,8 +166,7 @@ class DispatcherService(MultiService):
                           "present a client certificate signed by {ca}",
                           where=service.description, ca=self.config.tls.ca,
                           address=client_endpoint_for(service.endpoint.port.getHost()))
-        endpoint = DescribedEndpoint(self.reactor, self.connect_endpoint)
-        supervise(self.actors, endpoint, self.reactor, self.config.link_settings,
+        supervise(self.actors, (self.connect_endpoint,), self.reactor, self.config.link_settings,
                   self.dispatcher.announce_supervisor_event).setServiceParent(self)
         super().startService()
 
@@ -252,11 +255,17 @@ def federate(dispatcher, config, reactor):
     return Federation(dispatcher, bus, config.network)
 
 
-def supervise(actors, endpoint, reactor, link_settings, announce=None):
-    """A supervisor running the configured ``actors`` connected to ``endpoint``."""
+def supervise(actors, connect, reactor, link_settings, announce=None):
+    """A supervisor running the configured ``actors``, connected to the first of
+    the endpoint strings ``connect`` that answers.
+
+    Each actor gets an endpoint of its own: one that fails over remembers
+    which dispatcher that actor reached, so its log names that one.
+    """
 
     def start(actor, on_crash):
-        return ActorService(actor, endpoint, reactor, link_settings, on_crash=on_crash)
+        return ActorService(actor, endpoint_for(reactor, connect), reactor, link_settings,
+                            on_crash=on_crash)
 
     supervisor = Supervisor(reactor, start, announce)
     for actor in actors:
@@ -270,8 +279,7 @@ def build(network, reactor):
     if network.dispatcher is not None:
         DispatcherService(network.dispatcher, reactor, network.actors).setServiceParent(root)
     else:
-        endpoint = DescribedEndpoint(reactor, network.join.connect)
-        supervise(network.actors, endpoint, reactor,
+        supervise(network.actors, network.join.connect, reactor,
                   LinkSettings(token=network.join.token)).setServiceParent(root)
     return root
 

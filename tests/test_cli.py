@@ -2,6 +2,7 @@
 networks and against peers that are not dispatchers, on 127.0.0.1."""
 
 import json
+import os
 import re
 import signal
 import socket
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from test_twistd import start_twistd, stop
+from twisted.internet.endpoints import clientFromString
 
 from actornet.cli import parser
 from actornet.commands import WORKER_COLUMNS
@@ -392,3 +394,47 @@ def test_wait_gives_up_naming_the_connection_file(tmp_path):
                            f"no connection file at {connection}: is a dispatcher running? "
                            "(or pass --connect)\n")
     assert 1 <= took < 3
+
+
+# -- 14: several dispatchers -----------------------------------------------------
+
+
+def refused_endpoint():
+    """A loopback endpoint nothing listens on."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return f"tcp:host=127.0.0.1:port={port}"
+
+
+def live_endpoint(network):
+    return json.loads(Path(network[1]).read_text())["endpoint"]
+
+
+def test_connect_tries_comma_separated_endpoints_in_order(network):
+    """`--connect DEAD,LIVE` passes over the refused endpoint and answers through the
+    live one; $ACTORNET_CONNECT takes the same list."""
+    endpoints = f"{refused_endpoint()},{live_endpoint(network)}"
+    done = cli("call", "echo", "echo", "--data", '{"n": 1}', "--connect", endpoints)
+    assert (done.returncode, json.loads(done.stdout)) == (0, {"n": 1}), done.stderr
+    done = cli("call", "echo", "echo", "--data", '{"n": 2}',
+               env=dict(os.environ, ACTORNET_CONNECT=endpoints))
+    assert (done.returncode, json.loads(done.stdout)) == (0, {"n": 2}), done.stderr
+
+
+def test_when_no_endpoint_answers_each_is_named_on_one_line():
+    """Two refused endpoints: exit 1 with one line naming both and why."""
+    first, second = refused_endpoint(), refused_endpoint()
+    done = cli("status", "--connect", f"{first},{second}")
+    assert (done.returncode, done.stdout) == (1, "")
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"actornet: connection failed: {first}: Connection was refused")
+    assert f"; {second}: Connection was refused" in line
+
+
+def test_a_comma_inside_an_endpoint_is_escaped_as_twisted_escapes_colons():
+    """`\\,` stays in its endpoint, where Twisted's parser reads it as a comma."""
+    args = parser().parse_args(["status", "--connect", r"unix:path=/tmp/a\,b,tcp:host=h:port=1"])
+    assert args.connect == (r"unix:path=/tmp/a\,b", "tcp:host=h:port=1")
+    assert clientFromString(None, args.connect[0])._path == "/tmp/a,b"

@@ -65,6 +65,14 @@ def test_a_good_config_becomes_records_with_defaults(tmp_path):
      "dispatcher.http: 'tcp:abc' is not a usable endpoint: invalid literal for int()"),
     ("[join]\nconnect = 'tcpp:host=x:port=1'\n" + MATH,
      "join.connect: 'tcpp:host=x:port=1' is not a usable endpoint: Unknown endpoint type"),
+    ("[join]\nconnect = ['tcp:host=x:port=1', 'tcpp:host=y:port=2']\n" + MATH,
+     "join.connect[1]: 'tcpp:host=y:port=2' is not a usable endpoint: Unknown endpoint type"),
+    ("[join]\nconnect = ['tcp:host=x:port=1', 5]\n" + MATH,
+     "join.connect[1]: expected an endpoint string, got 5"),
+    ("[join]\nconnect = ['']\n" + MATH, "join.connect[0]: expected an endpoint string, got ''"),
+    ("[join]\nconnect = []\n" + MATH, "join.connect: needs at least one endpoint string"),
+    ("[join]\nconnect = 5\n" + MATH,
+     "join.connect: expected an endpoint string or a list of them, got 5"),
     ("[dispatcher]\nlisen = 'tcp:0'\n", "dispatcher.lisen: unknown key (a typo?)"),
     ("[dispatcher]\nlisten = 'tcp:0'\nmax_targets = 0\n",
      "dispatcher.max_targets: expected a positive integer, got 0"),
@@ -91,3 +99,14 @@ def test_the_limits_against_hostile_peers_are_config_keys(tmp_path):
     settings = load(path).dispatcher.settings
     assert (settings.slow_consumer_seconds, settings.max_in_flight_per_asker) == (2.5, 50)
     assert settings.max_targets == 256
+
+
+@pytest.mark.parametrize("connect, endpoints", [
+    ("'tcp:host=a:port=1'", ("tcp:host=a:port=1",)),
+    ("['tcp:host=a:port=1', 'tcp:host=b:port=2']", ("tcp:host=a:port=1", "tcp:host=b:port=2")),
+])
+def test_join_connect_is_one_endpoint_or_a_list_tried_in_order(tmp_path, connect, endpoints):
+    """[join] connect takes one endpoint string or a list; either way it becomes the
+    tuple of endpoints the actors try, in order."""
+    path = write(tmp_path, f"[join]\nconnect = {connect}\ntoken = 't'\n" + MATH)
+    assert load(path).join.connect == endpoints

@@ -337,6 +337,52 @@ async def test_kit_runs_twistd_networks_and_kills_actor_processes(actornet_twist
     assert await hub.stop() == (None, signal.SIGTERM)
 
 
+COUNTER_MODULE = '''
+from actornet import Actor, handler
+
+class Counter(Actor):
+    services = ("count",)
+    calls = 0
+
+    @handler
+    def count(self, bag):
+        self.calls += 1
+        return {"calls": self.calls}
+'''
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_joined_actor_fails_over_to_the_next_dispatcher_in_its_list(actornet_twistd,
+                                                                            tmp_path):
+    """[join] connect = [hub 1, hub 2]: the actor registers with hub 1; when hub 1's
+    process is killed it registers with hub 2 under the same name, its count going on."""
+    (tmp_path / "counter.py").write_text(COUNTER_MODULE)
+    hubs, endpoints = [], []
+    for number in (1, 2):
+        connection = tmp_path / f"hub{number}.json"
+        (tmp_path / f"hub{number}.toml").write_text(
+            f'[dispatcher]\nlisten = ["tcp:0:interface=127.0.0.1"]\n'
+            f'connection_file = "{connection}"\n')
+        hubs.append(await actornet_twistd(tmp_path / f"hub{number}.toml"))
+        endpoints.append(json.loads(connection.read_text())["endpoint"])
+    (tmp_path / "worker.toml").write_text(
+        f'[join]\nconnect = {json.dumps(endpoints)}\n\n'
+        '[[actor]]\nclass = "counter:Counter"\nname = "counter"\n')
+    worker = await actornet_twistd(tmp_path / "worker.toml", ready="twistd")
+    await worker.wait_for_line(f"actor counter connected to the dispatcher at {endpoints[0]} ")
+    await hubs[0].wait_for_line("actor counter joined")
+    client = await connect(endpoints[0])
+    assert (await client.ask("count", "count"))["calls"] == 1
+    await hubs[0].kill()
+    await worker.wait_for_line(f"actor counter connected to the dispatcher at {endpoints[1]} ")
+    await hubs[1].wait_for_line("actor counter joined")
+    client = await connect(endpoints[1])
+    try:
+        assert (await client.ask("count", "count"))["calls"] == 2
+    finally:
+        await client.close()
+
+
 def test_a_user_folder_with_its_own_protocols_dispatcher_and_actors_modules_runs(tmp_path):
     """User modules named like the card's folders (a ``protocols/`` package,
     ``dispatcher.py``, ``actors.py``) beside the config shadow nothing of actornet's."""
