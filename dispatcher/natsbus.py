@@ -86,8 +86,9 @@ class NatsBus:
     def _options(self):
         settings = self.settings
         options = {"servers": list(settings.servers), "name": self.client_name,
-                   "no_echo": True, "allow_reconnect": True, "dont_randomize": True, "max_reconnect_attempts": -1,
-                   "reconnect_time_wait": 0.25, "connect_timeout": 2,
+                   "no_echo": True, "allow_reconnect": True, "dont_randomize": True,
+                   "max_reconnect_attempts": -1, "reconnect_time_wait": 0.25,
+                   "connect_timeout": 2,
                    "disconnected_cb": self._disconnected, "reconnected_cb": self._reconnected,
                    "error_cb": self._error, "closed_cb": self._closed}
         for key in ("token", "user", "password"):

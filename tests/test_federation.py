@@ -3,12 +3,12 @@ watch and unique names across dispatchers federated over a real NATS cluster."""
 
 import pytest
 import pytest_twisted
+from sample_actors import Echo, Stall
 from twisted.internet.defer import Deferred
 
 from actornet import Actor, ActornetError, Status, handler
 from actornet.protocols.codes import LIFECYCLE_TOPIC
 from actornet.testing.federated import FederatedNetwork
-from sample_actors import Echo, Stall
 
 pytestmark = pytest.mark.timeout(60)
 
