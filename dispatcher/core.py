@@ -35,6 +35,7 @@ from actornet.dispatcher.requests import Requests
 from actornet.dispatcher.router import Router
 from actornet.dispatcher.settings import DEFAULT_SETTINGS
 from actornet.dispatcher.snapshot import Snapshot
+from actornet.dispatcher.sweep import Sweep
 from actornet.dispatcher.throttle import AuthThrottle
 from actornet.dispatcher.topics import Topics
 from actornet.protocols import codec, messages
@@ -106,7 +107,8 @@ class Dispatcher:
     def start(self):
         """Start the sweep: ten times per holdtime, so a silent peer is dropped
         within holdtime + 10 %."""
-        self._sweeper = LoopingCall(self._sweep)
+        self._sweeper = LoopingCall(Sweep(self.clock, self.peers, self.liveness, self.settings,
+                                          self.stats, self.outbox))
         self._sweeper.clock = self.clock
         self._sweeper.start(self.liveness.holdtime / 10, now=False).addErrback(
             lambda f: self.log.failure("keepalive sweep stopped", f))
@@ -359,33 +361,6 @@ class Dispatcher:
     def _disconnect(self, peer, envelope, body, now):
         peer.leaving = True
         peer.protocol.hangUp()
-
-    def _sweep(self):
-        """Drop peers silent for too long; send keepalives on idle links."""
-        now = self.clock.seconds()
-        liveness = self.liveness
-        for peer in list(self.peers):
-            if peer.outbound.reading_paused:
-                peer.last_seen = now
-            elif peer.outbound.slow_for(now) > self.settings.slow_consumer_seconds:
-                self.stats["slow_consumers"] += 1
-                peer.dropped_because = (
-                    f"a slow consumer: {peer.outbound.backlog} bytes waiting for it for "
-                    f"{peer.outbound.slow_for(now):.1f} s")
-                self.log.warn("disconnecting {peer}: {why}", peer=peer.label,
-                              why=peer.dropped_because)
-                peer.protocol.transport.abortConnection()
-                continue
-            elif liveness.expired(now, peer.last_seen):
-                self.stats["keepalive_expired"] += 1
-                peer.dropped_because = liveness.silence(now, peer.last_seen)
-                self.log.warn("dropping {peer}: {why}", peer=peer.label,
-                              why=peer.dropped_because)
-                peer.protocol.transport.abortConnection()
-                continue
-            if liveness.keepalive_due(now, peer.last_sent):
-                peer.keepalives_out += 1
-                self.outbox.send(peer, messages.keepalive())
 
     # -- events ------------------------------------------------------------
 
