@@ -8,10 +8,10 @@ dispatchers federated over NATS.
     await cluster.stop()
 
 Waits never sleep blindly: they poll each node's monitoring port until every
-running node has a route to every other running node and ``/healthz`` says
-``ok`` (with JetStream, ``ok`` means a meta leader is known and the node's
-streams are current).  Every process is killed when the test process exits,
-even if ``stop`` was never called.
+running node has a route to every other running node, says it is healthy, and
+(with JetStream) every stream and consumer has a live leader; see
+:mod:`actornet.testing.nats_health`.  Every process is killed when the test
+process exits, even if ``stop`` was never called.
 """
 
 import atexit
@@ -27,12 +27,11 @@ from pathlib import Path
 
 import attrs
 from twisted.internet.defer import Deferred, TimeoutError, gatherResults
-from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import deferLater
-from twisted.web.client import Agent, readBody
-from twisted.web.iweb import IAgentEndpointFactory
-from zope.interface import implementer
+
+from actornet.testing.httpjson import JsonGetter
+from actornet.testing.nats_health import leaderless, probe
 
 _live_pids = set()
 
@@ -123,18 +122,6 @@ class NatsNode:
             done.callback(None)
 
 
-@implementer(IAgentEndpointFactory)
-class _Direct:
-    """Connects straight to a monitoring port: the default ``HostnameEndpoint``
-    holds a refused connection for 0.3 s, which would set the pace of every wait."""
-
-    def __init__(self, reactor):
-        self.reactor = reactor
-
-    def endpointForURI(self, uri):
-        return TCP4ClientEndpoint(self.reactor, uri.host.decode(), uri.port, timeout=2)
-
-
 class _ServerOutput(ProcessProtocol):
     """Copies a node's output to its log file and keeps the last lines for errors."""
 
@@ -187,7 +174,7 @@ class NatsCluster:
         self._own_directory = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix="actornet-nats-"))
         self.nodes = []
-        self._agent = Agent.usingEndpointFactory(reactor, _Direct(reactor))
+        self._monitoring = JsonGetter(reactor)
 
     @property
     def urls(self):
@@ -224,11 +211,22 @@ class NatsCluster:
 
     async def restart(self, i, timeout=30.0):
         """Start node ``i`` again (stopping it first if it runs) on the same ports and
-        store, and wait until it has its routes back and is healthy."""
+        store, and wait until the cluster is ready again: about 2 s with JetStream,
+        and up to 10 s when the node led the meta group or a stream, whose followers
+        must first time out and elect a new leader.
+
+        @raise NatsClusterFailed: the node ended, or was not ready within ``timeout``.
+        """
         node = self._node(i)
         await self.stop_node(i)
         self._spawn(node)
         await self._poll([node], self.reactor.seconds() + timeout, self._problems)
+
+    async def wait_ready(self, timeout=30.0):
+        """Wait until the running nodes are ready, e.g. after :meth:`kill` until the
+        survivors have elected new JetStream leaders (requests to a stream whose
+        leader was killed time out meanwhile)."""
+        await self._poll([], self.reactor.seconds() + timeout, self._problems)
 
     async def stop(self):
         """Kill every node and remove the temporary directory; safe to call twice."""
@@ -305,28 +303,14 @@ class NatsCluster:
                 if not any(marker in line for line in node.log)]
 
     async def _problems(self, spawned):
-        running = [node for node in self.nodes if node.running]
-        found = await gatherResults([Deferred.fromCoroutine(self._problem(node, running))
-                                     for node in running])
-        return [(node, why) for node, why in zip(running, found, strict=True) if why]
+        running = {node.name: node for node in self.nodes if node.running}
+        answers = await gatherResults([Deferred.fromCoroutine(self._probe(node, running))
+                                       for node in running.values()])
+        reports = dict(zip(running, answers, strict=True))
+        found = [(name, report.why) for name, report in reports.items() if report.why]
+        found = found or leaderless({name: report.leaders for name, report in reports.items()})
+        return [(running[name], why) for name, why in found]
 
-    async def _problem(self, node, running):
-        """Why ``node`` is not ready yet, or None when it is."""
-        try:
-            routes = await self._monitor(node, "/routez")
-            health = await self._monitor(node, "/healthz")
-        except Exception as error:
-            return f"monitoring port {node.monitor_port} did not answer: {error!r}"
-        peers = {route.get("remote_name") for route in routes.get("routes") or ()}
-        missing = sorted(other.name for other in running
-                         if other is not node and other.name not in peers)
-        if missing:
-            return f"no route to {', '.join(missing)}"
-        if health.get("status") != "ok":
-            return f"/healthz: {health.get('error') or health}"
-        return None
-
-    async def _monitor(self, node, path):
-        url = f"http://{self.host}:{node.monitor_port}{path}".encode()
-        response = await self._agent.request(b"GET", url).addTimeout(2.0, self.reactor)
-        return json.loads(await readBody(response).addTimeout(2.0, self.reactor))
+    def _probe(self, node, running):
+        return probe(self._monitoring, f"http://{self.host}:{node.monitor_port}",
+                     [name for name in running if name != node.name], self.jetstream)
