@@ -4,16 +4,20 @@
   sockets or in memory on a Clock, with faults (kill, cut, freeze, delay, drop,
   restart the dispatcher) and waits that never sleep.
 - :class:`TwistdNetwork`: a real ``twistd actornet`` subprocess, for the launch path.
+- :class:`NatsCluster`: real ``nats-server`` processes on loopback, for federation.
 - pytest fixtures (``actornet_cluster``, ``actornet_memory_cluster``,
-  ``actornet_any_cluster``) come from the ``actornet`` pytest plugin; trial
-  users mix :class:`ClusterTestMixin` into their ``TestCase``.
+  ``actornet_any_cluster``, ``actornet_twistd``, ``actornet_nats``) come from
+  the ``actornet`` pytest plugin; trial users mix :class:`ClusterTestMixin` into
+  their ``TestCase``.
 """
 
 from actornet.testing.cluster import MODES, Cluster, ConditionTimeout
 from actornet.testing.faults import LinkFault
 from actornet.testing.memory import AutoJump, MemoryEndpoint, MemoryTransport
+from actornet.testing.nats import NatsCluster, NatsClusterFailed
 from actornet.testing.trial import ClusterTestMixin
 from actornet.testing.twistd import ProcessFailed, TwistdNetwork
 
 __all__ = ["MODES", "AutoJump", "Cluster", "ClusterTestMixin", "ConditionTimeout", "LinkFault",
-           "MemoryEndpoint", "MemoryTransport", "ProcessFailed", "TwistdNetwork"]
+           "MemoryEndpoint", "MemoryTransport", "NatsCluster", "NatsClusterFailed",
+           "ProcessFailed", "TwistdNetwork"]

@@ -4,7 +4,9 @@
 - ``actornet_memory_cluster``: the same, in memory on a Clock;
 - ``actornet_any_cluster``: runs the test once in each mode;
 - ``actornet_twistd``: ``await actornet_twistd(config_path)`` starts a real
-  ``twistd actornet`` process, stopped after the test.
+  ``twistd actornet`` process, stopped after the test;
+- ``actornet_nats``: ``await actornet_nats(size=3)`` starts a real NATS cluster
+  of ``nats-server`` processes, stopped after the test.
 
 They need pytest-twisted (``pip install actornet[test]``); tests that use them
 are ``@pytest_twisted.ensureDeferred async def`` tests.
@@ -13,6 +15,7 @@ are ``@pytest_twisted.ensureDeferred async def`` tests.
 import pytest
 
 from actornet.testing.cluster import MODES, Cluster
+from actornet.testing.nats import NatsCluster
 from actornet.testing.twistd import TwistdNetwork
 
 
@@ -63,3 +66,23 @@ def actornet_twistd():
     for network in started:
         if network.running:
             pytest_twisted.blockon(ensureDeferred(network.stop()))
+
+
+@pytest.fixture
+def actornet_nats():
+    """``await actornet_nats(size=3, jetstream=True, token=None)``: a started
+    :class:`NatsCluster` (other keywords go to it too), stopped after the test even
+    when it failed to start."""
+    import pytest_twisted
+    from twisted.internet.defer import ensureDeferred
+
+    started = []
+
+    async def start(size=3, *, timeout=30.0, **options):
+        cluster = NatsCluster(size, **options)
+        started.append(cluster)
+        return await cluster.start(timeout)
+
+    yield start
+    for cluster in started:
+        pytest_twisted.blockon(ensureDeferred(cluster.stop()))

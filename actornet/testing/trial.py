@@ -11,12 +11,13 @@
 from twisted.internet.defer import Deferred
 
 from actornet.testing.cluster import Cluster
+from actornet.testing.nats import NatsCluster
 from actornet.testing.twistd import TwistdNetwork
 
 
 class ClusterTestMixin:
-    """Mix into a trial ``TestCase``: clusters and twistd networks are stopped
-    by the test's cleanups, whatever the test's outcome."""
+    """Mix into a trial ``TestCase``: clusters, twistd networks and NATS clusters
+    are stopped by the test's cleanups, whatever the test's outcome."""
 
     async def start_cluster(self, mode="sockets", **options):
         """A started :class:`Cluster` (``mode`` is ``"sockets"`` or ``"memory"``)."""
@@ -30,3 +31,12 @@ class ClusterTestMixin:
         self.addCleanup(lambda: Deferred.fromCoroutine(network.stop())
                         if network.running else None)
         return network
+
+    async def start_nats(self, size=3, *, timeout=30.0, **options):
+        """A started :class:`NatsCluster` of ``size`` ``nats-server`` processes.
+
+        The kit runs on any reactor; a test that talks to it with nats-py (asyncio)
+        needs ``trial --reactor=asyncio``."""
+        cluster = NatsCluster(size, **options)
+        self.addCleanup(lambda: Deferred.fromCoroutine(cluster.stop()))
+        return await cluster.start(timeout)
