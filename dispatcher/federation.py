@@ -74,6 +74,7 @@ class Federation:
         self.registry.federation_down = "not connected to NATS yet"
         self.claims = Claims(bus, self.name, self.boot, self.owner_alive)
         dispatcher.federation = self
+        dispatcher.topics.relay = self.relay
 
     # -- lifecycle -------------------------------------------------------------
 

@@ -128,7 +128,6 @@ async def test_events_and_the_death_watch_reach_subscribers_on_every_dispatcher(
     events = await network["A"].listen("news")
     deaths = await network["A"].listen(LIFECYCLE_TOPIC)
     publisher = await network["B"].add(Actor("publisher"))
-    await network.reaches("publisher")
     publisher.publish("news", {"headline": "federated"})
     await network.wait_for(lambda: events, what="the event at A")
     assert events[0]["headline"] == "federated"

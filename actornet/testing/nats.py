@@ -154,6 +154,8 @@ class NatsCluster:
 
     @param jetstream: enable JetStream (64 MB memory, 256 MB file store per node).
     @param token: clients must connect with this token.
+    @param advertise: whether nodes tell clients of the other nodes' URLs (NATS's
+        default); without it a client uses exactly the URLs it was given.
     @param host: the IPv4 address every node listens on.
     @param binary: the ``nats-server`` to run (see :func:`find_nats_server`).
     @param directory: where configs, logs (``n1.log``...) and JetStream stores go;
@@ -162,12 +164,13 @@ class NatsCluster:
     """
 
     def __init__(self, size=3, *, reactor=None, jetstream=True, token=None, host="127.0.0.1",
-                 binary=None, directory=None):
+                 binary=None, directory=None, advertise=True):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
         self.size = size
         self.jetstream = jetstream
+        self.advertise = advertise
         self.token = token
         self.host = host
         self.binary = find_nats_server(binary)
@@ -250,7 +253,8 @@ class NatsCluster:
                                for other in self.nodes if other is not node)
             lines += ["cluster {", "  name: actornet",
                       f"  listen: {self.host}:{node.cluster_port}",
-                      f"  routes: [{routes}]", "}"]
+                      f"  routes: [{routes}]",
+                      f"  no_advertise: {'false' if self.advertise else 'true'}", "}"]
         if self.jetstream:
             lines.append(f"jetstream {{ store_dir: {json.dumps(str(store))}, "
                          "max_mem_store: 64MB, max_file_store: 256MB }")
