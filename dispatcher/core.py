@@ -141,8 +141,8 @@ class Dispatcher:
         return Snapshot(
             name=self.name, host=self.outbox.host, pid=self.outbox.pid,
             now=self.clock.seconds(), started_at=self.started_at, settings=self.settings,
-            endpoints=self.endpoints,
-            connections=sum(1 for peer in self.peers if peer.link is None), in_flight=len(self.inflight),
+            endpoints=self.endpoints, in_flight=len(self.inflight),
+            connections=sum(1 for peer in self.peers if peer.link is None),
             peers=tuple(peer.view() for peer in self.registry.by_name.values()
                         if peer.via is peer),
             subscriptions=self.topics.names(), counters=dict(self.stats),

@@ -27,7 +27,7 @@ from twisted.logger import Logger
 
 from actornet.dispatcher.claims import Claims
 from actornet.dispatcher.directory import BadHello, RemoteDispatcher, hello, read_hello
-from actornet.dispatcher.links import HEADER, RESET, LinkTransport
+from actornet.dispatcher.links import HEADER, OPEN, RESET, LinkTransport
 from actornet.dispatcher.peer import DispatcherProtocol
 from actornet.dispatcher.remote import RemoteActor
 from actornet.protocols import codec
@@ -97,9 +97,11 @@ class Federation:
             self._hello_soon.cancel()
         if self.up_since is not None and say_bye:
             self.say_hello(bye=True)
+        stopped = self.bus.stop()
+        self.up_since = None
         for name in list(self.remotes):
             self.forget(name, "this dispatcher is stopping")
-        return self.bus.stop()
+        return stopped
 
     def up(self):
         """Connected to NATS (again): say hello and claim every local name."""
@@ -252,8 +254,9 @@ class Federation:
 
     # -- links -----------------------------------------------------------------
 
-    def link_to(self, remote):
-        """The peer of the link to ``remote``, made if there is none for its boot."""
+    def link_to(self, remote, in_epoch=None):
+        """The peer of the link to ``remote``, made (and its stream opened) if there is
+        none for its boot; ``in_epoch``: the other end's stream it starts with."""
         link = self.links.get(remote.name)
         if link is not None and link.protocol.transport.their_boot == remote.boot:
             return link
@@ -265,8 +268,10 @@ class Federation:
                                   f"{self.prefix}.link.{remote.name}.{self.name}", self.boot,
                                   remote.boot, self._epochs, self.bus.max_payload - HEADER.size,
                                   self._link_closed)
+        transport.in_epoch = in_epoch
         protocol.makeConnection(transport)
         self.links[remote.name] = protocol.peer
+        transport.open()
         return protocol.peer
 
     def _link_closed(self, transport):
@@ -285,6 +290,7 @@ class Federation:
         remote = self.remotes.get(link.link)
         if remote is None:
             return
+        why = f"the link to dispatcher {link.link} was lost: {why}"
         for actor in remote.actors.values():
             if actor.via is link:
                 self.registry.remove_remote(actor)
@@ -317,15 +323,21 @@ class Federation:
                 transport.abortConnection()
             return
         if epoch != transport.in_epoch:
-            if seq != 1:
+            if seq != OPEN:
                 self.stats["federation_stale_messages"] += 1
+                if epoch not in transport.refused:
+                    transport.refused.add(epoch)
+                    transport.refuse(epoch)
                 return
-            if transport.in_epoch is not None:
+            knows = int.from_bytes(data[HEADER.size:HEADER.size + 4], "big")
+            if knows not in (0, transport.epoch) and transport.seq > OPEN:
                 link.dropped_because = f"dispatcher {sender} opened a new link"
                 transport.abortConnection()
-                link = self.link_to(remote)
-                transport = link.protocol.transport
-            transport.in_epoch, transport.in_seq = epoch, 0
+                link = self.link_to(remote, epoch)
+            else:
+                transport.in_epoch = epoch
+            link.protocol.transport.in_seq = OPEN
+            return
         if seq != transport.in_seq + 1:
             self.stats["federation_gaps"] += 1
             link.dropped_because = (f"{seq - transport.in_seq - 1} messages from dispatcher "

@@ -8,11 +8,16 @@ stamps work across dispatchers through the very code that serves local actors.
 
 A link's bytes are a stream cut into NATS messages of at most the server's
 ``max_payload``; each message starts with a :data:`HEADER` naming the
-sender's and the receiver's incarnation (``boot``), the link's ``epoch`` and a
-sequence number.  NATS delivers at most once and in order from one publisher,
-so a gap in the sequence means bytes were lost (a slow consumer, a reconnect):
-the link is then closed at both ends, which fails the requests in flight on
-it with ``actor_lost``, exactly once, and a new link (a new epoch) takes over.
+sender's and the receiver's incarnation (``boot``), the stream's ``epoch`` and
+a sequence number.  NATS delivers at most once and in order from one
+publisher, so a gap in the sequence means bytes were lost (a slow consumer, a
+reconnect): the link is then closed at both ends, which fails the requests in
+flight on it with ``actor_lost``, exactly once, and a new link takes over.
+
+Each end's stream starts with an *open* message (sequence 1) saying which of
+the other end's streams it knows (0: none yet), so two ends that lost each
+other (one was cut from NATS, the other never noticed) agree on new streams
+before any frame of an old one is taken for a new one's.
 """
 
 import struct
@@ -22,6 +27,10 @@ from zope.interface import implementer
 
 HEADER = struct.Struct(">QQIQ")
 """sender's boot, receiver's boot, epoch, sequence number (1 for a link's first)."""
+
+OPEN = 1
+"""The sequence number of a stream's first message: its body is the epoch of the
+other end's stream this end knows (0 for none)."""
 
 RESET = 0
 """The sequence number of a message that closes the link it names: its body is
@@ -65,6 +74,7 @@ class LinkTransport:
         self.seq = 0
         self.in_epoch = None
         self.in_seq = 0
+        self.refused = set()
         self.producer = None
         self.disconnecting = False
         self.reading_paused = False
@@ -72,6 +82,16 @@ class LinkTransport:
 
     def header(self, seq):
         return HEADER.pack(self.own_boot, self.their_boot, self.epoch, seq)
+
+    def open(self):
+        """Start this end's stream (see :data:`OPEN`)."""
+        self.seq = OPEN
+        self.publish(self.subject, self.header(OPEN) + struct.pack(">I", self.in_epoch or 0))
+
+    def refuse(self, epoch):
+        """Tell the other end that its stream ``epoch`` is not one this end knows
+        (its frames are dropped here): it closes the link on that stream."""
+        self.publish(self.subject, self.header(RESET) + struct.pack(">I", epoch))
 
     def write(self, data):
         self.writeSequence((data,))

@@ -7,6 +7,8 @@ from sample_actors import Echo, Stall
 from twisted.internet.defer import Deferred
 
 from actornet import Actor, ActornetError, Status, handler
+from actornet.actors.service import ActorService
+from actornet.failover import endpoint_for
 from actornet.protocols.codes import LIFECYCLE_TOPIC
 from actornet.testing.federated import FederatedNetwork
 
@@ -176,3 +178,82 @@ async def test_a_deadline_travels_with_the_request_and_the_asker_gets_one_timeou
     await network.wait_for(lambda: network.in_flight() == {"A": 0, "B": 0},
                            what="empty in-flight tables")
     assert len(stall.waiting) == 1
+
+
+class Counter(Actor):
+    """Counts its calls: its state must survive moving to another dispatcher."""
+
+    services = ("count",)
+    calls = 0
+
+    @handler
+    def count(self, bag):
+        self.calls += 1
+        return {"calls": self.calls}
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_actor_fails_over_to_another_dispatcher_under_its_name_and_keeps_state(
+        network):
+    """B dies: its actor, given both dispatchers' endpoints, registers under its name
+    with A once B's claim on the name is freed (within a holdtime), and counts on."""
+    from twisted.internet import reactor
+
+    actor = Counter("counter", clock=reactor)
+    service = ActorService(actor, endpoint_for(reactor, [network["B"].endpoint,
+                                                         network["A"].endpoint]),
+                           reactor, retry_policy=lambda attempt: 0.05)
+    service.startService()
+    try:
+        await network.reaches("counter")
+        client = await network["A"].client()
+        assert (await client.ask("count", "count"))["calls"] == 1
+        await network.crash("B")
+        await network["A"].registered("counter", timeout=10)
+        assert (await client.ask("count", "count"))["calls"] == 2
+        assert network["A"].dispatcher.registry.by_name["counter"].via is not None
+        assert "counter" in {row["name"] for row in (
+            await client.ask("mmi", "show_actors", {"name": "counter"}))["actors"]}
+    finally:
+        await service.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_dispatcher_cut_from_nats_serves_its_star_and_rejoins_by_itself(network):
+    await network["A"].add(Echo("echo-a"))
+    await network["B"].add(Stall("stall-b"))
+    await network.reaches("stall-b")
+    client = await network["A"].client()
+    network.cut("A")
+    await network.wait_for(lambda: not network["A"].federation.remotes, what="A cut off")
+    with pytest.raises(ActornetError) as down:
+        await client.ask("stall", "wait", {})
+    assert down.value.status == Status.FEDERATION_DOWN
+    assert "NATS link is down" in str(down.value)
+    assert (await client.ask("echo", "echo", {"x": 4}))["answered_by"] == "echo-a"
+    status = await client.ask("mmi", "dispatchers", {})
+    assert status["connected"] is False and [r["name"] for r in status["dispatchers"]] == ["A"]
+    network.heal("A")
+    await network.reaches("stall-b")
+    asked = client.ask("stall", "wait", {})
+    stall = network["B"].services["stall-b"].actor
+    await network.wait_for(lambda: stall.waiting, what="the ask to reach B again")
+    stall.waiting[0].callback({"back": True})
+    assert (await asked)["back"] is True
+
+
+@pytest_twisted.ensureDeferred
+async def test_requests_in_flight_on_a_crashed_dispatcher_fail_actor_lost_once(network):
+    await network["B"].add(Stall("stall-b"))
+    await network.reaches("stall-b")
+    client = await network["A"].client()
+    asked = [client.ask("stall", "wait", {}, timeout=10) for _ in range(3)]
+    stall = network["B"].services["stall-b"].actor
+    await network.wait_for(lambda: len(stall.waiting) == 3, what="three asks at B")
+    await network.crash("B")
+    for ask in asked:
+        with pytest.raises(ActornetError) as lost:
+            await ask
+        assert lost.value.status == Status.ACTOR_LOST
+        assert "dispatcher B was lost" in str(lost.value)
+    assert network.in_flight()["A"] == 0
