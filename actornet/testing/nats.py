@@ -38,6 +38,7 @@ _live_pids = set()
 
 @atexit.register
 def _kill_leftovers():
+    """Orphaned servers would hold their ports and keep writing to their stores."""
     for pid in list(_live_pids):
         try:
             os.kill(pid, signal.SIGKILL)
@@ -113,6 +114,7 @@ class NatsNode:
         return done
 
     def tail(self, lines=20):
+        """The last lines this run of the node printed, for error messages."""
         return "\n".join(list(self.log)[-lines:])
 
     def _ended(self):
