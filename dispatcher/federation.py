@@ -268,7 +268,8 @@ class Federation:
                                   f"{self.prefix}.link.{remote.name}.{self.name}", self.boot,
                                   remote.boot, self._epochs, self.bus.max_payload - HEADER.size,
                                   self._link_closed)
-        transport.in_epoch = in_epoch
+        if in_epoch is not None:
+            transport.established(in_epoch)
         protocol.makeConnection(transport)
         self.links[remote.name] = protocol.peer
         transport.open()
@@ -330,12 +331,14 @@ class Federation:
                     transport.refuse(epoch)
                 return
             knows = int.from_bytes(data[HEADER.size:HEADER.size + 4], "big")
-            if knows not in (0, transport.epoch) and transport.seq > OPEN:
+            if knows != transport.epoch and transport.seq > OPEN:
                 link.dropped_because = f"dispatcher {sender} opened a new link"
                 transport.abortConnection()
                 link = self.link_to(remote, epoch)
             else:
-                transport.in_epoch = epoch
+                if knows != transport.epoch:
+                    transport.open()
+                transport.established(epoch)
             link.protocol.transport.in_seq = OPEN
             return
         if seq != transport.in_seq + 1:

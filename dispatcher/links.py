@@ -15,9 +15,10 @@ reconnect): the link is then closed at both ends, which fails the requests in
 flight on it with ``actor_lost``, exactly once, and a new link takes over.
 
 Each end's stream starts with an *open* message (sequence 1) saying which of
-the other end's streams it knows (0: none yet), so two ends that lost each
-other (one was cut from NATS, the other never noticed) agree on new streams
-before any frame of an old one is taken for a new one's.
+the other end's streams it knows (0: none yet), and frames wait until the
+other end's open has come: so two ends that lost each other (one was cut from
+NATS, the other never noticed) agree on new streams before any frame is sent,
+and no frame of an old stream is taken for a new one's.
 """
 
 import struct
@@ -75,6 +76,7 @@ class LinkTransport:
         self.in_epoch = None
         self.in_seq = 0
         self.refused = set()
+        self.held = []
         self.producer = None
         self.disconnecting = False
         self.reading_paused = False
@@ -100,6 +102,19 @@ class LinkTransport:
         if self.disconnecting:
             return
         data = b"".join(parts)
+        if self.in_epoch is None:
+            self.held.append(data)
+            return
+        self._send(data)
+
+    def established(self, in_epoch):
+        """The other end's stream ``in_epoch`` is open: send what waited for it."""
+        self.in_epoch = in_epoch
+        held, self.held = self.held, []
+        for data in held:
+            self._send(data)
+
+    def _send(self, data):
         chunk = self.chunk
         for offset in range(0, len(data), chunk):
             self.seq += 1
