@@ -323,6 +323,8 @@ class Federation:
                 link.dropped_because = f"dispatcher {sender} closed the link"
                 transport.abortConnection()
             return
+        if seq == OPEN and epoch == transport.in_epoch:
+            return
         if epoch != transport.in_epoch:
             if seq != OPEN:
                 self.stats["federation_stale_messages"] += 1

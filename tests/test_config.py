@@ -110,3 +110,48 @@ def test_join_connect_is_one_endpoint_or_a_list_tried_in_order(tmp_path, connect
     tuple of endpoints the actors try, in order."""
     path = write(tmp_path, f"[join]\nconnect = {connect}\ntoken = 't'\n" + MATH)
     assert load(path).join.connect == endpoints
+
+
+FEDERATED = "[dispatcher]\nlisten = 'tcp:0'\nname = 'A'\n[federation]\n"
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[dispatcher]\nlisten = 'tcp:0'\n[federation]\nservers = ['nats://h:4222']\n",
+     "dispatcher.name: is required with [federation]"),
+    ("[dispatcher]\nlisten = 'tcp:0'\nname = 'a.b'\n[federation]\nservers = ['nats://h:4222']\n",
+     "dispatcher.name: with [federation], letters, digits, '-' and '_' only"),
+    (FEDERATED, "federation.servers: is required"),
+    (FEDERATED + "servers = []\n", "federation.servers: needs at least one nats:// URL"),
+    (FEDERATED + "servers = ['http://h:4222']\n", "federation.servers[0]: expected nats://"),
+    (FEDERATED + "servers = ['nats://h:4222', 'nats://h']\n", "federation.servers[1]"),
+    (FEDERATED + "servers = ['nats://h:4222']\nnetwork = 'a b'\n",
+     "federation.network: expected letters, digits, '-' and '_'"),
+    (FEDERATED + "servers = ['nats://h:4222']\nuser = 'u'\n",
+     "federation.password: user and password go together"),
+    (FEDERATED + "servers = ['nats://h:4222']\ntoken = 't'\nuser = 'u'\npassword = 'p'\n",
+     "federation.token: use a token or a user and password, not both"),
+    (FEDERATED + "servers = ['nats://h:4222']\nreplicas = 9\n",
+     "federation.replicas: expected an integer from 1 to 5"),
+    (FEDERATED + "servers = ['nats://h:4222']\nserver = 'x'\n", "federation.server: unknown key"),
+    ("[join]\nconnect = 'tcp:host=a:port=1'\n[federation]\nservers = ['nats://h:4222']\n",
+     "[federation] joins a dispatcher to others"),
+])
+def test_each_federation_mistake_names_the_key(tmp_path, text, problem):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load(path)
+    assert str(raised.value).startswith(f"{path}: ")
+    assert problem in str(raised.value)
+
+
+def test_a_federation_table_is_read_with_its_defaults(tmp_path):
+    path = write(tmp_path, FEDERATED + "servers = ['nats://h:4222', 'tls://g:4223']\n"
+                                       "token = 's3cret'\n")
+    federation = load(path).dispatcher.federation
+    assert federation.servers == ("nats://h:4222", "tls://g:4223")
+    assert (federation.network, federation.replicas, federation.token) == ("actornet", 2,
+                                                                           "s3cret")
+    assert federation.tls is not None
+    assert "s3cret" not in repr(federation)
+    assert load(write(tmp_path, "[dispatcher]\nlisten = 'tcp:0'\n")).dispatcher.federation \
+        is None

@@ -151,15 +151,18 @@ def test_hosts_reach_each_other_but_not_each_others_loopback(hosts, processes):
             assert connection.recv(100).decode() == hosts.address(j)
 
 
-def start_nats_cluster(hosts, processes):
-    """One ``nats-server`` per host, on the host's own address, routed to all."""
+def start_nats_cluster(hosts, processes, jetstream=False):
+    """One ``nats-server`` per host, on the host's own address, routed to all
+    (with JetStream, storing under the processes' directory)."""
     routes = ",".join(f"nats://{hosts.address(j)}:6222" for j in (1, 2, 3))
     for i in (1, 2, 3):
         address = hosts.address(i)
+        store = ["--jetstream", "--store_dir", str(processes.directory / f"js-{i}")]
         processes.start(f"nats-{i}", hosts.command(i, [
             NATS_SERVER, "--addr", address, "--port", "4222", "--http_port", "8222",
             "--server_name", f"host-{i}", "--cluster_name", "hosts",
-            "--cluster", f"nats://{address}:6222", "--routes", routes]))
+            "--cluster", f"nats://{address}:6222", "--routes", routes,
+            *(store if jetstream else [])]))
 
 
 def get_json(url):
@@ -264,3 +267,70 @@ def test_a_failure_while_creating_leaves_nothing_behind(monkeypatch):
         with pytest.raises(HostsError, match="refused by the test"):
             Hosts(2)
         assert links() == before, f"left behind after failing at {ip.calls[ip.failing - 1]}"
+
+
+DISPATCHER_CONFIG = """
+[dispatcher]
+name = "H{i}"
+listen = ["tcp:5570:interface={address}"]
+connection_file = false
+keepalive_interval = 0.5
+
+[federation]
+servers = [{servers}]
+network = "hosts"
+"""
+
+WHERE_ACTOR = """
+[[actor]]
+class = "where:Where"
+name = "where-3"
+"""
+
+
+def actornet_in(hosts, i, *args):
+    """The ``actornet`` CLI run in host ``i``."""
+    return subprocess.run(hosts.command(i, [str(Path(sys.executable).parent / "actornet"),
+                                            *args]),
+                          capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.timeout(90)
+@pytest_twisted.ensureDeferred
+async def test_three_dispatchers_on_three_hosts_answer_each_other(hosts, processes, tmp_path):
+    """A NATS node and a ``twistd actornet`` dispatcher per host: a call made in host 1
+    at host 1's dispatcher is answered by the actor on host 3, through NATS, and
+    every host's dispatcher lists all three."""
+    start_nats_cluster(hosts, processes, jetstream=True)
+    for i in (1, 2, 3):
+        await routed(hosts, processes, i)
+    where = Path(__file__).resolve().parent.parent / "examples" / "federation" / "where.py"
+    (tmp_path / "where.py").write_text(where.read_text())
+    for i in (1, 2, 3):
+        own = [i] + [j for j in (1, 2, 3) if j != i]
+        servers = ", ".join(f'"nats://{hosts.address(j)}:4222"' for j in own)
+        config = tmp_path / f"h{i}.toml"
+        config.write_text(DISPATCHER_CONFIG.format(i=i, address=hosts.address(i),
+                                                   servers=servers)
+                          + (WHERE_ACTOR if i == 3 else ""))
+        processes.start(f"dispatcher-{i}", hosts.command(i, [
+            str(Path(sys.executable).parent / "twistd"), "-n", "--pidfile=",
+            "--reactor=asyncio", "actornet", "--config", str(config)]), cwd=tmp_path)
+    endpoint = f"tcp:host={hosts.address(1)}:port=5570"
+    deadline = reactor.seconds() + 30
+    while True:
+        called = await deferToThread(actornet_in, hosts, 1, "call", "where", "am_i",
+                                     "--route", "--connect", endpoint, "--wait", "10")
+        if called.returncode == 0 or reactor.seconds() > deadline:
+            break
+        await deferLater(reactor, 0.2)
+    logs = "\n".join(processes.tail(f"dispatcher-{i}") for i in (1, 2, 3))
+    assert called.returncode == 0, f"{called.stderr}\n{logs}"
+    assert json.loads(called.stdout)["actor"] == "where-3"
+    hops = [line.split()[1] for line in called.stderr.splitlines()[2:]]
+    assert hops[1:5] == ["H1", "H3", "where-3", "H3"] and hops[-1] == "H1", called.stderr
+    listed = await deferToThread(actornet_in, hosts, 2, "dispatchers", "--json", "--connect",
+                                 f"tcp:host={hosts.address(2)}:port=5570")
+    assert listed.returncode == 0, listed.stderr
+    assert [row["name"] for row in json.loads(listed.stdout)["dispatchers"]] == [
+        "H2", "H1", "H3"]
