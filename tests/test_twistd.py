@@ -65,10 +65,11 @@ class Output:
             return found()
 
 
-def start_twistd(config, cwd):
+def start_twistd(config, cwd, twistd_options=()):
     """Start ``twistd -n actornet --config``; its output is in ``process.output``."""
     process = subprocess.Popen(
-        [str(BIN / "twistd"), "-n", "--pidfile=", "actornet", "--config", str(config)],
+        [str(BIN / "twistd"), "-n", "--pidfile=", *twistd_options, "actornet", "--config",
+         str(config)],
         cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env=dict(os.environ, PYTHONUNBUFFERED="1"))
     process.output = Output(process.stdout)
