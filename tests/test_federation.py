@@ -257,3 +257,51 @@ async def test_requests_in_flight_on_a_crashed_dispatcher_fail_actor_lost_once(n
         assert lost.value.status == Status.ACTOR_LOST
         assert "dispatcher B was lost" in str(lost.value)
     assert network.in_flight()["A"] == 0
+
+
+TRIAL_MODULE = '''
+from twisted.trial.unittest import TestCase
+
+from actornet import Actor, handler
+from actornet.testing import ClusterTestMixin
+
+
+class Echo(Actor):
+    services = ("echo",)
+
+    @handler
+    def echo(self, bag):
+        return {"by": self.name}
+
+
+class FederationTests(ClusterTestMixin, TestCase):
+    async def test_a_call_crosses_dispatchers(self):
+        network = await self.start_federation(["A", "B"])
+        await network["B"].add(Echo("echo-b"))
+        await network.reaches("echo-b")
+        client = await network["A"].client()
+        self.assertEqual((await client.ask("echo", "echo"))["by"], "echo-b")
+'''
+
+
+def test_trial_tests_run_federations_that_leave_the_reactor_clean(tmp_path):
+    """``start_federation`` under ``trial --reactor=asyncio``: the call crosses NATS and
+    trial finds no timer, connection or process left behind."""
+    import subprocess
+    import sys
+
+    (tmp_path / "test_federation_trial.py").write_text(TRIAL_MODULE)
+    done = subprocess.run([sys.executable, "-m", "twisted.trial", "--reactor=asyncio",
+                           "test_federation_trial"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=100)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASSED (successes=1)" in done.stdout
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_pytest_fixture_starts_a_federation(actornet_federation):
+    network = await actornet_federation(["A", "B", "C"])
+    await network["C"].add(Echo("echo-c"))
+    await network.reaches("echo-c")
+    client = await network["A"].client()
+    assert (await client.ask("echo", "echo", {}))["answered_by"] == "echo-c"

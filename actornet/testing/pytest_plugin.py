@@ -7,6 +7,8 @@
   ``twistd actornet`` process, stopped after the test;
 - ``actornet_nats``: ``await actornet_nats(size=3)`` starts a real NATS cluster
   of ``nats-server`` processes, stopped after the test.
+- ``actornet_federation``: ``await actornet_federation(["A", "B"], nats=3)``:
+  several dispatchers federated over a real NATS cluster, stopped after the test.
 
 They need pytest-twisted (``pip install actornet[test]``); tests that use them
 are ``@pytest_twisted.ensureDeferred async def`` tests.
@@ -15,6 +17,7 @@ are ``@pytest_twisted.ensureDeferred async def`` tests.
 import pytest
 
 from actornet.testing.cluster import MODES, Cluster
+from actornet.testing.federated import FederatedNetwork
 from actornet.testing.nats import NatsCluster
 from actornet.testing.twistd import TwistdNetwork
 
@@ -86,3 +89,23 @@ def actornet_nats():
     yield start
     for cluster in started:
         pytest_twisted.blockon(ensureDeferred(cluster.stop()))
+
+
+@pytest.fixture
+def actornet_federation():
+    """``await actornet_federation(["A", "B"], nats=1)``: a started
+    :class:`FederatedNetwork` (other keywords go to it too), stopped after the
+    test.  Needs pytest-twisted's asyncio reactor (``--reactor=asyncio``)."""
+    import pytest_twisted
+    from twisted.internet.defer import ensureDeferred
+
+    started = []
+
+    async def start(names=("A", "B"), *, timeout=30.0, **options):
+        network = FederatedNetwork(names, **options)
+        started.append(network)
+        return await network.start(timeout)
+
+    yield start
+    for network in started:
+        pytest_twisted.blockon(ensureDeferred(network.stop()))

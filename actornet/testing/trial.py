@@ -11,6 +11,7 @@
 from twisted.internet.defer import Deferred
 
 from actornet.testing.cluster import Cluster
+from actornet.testing.federated import FederatedNetwork
 from actornet.testing.nats import NatsCluster
 from actornet.testing.twistd import TwistdNetwork
 
@@ -31,6 +32,13 @@ class ClusterTestMixin:
         self.addCleanup(lambda: Deferred.fromCoroutine(network.stop())
                         if network.running else None)
         return network
+
+    async def start_federation(self, names=("A", "B"), *, timeout=30.0, **options):
+        """A started :class:`FederatedNetwork`: dispatchers ``names`` over a real NATS
+        cluster (``trial --reactor=asyncio``: the federation's client is asyncio)."""
+        network = FederatedNetwork(names, **options)
+        self.addCleanup(lambda: Deferred.fromCoroutine(network.stop()))
+        return await network.start(timeout)
 
     async def start_nats(self, size=3, *, timeout=30.0, **options):
         """A started :class:`NatsCluster` of ``size`` ``nats-server`` processes.
