@@ -4,6 +4,7 @@ other only through the network, and a NATS cluster routes across them."""
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -72,7 +73,7 @@ def hosts():
     reason = unavailable_reason()
     if reason is not None:
         pytest.skip(reason)
-    made = Hosts(3)
+    made = Hosts(3, network=f"10.213.{os.getpid() % 250}.0/24")
     yield made
     made.close()
 
