@@ -43,10 +43,11 @@ def extends(route, sent, peer):
     """Whether ``route`` is the route the dispatcher sent (``sent``) plus at most one
     stamp, of ``peer``'s own: the rest of a route is vouched for by the dispatcher.
     Through a federation link it is ``sent`` plus the stamps of the hops behind
-    the other dispatcher, which vouched for them."""
+    the other dispatcher, which vouched for them, or none at all: that
+    dispatcher's own failure (a timeout, a lost actor)."""
     hops = len(sent)
     if peer.link is not None:
-        return len(route) > hops and tuple(route[:hops]) == sent
+        return not route or (len(route) > hops and tuple(route[:hops]) == sent)
     if len(route) == hops:
         return tuple(route) == sent
     return (len(route) == hops + 1 and tuple(route[:hops]) == sent

@@ -305,3 +305,34 @@ async def test_the_pytest_fixture_starts_a_federation(actornet_federation):
     await network.reaches("echo-c")
     client = await network["A"].client()
     assert (await client.ask("echo", "echo", {}))["answered_by"] == "echo-c"
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_actor_dying_on_b_fails_the_ask_made_at_a_with_actor_lost(network):
+    stall = await network["B"].add(Stall("stall-b"))
+    await network.reaches("stall-b")
+    client = await network["A"].client()
+    asked = client.ask("stall", "wait", {}, timeout=10)
+    await network.wait_for(lambda: stall.waiting, what="the ask at B")
+    await network["B"].kill("stall-b")
+    with pytest.raises(ActornetError) as lost:
+        await asked
+    assert lost.value.status == Status.ACTOR_LOST and "stall-b" in str(lost.value)
+    await network.wait_for(lambda: network.in_flight() == {"A": 0, "B": 0},
+                           what="empty in-flight tables")
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_idempotent_ask_held_by_a_dead_dispatcher_goes_once_to_another_actor(
+        network):
+    stall_b = await network["B"].add(Stall("stall-b"))
+    await network.reaches("stall-b")
+    client = await network["A"].client()
+    asked = client.ask("stall", "wait", {}, timeout=10, idempotent=True)
+    await network.wait_for(lambda: stall_b.waiting, what="the ask at B")
+    stall_a = await network["A"].add(Stall("stall-a"))
+    await network.crash("B")
+    await network.wait_for(lambda: stall_a.waiting, what="the retry at A")
+    stall_a.waiting[0].callback({"by": "a"})
+    assert (await asked)["by"] == "a"
+    assert network["A"].dispatcher.stats["retried"] == 1
