@@ -44,6 +44,7 @@ class LinkProtocol(DispatcherProtocol):
     def __init__(self, dispatcher, remote):
         super().__init__(dispatcher)
         self.remote = remote
+        self.actors = set()
 
     def connectionMade(self):
         self.peer = self.dispatcher.linked(self, self.remote)
@@ -99,6 +100,7 @@ class Federation:
             self.say_hello(bye=True)
         stopped = self.bus.stop()
         self.up_since = None
+        self.registry.federation_down = "this dispatcher has left the federation"
         for name in list(self.remotes):
             self.forget(name, "this dispatcher is stopping")
         return stopped
@@ -126,10 +128,11 @@ class Federation:
 
     def down(self, why):
         """NATS is gone: every other dispatcher is out of reach until it is back."""
-        self.log.warn("federation: the link to NATS is down ({why}); serving the local "
-                      "actors only", why=why)
+        down = f"the NATS link is down ({why})"
+        if down != self.registry.federation_down:
+            self.log.warn("federation: {down}; serving the local actors only", down=down)
         self.up_since = None
-        self.registry.federation_down = f"the NATS link is down ({why})"
+        self.registry.federation_down = down
         for name in list(self.remotes):
             self.forget(name, f"the NATS link is down ({why})")
 
@@ -221,8 +224,9 @@ class Federation:
             actor = remote.actors.get(name)
             if actor is None or actor.via is not link or actor.services != tuple(services):
                 if actor is not None:
-                    self.registry.remove_remote(actor)
+                    self._drop(actor)
                 actor = RemoteActor(name, tuple(services), remote.name, link)
+                link.protocol.actors.add(actor)
                 if not self.registry.add_remote(actor):
                     self.stats["federation_name_clashes"] += 1
                     self.log.warn("federation: actor {name!r} of dispatcher {remote!r} has a "
@@ -233,8 +237,14 @@ class Federation:
             actors[name] = actor
         for name, actor in remote.actors.items():
             if name not in actors:
-                self.registry.remove_remote(actor)
+                self._drop(actor)
         remote.actors = actors
+
+    def _drop(self, actor):
+        """Another dispatcher no longer lists ``actor``: requests it has in flight
+        are answered by that dispatcher (its actor's loss, at worst)."""
+        self.registry.remove_remote(actor)
+        actor.via.protocol.actors.discard(actor)
 
     def forget(self, name, why):
         """Dispatcher ``name`` is dead or out of reach: close its link (failing what
@@ -288,16 +298,14 @@ class Federation:
         """The dispatcher lost a link peer: the requests its remote actors had fail
         (``actor_lost``, or retried once when idempotent); while their dispatcher
         lives, a new link takes them over."""
-        remote = self.remotes.get(link.link)
-        if remote is None:
-            return
         why = f"the link to dispatcher {link.link} was lost: {why}"
-        for actor in remote.actors.values():
-            if actor.via is link:
-                self.registry.remove_remote(actor)
-                self.dispatcher.requests.worker_lost(actor, why)
-        remote.actors = {}
-        if self.up_since is not None:
+        for actor in link.protocol.actors:
+            self.registry.remove_remote(actor)
+            self.dispatcher.requests.worker_lost(actor, why)
+        remote = self.remotes.get(link.link)
+        if remote is not None and self.up_since is not None:
+            remote.actors = {name: actor for name, actor in remote.actors.items()
+                             if actor.via is not link}
             self._sync_actors(remote)
 
     def link_in(self, subject, data):
