@@ -172,4 +172,12 @@ def render(snapshot):
             f"actornet_connections {snapshot.connections}",
             "# HELP actornet_in_flight Requests in flight.", "# TYPE actornet_in_flight gauge",
             f"actornet_in_flight {snapshot.in_flight}"]
+    federation = snapshot.federation
+    if federation is not None:
+        out += ["# HELP actornet_federation_connected Whether the dispatcher reaches NATS.",
+                "# TYPE actornet_federation_connected gauge",
+                f"actornet_federation_connected {int(federation['connected'])}",
+                "# HELP actornet_federation_dispatchers The other dispatchers it hears from.",
+                "# TYPE actornet_federation_dispatchers gauge",
+                f"actornet_federation_dispatchers {len(federation['dispatchers'])}"]
     return "\n".join(out) + "\n"

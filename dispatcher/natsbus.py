@@ -159,14 +159,24 @@ class NatsBus:
             self.log.warn("federation: a NATS publish failed: {why}", why=future.exception())
 
     def stop(self):
-        """Close the connection (after sending what waits)."""
+        """Close the connection: after sending what waits when connected, at once
+        while it is still trying to (re)connect."""
         self._stopping = True
         self.connected = False
         if self.nc is None or self.nc.is_closed:
             if self._connecting is not None:
                 self._connecting.cancel()
             return Deferred.fromFuture(asyncio.sleep(0))
-        return deferred(self.nc.drain())
+        return deferred(self._close())
+
+    async def _close(self):
+        if self.nc.is_connected:
+            try:
+                await self.nc.drain()
+                return
+            except (NatsError, TimeoutError):
+                pass
+        await self.nc.close()
 
     # -- the key-value store (see claims) ----------------------------------------
 

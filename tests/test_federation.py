@@ -336,3 +336,25 @@ async def test_an_idempotent_ask_held_by_a_dead_dispatcher_goes_once_to_another_
     stall_a.waiting[0].callback({"by": "a"})
     assert (await asked)["by"] == "a"
     assert network["A"].dispatcher.stats["retried"] == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_metrics_say_whether_nats_is_reached_and_how_many_dispatchers_are_heard(
+        network):
+    import urllib.request
+
+    from twisted.internet.threads import deferToThread
+
+    def metrics(base):
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+            return response.read().decode()
+
+    base = await network["A"].monitoring()
+    text = await deferToThread(metrics, base)
+    assert "actornet_federation_connected 1" in text
+    assert "actornet_federation_dispatchers 1" in text
+    network.cut("A")
+    await network.wait_for(lambda: not network["A"].federation.remotes, what="A cut off")
+    text = await deferToThread(metrics, base)
+    assert "actornet_federation_connected 0" in text
+    assert "actornet_federation_dispatchers 0" in text
