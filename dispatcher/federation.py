@@ -175,9 +175,16 @@ class Federation:
                   "in_flight": len(dispatcher.inflight),
                   "answered": sum(peer.handled for peer in dispatcher.peers),
                   "uptime": round(self.clock.seconds() - dispatcher.started_at, 3)}
-        self.bus.publish(f"{self.prefix}.hello", hello(
-            self.name, self.boot, dispatcher.outbox.host, dispatcher.outbox.pid, actors,
-            self.registry.known_services, health, bye=bye))
+        message = hello(self.name, self.boot, dispatcher.outbox.host, dispatcher.outbox.pid,
+                        actors, self.registry.known_services, health, bye=bye)
+        if len(message) > self.bus.max_payload:
+            self.stats["federation_hello_too_large"] += 1
+            self.log.error("federation: this dispatcher's hello ({size} bytes, {count} actors) "
+                           "is over NATS's max_payload ({limit} bytes): the others cannot "
+                           "learn its actors; raise max_payload in nats-server's config",
+                           size=len(message), count=len(actors), limit=self.bus.max_payload)
+            return
+        self.bus.publish(f"{self.prefix}.hello", message)
 
     def hello_in(self, subject, data):
         try:
