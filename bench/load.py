@@ -2,6 +2,11 @@
 
     python bench/load.py actornet tcp:host=127.0.0.1:port=5570 --in-flight 100
     python bench/load.py raw 127.0.0.1:5571 --in-flight 1
+    python bench/load.py nats nats://127.0.0.1:4222 --service bench.echo --in-flight 100
+
+``actornet`` asks ``--service`` (every ``--cross-every``-th request asks
+``--cross`` instead), once each answers; ``nats`` makes NATS requests on the
+subject ``--service`` with nats-py, on Twisted's asyncio reactor.
 
 After a warmup it measures ``--rounds`` windows of ``--duration`` seconds and
 prints ``RESULT {"rounds": [...]}``: per round the completed requests, the
@@ -19,8 +24,8 @@ import time
 
 from procs import say
 from stats import one_round
-from twisted.internet import reactor
 from twisted.internet.defer import Deferred
+from twisted.internet.task import deferLater
 
 BODY_PAD = "x" * 72
 
@@ -132,14 +137,53 @@ def report(rounds, load, **extra):
     say("RESULT", dict(extra, rounds=rounds, first_error=load.first_error))
 
 
-async def _actornet_sender(endpoint, method, data):
-    from actornet import connect
+async def _actornet_sender(reactor, endpoint, method, data, service, cross, every):
+    from actornet import ActornetError, connect
 
     client = await connect(endpoint, name=f"bench-load-{os.getpid()}")
+    for each in filter(None, (service, cross)):
+        await _answered(reactor, client, each, method, data, ActornetError)
+    count = 0
 
     def send(done):
-        client.ask("bench", method, data).addCallbacks(
+        nonlocal count
+        count += 1
+        target = cross if every and count % every == 0 else service
+        client.ask(target, method, data).addCallbacks(
             lambda _: done(True), lambda failure: done(False, failure.getErrorMessage()))
+
+    return send
+
+
+async def _answered(reactor, client, service, method, data, refused, timeout=30.0):
+    """Wait until ``service`` answers: a federated dispatcher learns the others'
+    actors from their hellos, so it may not know them yet when the load starts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await client.ask(service, method, data, timeout=5.0)
+        except refused:
+            if time.monotonic() > deadline:
+                raise
+            await deferLater(reactor, 0.05, lambda: None)
+
+
+async def _nats_sender(url, subject, data):
+    import asyncio
+
+    import nats
+
+    client = await Deferred.fromFuture(asyncio.ensure_future(nats.connect(url)))
+
+    def answered(future, done):
+        if future.cancelled() or future.exception() is not None:
+            done(False, "cancelled" if future.cancelled() else repr(future.exception()))
+        else:
+            done(True)
+
+    def send(done):
+        asyncio.ensure_future(client.request(subject, data, timeout=30)).add_done_callback(
+            lambda future: answered(future, done))
 
     return send
 
@@ -151,10 +195,15 @@ async def _raw_sender(address, data):
     return lambda done: client.ask(data, done)
 
 
-async def _main(args):
+async def _main(reactor, args):
     data = request_data(args.body_size)
     if args.kind == "actornet":
-        send = await _actornet_sender(args.address, args.method, data)
+        send = await _actornet_sender(reactor, args.address, args.method, data, args.service,
+                                      args.cross, args.cross_every)
+    elif args.kind == "nats":
+        import cbor2
+
+        send = await _nats_sender(args.address, args.service, cbor2.dumps(data))
     else:
         send = await _raw_sender(args.address, data)
     watch = dict(role.split("=") for role in args.watch)
@@ -166,8 +215,9 @@ async def _main(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=("actornet", "raw"))
-    parser.add_argument("address", help="actornet: a client endpoint; raw: HOST:PORT")
+    parser.add_argument("kind", choices=("actornet", "raw", "nats"))
+    parser.add_argument("address",
+                        help="actornet: a client endpoint; raw: HOST:PORT; nats: a NATS URL")
     parser.add_argument("--in-flight", type=int, default=1)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--duration", type=float, default=2.0)
@@ -175,15 +225,25 @@ def main():
     parser.add_argument("--body-size", type=int, default=0,
                         help="send {'blob': SIZE random bytes} instead of the ~100-byte map")
     parser.add_argument("--method", default="echo", help="the Echo actor's method (actornet)")
+    parser.add_argument("--service", default="bench",
+                        help="the service to ask (actornet), the subject (nats)")
+    parser.add_argument("--cross", help="another service, asked by every --cross-every-th "
+                                        "request (actornet)")
+    parser.add_argument("--cross-every", type=int, default=0, metavar="N")
     parser.add_argument("--watch", action="append", default=[], metavar="ROLE=PID",
                         help="a process whose CPU seconds to report per round")
     args = parser.parse_args()
+    if args.kind == "nats":
+        from twisted.internet import asyncioreactor
+
+        asyncioreactor.install()
+    from twisted.internet import reactor
 
     def failed(failure):
         print(f"load failed: {failure.getTraceback()}", file=sys.stderr, flush=True)
 
     def go():
-        d = Deferred.fromCoroutine(_main(args))
+        d = Deferred.fromCoroutine(_main(reactor, args))
         d.addErrback(failed).addBoth(lambda _: reactor.stop())
 
     reactor.callWhenRunning(go)

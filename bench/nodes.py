@@ -1,9 +1,11 @@
 """Runs one actornet config in this process: a dispatcher, actors, or both.
 
-    python bench/nodes.py CONFIG --log FILE [--profile FILE]
+    python bench/nodes.py CONFIG --log FILE [--profile FILE] [--reactor asyncio]
 
 It builds the same service tree as ``twistd -n actornet --config CONFIG``
-(``actornet.tap.build``), logging to ``--log``.  Once the dispatcher listens and
+(``actornet.tap.build``), logging to ``--log``.  ``--reactor asyncio`` runs it
+on Twisted's asyncio reactor, as ``twistd --reactor=asyncio`` does (a
+``[federation]`` table needs it).  Once the dispatcher listens and
 every actor of the process is registered it prints ``READY {"pid", "port"}``
 (``port`` is the dispatcher's, when there is one); it stops on SIGTERM.  With
 ``--profile`` the reactor runs under cProfile and the stats are dumped there
@@ -16,24 +18,25 @@ import json
 import os
 
 from procs import raise_fd_limit, say
-from twisted.internet import reactor
 from twisted.internet.defer import DeferredList
 from twisted.logger import globalLogBeginner, textFileLogObserver
 
 from actornet import config, tap
 
 
-def write_config(path, *, dispatcher=None, join=None, actors=()):
+def write_config(path, *, dispatcher=None, federation=None, join=None, actors=()):
     """Write an actornet TOML config.
 
     @param dispatcher: the [dispatcher] table (a dict), or None.
+    @param federation: the [federation] table (a dict), or None.
     @param join: the endpoint to join, or None.
     @param actors: [[actor]] tables (dicts).
     """
     lines = []
-    if dispatcher is not None:
-        lines.append("[dispatcher]")
-        lines += [f"{key} = {_toml(value)}" for key, value in dispatcher.items()]
+    for name, table in (("dispatcher", dispatcher), ("federation", federation)):
+        if table is not None:
+            lines.append(f"[{name}]")
+            lines += [f"{key} = {_toml(value)}" for key, value in table.items()]
     if join is not None:
         lines += ["[join]", f"connect = {_toml(join)}"]
     for actor in actors:
@@ -66,7 +69,14 @@ def main():
     parser.add_argument("config")
     parser.add_argument("--log", required=True)
     parser.add_argument("--profile")
+    parser.add_argument("--reactor", choices=("default", "asyncio"), default="default")
     args = parser.parse_args()
+    if args.reactor == "asyncio":
+        from twisted.internet import asyncioreactor
+
+        asyncioreactor.install()
+    from twisted.internet import reactor
+
     raise_fd_limit()
     globalLogBeginner.beginLoggingTo([textFileLogObserver(open(args.log, "a"))],
                                      redirectStandardIO=False)

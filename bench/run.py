@@ -19,6 +19,7 @@ import sys
 import time
 import traceback
 
+import federation
 import peers
 import scenarios
 from procs import BENCH, raise_fd_limit, stop_all
@@ -33,6 +34,7 @@ GROUPS = [
     ("idle", ["idle-1000"], scenarios.idle),
     ("norfab", ["norfab"], peers.norfab),
     ("crossbar", ["crossbar-latency", "crossbar-pipelined"], peers.crossbar),
+    ("federation", federation.NAMES, federation.federation),
 ]
 
 # scenario: (field, baseline scenario); ratio_to_raw = value / the baseline's value, where
@@ -63,8 +65,13 @@ TARGETS = [
     ("scale-1000", "ratio_to_scale_1", ">=", 0.9, "req/s >= 0.9 x scale-1"),
     ("scale-1000", "kib_per_idle_actor", "<=", 50, "<= 50 KiB per idle actor"),
     ("idle-1000", "dispatcher_cpu_pct", "<=", 5, "dispatcher <= 5 % of a core"),
+    ("federated-local", "ratio_to_unfederated", ">=", 0.95,
+     "req/s >= 0.95 x unfederated-pipelined"),
 ]
 _COMPARE = {">=": operator.ge, "<=": operator.le}
+RATIOS = ("ratio_to_raw", "actornet_ratio", "ratio_to_unfederated", "ratio_to_local",
+          "ratio_to_nats")
+"""The table's ratio column: the first of these a line has."""
 
 
 def annotate(result, results):
@@ -112,10 +119,10 @@ def _round(value):
 
 def table(lines, elapsed):
     """The human-readable summary."""
-    out = [f"{'scenario':<27} {'rate':>16} {'p50 ms':>9} {'p99 ms':>9} {'ratio':>7}  notes"]
+    out = [f"{'scenario':<30} {'rate':>16} {'p50 ms':>9} {'p99 ms':>9} {'ratio':>7}  notes"]
     for r in lines:
         if "skipped" in r or "error" in r:
-            out.append(f"{r['scenario']:<27} {'skipped' if 'skipped' in r else 'ERROR':>16}  "
+            out.append(f"{r['scenario']:<30} {'skipped' if 'skipped' in r else 'ERROR':>16}  "
                        f"{r.get('skipped') or r.get('error')}")
             continue
         if "mb_per_s" in r:
@@ -124,8 +131,8 @@ def table(lines, elapsed):
             rate = f"{r['req_per_s']:,.0f} req/s"
         else:
             rate = f"{r['dispatcher_cpu_pct']:.2f} % CPU"
-        ratio = r.get("ratio_to_raw", r.get("actornet_ratio"))
-        out.append(f"{r['scenario']:<27} {rate:>16} {_cell(r.get('p50_ms'))} "
+        ratio = next((r[key] for key in RATIOS if key in r), None)
+        out.append(f"{r['scenario']:<30} {rate:>16} {_cell(r.get('p50_ms'))} "
                    f"{_cell(r.get('p99_ms'))} {_cell(ratio, 7, 2)}  {_notes(r)}")
     out += ["", "targets"]
     for r in lines:
@@ -148,7 +155,7 @@ def _notes(r):
     notes = []
     if r.get("cpu_us_per_req"):
         notes.append("cpu us/req " + " ".join(
-            f"{k} {v:.0f}" for k, v in r["cpu_us_per_req"].items()))
+            f"{k} {v:.0f}" for k, v in r["cpu_us_per_req"].items() if round(v)))
     elif r.get("cpu_pct"):
         notes.append("cpu% " + " ".join(f"{k} {v:.0f}" for k, v in r["cpu_pct"].items()))
     for key in ("cpu_us_per_msg", "extra_in_copies", "kib_per_idle_actor",

@@ -55,17 +55,24 @@ class Settings:
 # -- process helpers ---------------------------------------------------------
 
 
-def start_dispatcher(cluster, settings, name="dispatcher", actors=(), profile=None, **options):
+def start_dispatcher(cluster, settings, name="dispatcher", actors=(), profile=None,
+                     federation=None, reactor="default", **options):
     """A dispatcher process listening on a free loopback port (``info["port"]``),
-    with ``actors`` in its own process; ``options`` go into its [dispatcher] table.
+    with ``actors`` in its own process; ``options`` go into its [dispatcher] table
+    (``dispatcher_name`` as its ``name``; ``name`` is the process's),
+    ``federation`` (a dict) is its [federation] table, and ``reactor`` is
+    ``"default"`` or ``"asyncio"`` (which a federation needs).
 
     Under ``settings.dispatcher_python`` it runs this checkout's code (the
     repository root first on PYTHONPATH), so that interpreter needs only the
     dependencies, and an older install of actornet there cannot skew a comparison."""
     table = {"listen": ["tcp:0:interface=127.0.0.1:backlog=1024"], "connection_file": False}
     table.update(options)
-    path = write_config(settings.run_dir / f"{name}.toml", dispatcher=table, actors=actors)
-    extra = ["--profile", profile] if profile else []
+    if "dispatcher_name" in table:
+        table["name"] = table.pop("dispatcher_name")
+    path = write_config(settings.run_dir / f"{name}.toml", dispatcher=table,
+                        federation=federation, actors=actors)
+    extra = ["--reactor", reactor] + (["--profile", profile] if profile else [])
     other = {}
     if settings.dispatcher_python:
         other = {"python": settings.dispatcher_python, "env": {"PYTHONPATH": str(BENCH.parent)}}
@@ -92,16 +99,30 @@ def echo(name="echo", services=("bench",), instances=1):
             "instances": instances}
 
 
-def run_load(cluster, settings, kind, address, in_flight, watch, body_size=0, method="echo",
-             rounds=None):
-    """Run one load generator to the end; its per-round results."""
+def run_load(cluster, settings, kind, address, in_flight, watch, rounds=None, **options):
+    """Run one load generator to the end; its per-round results.  ``options`` are
+    more of load.py's options (``body_size``, ``method``, ``service``, ``cross``,
+    ``cross_every``)."""
     rounds = rounds or settings.rounds
+    client = start_load(cluster, settings, kind, address, in_flight, watch, rounds, **options)
+    return finish_load(cluster, settings, client, rounds)
+
+
+def start_load(cluster, settings, kind, address, in_flight, watch, rounds, label="",
+               body_size=0, **options):
+    """A started load generator (see :func:`run_load`)."""
     args = [kind, address, "--in-flight", in_flight, "--warmup", settings.warmup,
-            "--duration", settings.duration, "--rounds", rounds,
-            "--body-size", body_size, "--method", method]
+            "--duration", settings.duration, "--rounds", rounds, "--body-size", body_size]
+    for key, value in options.items():
+        args += [f"--{key.replace('_', '-')}", value]
     for role, child in watch.items():
         args += ["--watch", f"{role}={child.pid}"]
-    client = cluster.python(f"load-{kind}-{in_flight}-{body_size}", "load.py", *args, ready=False)
+    return cluster.python(f"load-{kind}-{in_flight}-{body_size}{label}", "load.py", *args,
+                          ready=False)
+
+
+def finish_load(cluster, settings, client, rounds):
+    """Wait for a started load generator's result; its per-round results."""
     result = client.result(settings.warmup + settings.duration * rounds + 30)
     cluster.stop(client)
     measured = result["rounds"]
@@ -110,14 +131,45 @@ def run_load(cluster, settings, kind, address, in_flight, watch, body_size=0, me
     return measured
 
 
+def together(cluster, settings, loads, rounds=None):
+    """Run several load generators (``loads``: run_load's arguments each) at once;
+    per round their sum.  The rate is the sum of theirs and the latency
+    percentiles the worst of theirs; the CPU of the processes watched is the
+    first generator's (watch them there only) and each generator's own is
+    ``client-1``, ``client-2``, ...; ``completed`` is the summed rate over the
+    first one's round, so CPU per request stays within one window."""
+    rounds = rounds or settings.rounds
+    children = [start_load(cluster, settings, rounds=rounds, label=f"-{index}", **load)
+                for index, load in enumerate(loads, 1)]
+    results = [finish_load(cluster, settings, child, rounds) for child in children]
+    merged = []
+    for parts in zip(*results, strict=True):
+        first = parts[0]
+        cpu = {role: used for role, used in first["cpu"].items() if role != "client"}
+        cpu.update((f"client-{index}", part["cpu"]["client"])
+                   for index, part in enumerate(parts, 1))
+        rate = sum(part["req_per_s"] for part in parts)
+        errors = [part["first_error"] for part in parts if part.get("first_error")]
+        merged.append(dict(first, cpu=cpu, req_per_s=rate,
+                           completed=round(rate * first["seconds"]),
+                           errors=sum(part["errors"] for part in parts),
+                           p50_ms=max(part["p50_ms"] for part in parts),
+                           p99_ms=max(part["p99_ms"] for part in parts),
+                           **({"first_error": errors[0]} if errors else {})))
+    return merged
+
+
 def interleaved(cluster, settings, loads):
-    """Run every load of ``loads`` (scenario: run_load's arguments) for one round
-    at a time, taking turns, so that all of them see the machine's noise alike;
-    the rounds of each scenario."""
+    """Run every load of ``loads`` (scenario: run_load's arguments, or a list of
+    them to run :func:`together`) for one round at a time, taking turns, so that
+    all of them see the machine's noise alike; the rounds of each scenario."""
     measured = {name: [] for name in loads}
     for _ in range(settings.rounds):
         for name, load in loads.items():
-            measured[name] += run_load(cluster, settings, rounds=1, **load)
+            if isinstance(load, list):
+                measured[name] += together(cluster, settings, load, rounds=1)
+            else:
+                measured[name] += run_load(cluster, settings, rounds=1, **load)
     return measured
 
 
