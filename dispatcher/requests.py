@@ -88,7 +88,7 @@ class Requests:
                 if worker.via is worker:
                     self.outbox.write(worker, parts, peer)
                 else:
-                    self._send_to(worker, envelope, body, peer)
+                    self._send_remote(worker, envelope, body, peer)
             if choice.busy:
                 self.refuse(asker, asker_id, tell, None,
                             Refusal(Status.BUSY, busy_message(choice.busy)))
@@ -118,17 +118,17 @@ class Requests:
             self.inflight.add(pending)
             envelope["id"] = rid
             envelope["ttl"] = ttl
-            self._send_to(worker, envelope, body, peer)
+            if worker.via is worker:
+                self.outbox.send(worker, envelope, body, peer)
+            else:
+                self._send_remote(worker, envelope, body, peer)
 
-    def _send_to(self, worker, envelope, body, requester=None):
-        """Send a request to ``worker``: a local actor directly, another dispatcher's
-        actor through the link to its dispatcher, naming the actor as the target."""
-        via = worker.via
-        if via is worker:
-            envelope.pop("tgt", None)
-        else:
-            envelope["tgt"] = worker.name
-        self.outbox.send(via, envelope, body, requester)
+    def _send_remote(self, worker, envelope, body, requester=None):
+        """Send a request to another dispatcher's actor: through the link to its
+        dispatcher, naming the actor as the target (for that send only)."""
+        envelope["tgt"] = worker.name
+        self.outbox.send(worker.via, envelope, body, requester)
+        del envelope["tgt"]
 
     def _admit(self, peer, service, hops, ttl):
         """The deadline of a new request from ``peer``, or why it is refused.  A
@@ -299,7 +299,10 @@ class Requests:
         envelope["id"] = rid
         envelope["ttl"] = max(0.0, pending.deadline - self.clock.seconds())
         self.stats["retried"] += 1
-        self._send_to(worker, envelope, pending.body)
+        if worker.via is worker:
+            self.outbox.send(worker, envelope, pending.body)
+        else:
+            self._send_remote(worker, envelope, pending.body)
         return True
 
     def expired(self, pending):
