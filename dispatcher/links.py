@@ -36,7 +36,9 @@ other end's stream this end knows (0 for none)."""
 RESET = 0
 """The sequence number of a message that closes the link it names: its body is
 the epoch of the stream it last received on that link, so the other end closes
-its side whichever of the two streams it knows."""
+its side whichever of the two streams it knows.  A refusal (see
+:meth:`LinkTransport.refuse`) names epoch 0 in its header: it closes only the
+stream in its body, not the one its sender is opening."""
 
 
 @implementer(IAddress)
@@ -92,8 +94,11 @@ class LinkTransport:
 
     def refuse(self, epoch):
         """Tell the other end that its stream ``epoch`` is not one this end knows
-        (its frames are dropped here): it closes the link on that stream."""
-        self.publish(self.subject, self.header(RESET) + struct.pack(">I", epoch))
+        (its frames are dropped here): it closes the link on that stream, and only
+        on that one (the header's epoch is 0, so a link the other end has already
+        opened on this end's new stream is left alone)."""
+        header = HEADER.pack(self.own_boot, self.their_boot, 0, RESET)
+        self.publish(self.subject, header + struct.pack(">I", epoch))
 
     def write(self, data):
         self.writeSequence((data,))
