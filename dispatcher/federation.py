@@ -248,10 +248,12 @@ class Federation:
         remote.actors = actors
 
     def _drop(self, actor):
-        """Another dispatcher no longer lists ``actor``: requests it has in flight
-        are answered by that dispatcher (its actor's loss, at worst)."""
+        """Another dispatcher no longer lists ``actor`` (or lists it on a new link):
+        requests it has in flight are answered by that dispatcher (its actor's loss,
+        at worst) or, should its link be lost first, failed with the link."""
         self.registry.remove_remote(actor)
-        actor.via.protocol.actors.discard(actor)
+        if not actor.working:
+            actor.via.protocol.actors.discard(actor)
 
     def forget(self, name, why):
         """Dispatcher ``name`` is dead or out of reach: close its link (failing what
