@@ -137,7 +137,9 @@ class Federation:
             self.forget(name, f"the NATS link is down ({why})")
 
     def tick(self):
-        """Say hello; forget the dispatchers not heard from for a holdtime."""
+        """Say hello; forget the dispatchers not heard from for a holdtime; open again
+        each link whose other end has not opened its stream (an open is lost like
+        any message, and frames wait for it)."""
         if self.up_since is not None:
             self.say_hello()
         now = self.clock.seconds()
@@ -146,6 +148,10 @@ class Federation:
             if liveness.expired(now, remote.last_seen):
                 self.stats["federation_dispatchers_lost"] += 1
                 self.forget(remote.name, liveness.silence(now, remote.last_seen))
+        if self.up_since is not None:
+            for link in self.links.values():
+                if link.protocol.transport.in_epoch is None:
+                    link.protocol.transport.open()
 
     def owner_alive(self, dispatcher, boot):
         """Whether the dispatcher that claimed a name lives (None: not known yet)."""
