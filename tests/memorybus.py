@@ -35,12 +35,14 @@ def matches(pattern, subject):
 class Hub:
     """The NATS server of a test: ``crossed`` lists every message delivered,
     ``dropped`` every message a fault ate.  Dispatchers that never fall quiet (two
-    ends answering each other forever) fail the test after ``budget`` messages
-    instead of hanging it."""
+    ends answering each other forever, with no time passing) fail the test after
+    ``budget`` messages at one instant instead of hanging it."""
 
     def __init__(self, clock, budget=10_000):
         self.clock = clock
         self.budget = budget
+        self._instant = None
+        self._spent = 0
         self.buses = []
         self.crossed = []
         self.dropped = []
@@ -56,6 +58,11 @@ class Hub:
         """Keep back every message ``picks(message)`` chooses until :meth:`release`."""
         self._hold = picks
 
+    def heal(self):
+        """Drop nothing more, and send what :meth:`hold` kept back."""
+        self._drops = []
+        self.release()
+
     def release(self):
         """Send what :meth:`hold` kept back, in the order it was published."""
         self._hold = None
@@ -70,7 +77,9 @@ class Hub:
         bus.on_down("cut off by the test")
 
     def rejoin(self, bus):
-        """``bus`` is connected again."""
+        """``bus`` is connected again (unless it was stopped meanwhile)."""
+        if bus not in self.buses:
+            return
         bus.connected = True
         bus.on_up()
 
@@ -96,9 +105,12 @@ class Hub:
         self.clock.callLater(0, self._deliver, message)
 
     def _deliver(self, message):
-        if len(self.crossed) >= self.budget:
-            raise RuntimeError(f"more than {self.budget} messages crossed: the "
-                               "dispatchers never fall quiet")
+        if self._instant != self.clock.seconds():
+            self._instant, self._spent = self.clock.seconds(), 0
+        self._spent += 1
+        if self._spent > self.budget:
+            raise RuntimeError(f"more than {self.budget} messages crossed at one instant: "
+                               "the dispatchers never fall quiet")
         self.crossed.append(message)
         for bus in list(self.buses):
             if bus is not message.sender and bus.connected:

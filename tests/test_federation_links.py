@@ -4,9 +4,13 @@ Real dispatchers and their federations on one ``Clock``, their buses on a
 :class:`~memorybus.Hub` that delivers in publish order and can drop, hold back
 and cut; actors and clients are the dispatcher's own protocol on a
 ``StringTransport``, driven frame by frame (they say a keepalive at every
-step of :meth:`Network.advance`, so the dispatchers' sweep keeps them).
+step of :meth:`Network.advance`, so the dispatchers' sweep keeps them).  Each
+rule of the protocol has a test of its own; the last test runs three
+dispatchers under seeded random faults and checks what must hold whatever
+happens.
 """
 
+import random
 import struct
 
 import pytest
@@ -49,6 +53,13 @@ def frames_on_link(to, sender):
     subject = link_subject(to, sender)
     return lambda message: (message.subject == subject
                             and HEADER.unpack_from(message.data)[3] not in (OPEN, RESET))
+
+
+def is_open(to, sender):
+    """Picks the opens of that link."""
+    subject = link_subject(to, sender)
+    return lambda message: (message.subject == subject
+                            and HEADER.unpack_from(message.data)[3] == OPEN)
 
 
 def is_reset(to, sender):
@@ -245,6 +256,26 @@ def test_frames_written_before_the_other_ends_open_wait_for_it_and_then_go_in_or
     assert network["A"].stats["federation_gaps"] == network["B"].stats["federation_gaps"] == 0
 
 
+def test_a_link_whose_opens_were_both_lost_opens_again_and_carries_what_waited():
+    """The first open of each end is lost: each end opens again within a keepalive
+    interval, and the asks that waited meanwhile are answered."""
+    network = Network("A", "B")
+    client = network["A"].attach("asker-a")
+    worker = network["B"].attach("worker-b", ["work-b"])
+    network.hub.drop(is_open("A", "B"))
+    network.hub.drop(is_open("B", "A"))
+    network.settle()
+    assert len(network.hub.dropped) == 2
+    client.ask(1, "work-b", "run", b"waited")
+    network.advance(2 * INTERVAL)
+    [(request, body)] = worker.received()
+    assert body == b"waited"
+    worker.answer(request, b"answered")
+    network.settle()
+    assert [(envelope["id"], envelope["st"], body) for envelope, body in client.received()] \
+        == [(1, Status.SUCCESS, b"answered")]
+
+
 def test_a_lost_message_closes_the_link_at_both_ends_and_fails_each_request_on_it_once(net):
     """A gap closes the link at both ends: what was in flight across it fails once,
     ``actor_lost`` naming the lost link, and nothing more comes, not even a timeout."""
@@ -274,6 +305,50 @@ def test_a_lost_message_closes_the_link_at_both_ends_and_fails_each_request_on_i
     net.advance(TIMEOUT + 1)
     assert net.client_a.received() == [] and net.client_b.received() == []
     assert len(net["A"].dispatcher.inflight) == len(net["B"].dispatcher.inflight) == 0
+    assert_answered(net, net.client_a, "work-b", net.actor_b)
+
+
+def test_frames_that_follow_a_gap_are_refused_without_closing_the_links_that_replace_it(
+        net):
+    """One of A's messages is lost and two more follow at once: B closes on the gap and
+    refuses the last as of a stream it no longer knows; the refusal closes nothing
+    but A's old stream, so the ends settle on one new pair of streams (no storm of
+    resets and opens), each ask fails ``actor_lost`` once, and new asks are answered."""
+    net.hub.drop(frames_on_link("B", "A"))
+    for rid in (1, 2, 3):
+        net.client_a.ask(rid, "work-b")
+    net.settle()
+    assert net["B"].stats["federation_gaps"] == net["B"].stats["federation_stale_messages"] == 1
+    assert (crossed(net.hub, is_reset("A", "B")), crossed(net.hub, is_reset("B", "A"))) == (2, 1)
+    assert [(rid, status) for rid, status, _ in outcomes(net.client_a)] == [
+        (1, Status.ACTOR_LOST), (2, Status.ACTOR_LOST), (3, Status.ACTOR_LOST)]
+    links = net["A"].link_to("B"), net["B"].link_to("A")
+    net.advance(2 * INTERVAL)
+    assert (net["A"].link_to("B"), net["B"].link_to("A")) == links
+    assert_answered(net, net.client_a, "work-b", net.actor_b)
+    assert_answered(net, net.client_b, "work-a", net.actor_a)
+
+
+def test_asks_on_a_closed_link_fail_even_when_a_hello_replaces_its_actors_first(net):
+    """A closes its link on a gap, and B's hello is read before the link's loss is: the
+    hello moves B's actors to a new link, yet every ask in flight on the old one still
+    fails ``actor_lost`` at once (none is left to time out)."""
+    for rid in (1, 2, 3):
+        net.client_a.ask(rid, "work-b")
+    net.settle()
+    requests = [request for request, _ in net.actor_b.received()]
+    net.hub.drop(frames_on_link("A", "B"))
+    net.actor_b.answer(requests[0])
+    net.actor_b.answer(requests[1])
+    net["B"].federation.say_hello()
+    net.settle()
+    assert net["A"].stats["federation_gaps"] == 1
+    assert [(rid, status) for rid, status, _ in outcomes(net.client_a)] == [
+        (1, Status.ACTOR_LOST), (2, Status.ACTOR_LOST), (3, Status.ACTOR_LOST)]
+    net.actor_b.answer(requests[2])
+    net.advance(TIMEOUT + 1)
+    assert net.client_a.received() == []
+    assert len(net["A"].dispatcher.inflight) == 0
     assert_answered(net, net.client_a, "work-b", net.actor_b)
 
 
@@ -446,3 +521,93 @@ def test_a_frame_larger_than_max_payload_crosses_in_pieces_and_arrives_whole():
     assert (answer["st"], returned) == (Status.SUCCESS, body[::-1])
     assert crossed(network.hub, frames_on_link("A", "B")) >= len(body) // 1024
     assert max(len(message.data) for message in network.hub.crossed) <= 1024
+
+
+class Soup:
+    """Dispatchers A, B, C under a seeded mix of faults: lost link messages and
+    hellos, cuts from the bus of up to 5 s, restarts; actors answer at once or a
+    little later.  ``outcomes`` maps each ask to every answer it got."""
+
+    def __init__(self, seed):
+        self.random = random.Random(seed)
+        self.network = Network("A", "B", "C")
+        self.actors = {name: [self.network[name].attach(f"worker-{name}", ["work"])]
+                       for name in "ABC"}
+        self.clients = {name: [self.network[name].attach(f"asker-{name}")] for name in "ABC"}
+        self.outcomes = {}
+        self._asks = 0
+        self.network.settle()
+
+    def stir(self, seconds):
+        """Ask and strike faults at random for ``seconds``; then drop nothing more."""
+        while self.network.clock.seconds() < seconds:
+            if self.random.random() < 0.3:
+                at = self.random.choice("ABC")
+                self.ask(at, self.random.choice("ABC".replace(at, "")))
+            if self.random.random() < 0.1:
+                self._fault()
+            self.step()
+        self.network.hub.heal()
+
+    def ask(self, at, of):
+        """An ask of the client at dispatcher ``at`` for the actor of ``of``."""
+        client = self.clients[at][-1]
+        self._asks += 1
+        client.send(messages.request(self._asks, "work", "run", [client.stamp(1)],
+                                     target=f"worker-{of}"))
+        self.outcomes[client, self._asks] = []
+        return client, self._asks
+
+    def wait(self, seconds):
+        for _ in range(round(seconds / 0.125)):
+            self.step()
+
+    def step(self):
+        self.network.advance(0.125)
+        for name in "ABC":
+            for actor in self.actors[name]:
+                for request, _ in actor.received():
+                    self.network.clock.callLater(self.random.choice([0, 0, 0.5, 2.5]),
+                                                 actor.answer, request)
+            for client in self.clients[name]:
+                for envelope, _ in client.received():
+                    self.outcomes[client, envelope["id"]].append(envelope["st"])
+
+    def _fault(self):
+        network, pick = self.network, self.random.random()
+        name = self.random.choice("ABC")
+        if pick < 0.4:
+            network.hub.drop(lambda message: ".link." in message.subject
+                             or (".hello" in message.subject and self.random.random() < 0.3),
+                             count=self.random.choice([1, 1, 2, 3]))
+        elif pick < 0.8:
+            if network[name].bus.connected:
+                network.hub.cut(network[name].bus)
+                network.clock.callLater(self.random.choice([0.2, 1.0, 2.0, 2.9, 3.5, 5.0]),
+                                        network.hub.rejoin, network[name].bus)
+        elif network[name].bus.connected:
+            node = network.restart(name)
+            self.actors[name].append(node.attach(f"worker-{name}", ["work"]))
+            self.clients[name].append(node.attach(f"asker-{name}"))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_under_lost_messages_cuts_and_restarts_every_ask_resolves_once_and_links_recover(
+        seed):
+    """Whatever the faults, every ask resolves exactly once and none waits for its
+    deadline (it is answered, or fails when its link or dispatcher is lost), no
+    request is left in flight, and once the faults stop every dispatcher's asks reach
+    every other's actor: no two ends stay without a working link, and none keep
+    closing and opening links forever."""
+    soup = Soup(seed)
+    soup.stir(12)
+    soup.wait(TIMEOUT + 8)
+    assert {ask: statuses for ask, statuses in soup.outcomes.items()
+            if len(statuses) != 1 or statuses[0] == Status.TIMEOUT} == {}
+    assert {name: len(node.dispatcher.inflight) for name, node in soup.network.nodes.items()} \
+        == {"A": 0, "B": 0, "C": 0}
+    for at in "ABC":
+        for of in "ABC".replace(at, ""):
+            ask = soup.ask(at, of)
+            soup.wait(3)
+            assert soup.outcomes[ask] == [Status.SUCCESS], (at, of)
