@@ -362,6 +362,7 @@ class Federation:
                 link = self.link_to(remote, epoch)
             else:
                 if knows != transport.epoch:
+                    transport.in_epoch = epoch
                     transport.open()
                 transport.established(epoch)
             link.protocol.transport.in_seq = OPEN
