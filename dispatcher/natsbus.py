@@ -20,7 +20,7 @@ import asyncio
 import nats
 from nats.errors import Error as NatsError
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import succeed
 from twisted.logger import Logger
 
 from actornet.dispatcher.claims import KeyTaken, NoStore, deferred
@@ -138,8 +138,14 @@ class NatsBus:
         self._up()
 
     async def _error(self, error):
+        """nats-py's errors; while there is no connection (nats-py retries even the
+        first one by itself, a refused token included) the last one says why."""
         self.stats["federation_nats_errors"] += 1
-        self.log.warn("federation: NATS: {error}", error=f"{type(error).__name__}: {error}")
+        why = f"{type(error).__name__}: {error}"
+        if self.connected:
+            self.log.warn("federation: NATS: {error}", error=why)
+        elif not self._stopping:
+            self._on_down(why)
 
     async def _closed(self):
         if self.connected:
@@ -166,7 +172,7 @@ class NatsBus:
         if self.nc is None or self.nc.is_closed:
             if self._connecting is not None:
                 self._connecting.cancel()
-            return Deferred.fromFuture(asyncio.sleep(0))
+            return succeed(None)
         return deferred(self._close())
 
     async def _close(self):

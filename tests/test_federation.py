@@ -358,3 +358,33 @@ async def test_metrics_say_whether_nats_is_reached_and_how_many_dispatchers_are_
     text = await deferToThread(metrics, base)
     assert "actornet_federation_connected 0" in text
     assert "actornet_federation_dispatchers 0" in text
+
+
+@pytest_twisted.ensureDeferred
+async def test_dispatchers_present_the_nats_token_and_a_wrong_one_is_named(
+        actornet_federation):
+    """A NATS cluster with a token: the dispatchers join with it; one configured with
+    another token stays out, serving its own star, saying why."""
+    from actornet.federation_config import FederationConfig
+    from actornet.testing import Cluster
+
+    network = await actornet_federation(["A", "B"], token="s3cret")
+    await network["B"].add(Echo("echo-b"))
+    await network.reaches("echo-b")
+    client = await network["A"].client()
+    assert (await client.ask("echo", "echo", {}))["answered_by"] == "echo-b"
+    wrong = Cluster(name="C", federation=FederationConfig(tuple(network.nats.urls), "kit",
+                                                           token="wrong"))
+    started = Deferred.fromCoroutine(wrong.start())
+    try:
+        await network.wait_for(lambda: wrong.dispatcher is not None and
+                               "Authorization Violation" in str(
+                                   wrong.dispatcher.registry.federation_down),
+                               what="C's federation to say why it is down")
+        assert "C" not in network["A"].federation.remotes
+    finally:
+        started.cancel()
+        await wrong.leave_federation()
+        await wrong.dispatcher.stop()
+        if wrong.port is not None:
+            await wrong.port.stopListening()

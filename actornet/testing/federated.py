@@ -68,18 +68,21 @@ class CuttableProxy(portforward.ProxyFactory):
 class FederatedNetwork:
     """Dispatchers called ``names`` federated over a ``nats``-node NATS cluster.
 
+    @param token: the NATS cluster requires it, and the dispatchers present it.
     @param settings: :class:`~actornet.dispatcher.settings.DispatcherSettings`
         fields for every dispatcher; the keepalive interval defaults to 0.2 s
         so that a dead dispatcher is noticed within 0.6 s.
     """
 
-    def __init__(self, names=("A", "B"), *, nats=1, network="kit", reactor=None, **settings):
+    def __init__(self, names=("A", "B"), *, nats=1, network="kit", token=None, reactor=None,
+                 **settings):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
         self.names = tuple(names)
         self.nats_size = nats
         self.network = network
+        self.token = token
         settings.setdefault("keepalive_interval", 0.2)
         self.settings = settings
         self.nats = None
@@ -92,7 +95,7 @@ class FederatedNetwork:
 
     async def start(self, timeout=30.0):
         """Start NATS and every dispatcher; returns once each knows all the others."""
-        self.nats = await NatsCluster(self.nats_size, reactor=self.reactor,
+        self.nats = await NatsCluster(self.nats_size, reactor=self.reactor, token=self.token,
                                       advertise=False).start()
         for index, name in enumerate(self.names):
             await self._open(index, name)
@@ -105,7 +108,8 @@ class FederatedNetwork:
             nodes = [1 + (first + i) % self.nats_size for i in range(self.nats_size)]
             self.proxies[name] = [await self._proxy(self.nats.url(node)) for node in nodes]
         config = FederationConfig(tuple(proxy.url for proxy in self.proxies[name]),
-                                  self.network, replicas=min(3, self.nats_size))
+                                  self.network, token=self.token,
+                                  replicas=min(3, self.nats_size))
         cluster = Cluster(self.reactor, name=name, federation=config, **self.settings)
         self.clusters[name] = await cluster.start()
 
