@@ -388,3 +388,50 @@ async def test_dispatchers_present_the_nats_token_and_a_wrong_one_is_named(
         await wrong.dispatcher.stop()
         if wrong.port is not None:
             await wrong.port.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_dispatchers_reach_a_tls_nats_server_the_urls_name(tmp_path):
+    """``tls://`` servers and ``tls_ca`` in [federation]: the dispatchers verify the
+    NATS server's certificate and federate through it."""
+    import subprocess
+
+    from test_federation_twistd import BIN, free_port
+    from twisted.internet import reactor
+    from twisted.internet.task import deferLater
+
+    from actornet import certs
+    from actornet.federation_config import read_federation
+    from actornet.testing import Cluster
+
+    ca = certs.init(tmp_path / "pki")
+    certificate, key = certs.issue(tmp_path / "pki", "nats", servers=["127.0.0.1"])
+    port = free_port()
+    server = subprocess.Popen(
+        [str(BIN / "nats-server"), "--addr", "127.0.0.1", "--port", str(port), "--jetstream",
+         "--store_dir", str(tmp_path / "js"), "--tls", "--tlscert", str(certificate),
+         "--tlskey", str(key)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    clusters = []
+    try:
+        for line in server.stdout:
+            if "Server is ready" in line:
+                break
+        for name in ("A", "B"):
+            config = read_federation(
+                "test.toml", {"servers": [f"tls://127.0.0.1:{port}"], "network": "tls",
+                              "tls_ca": str(ca)}, name)
+            clusters.append(await Cluster(name=name, federation=config,
+                                          keepalive_interval=0.2).start())
+        a, b = clusters
+        await b.add(Echo("echo-b"))
+        deadline = reactor.seconds() + 10
+        while "echo-b" not in a.dispatcher.registry.by_name:
+            assert reactor.seconds() < deadline, "A never learnt of echo-b over TLS"
+            await deferLater(reactor, 0.02, lambda: None)
+        client = await a.client()
+        assert (await client.ask("echo", "echo", {}))["answered_by"] == "echo-b"
+    finally:
+        for cluster in clusters:
+            await cluster.stop()
+        server.kill()
+        server.wait()
