@@ -70,7 +70,7 @@ async def dispatcher_names(reached):
     """The names of the network's dispatchers (``mmi dispatchers``), which tell
     a route's dispatcher hops from its actor hops."""
     answer = await reached.ask("mmi", "dispatchers")
-    return frozenset(row["name"] for row in answer["dispatchers"]) or DISPATCHERS
+    return frozenset(row["name"] for row in answer["dispatchers"])
 
 
 def show_traces(routes, dispatchers=DISPATCHERS, *, out=sys.stdout, text=True,

@@ -1,10 +1,11 @@
 """A timeline (:mod:`actornet.trace`) as a self-contained SVG picture.
 
 The picture needs nothing beside itself (no stylesheet, script or font
-file), so it can be attached to an issue or opened in any browser.  Each hop
-is one ``<g class="hop ...">`` holding its label, its gap and held bars and
-its numbers, so a reader (or a test) finds a hop's parts together; the bars'
-widths are to scale, ``BAR_PX`` pixels for the whole route.
+file), so it can be attached to an issue or opened in any browser.  Each bag
+is a ``<g class="bag">`` and each of its hops a ``<g class="hop KIND [slow]">``
+holding its label, its gap and held bars and its numbers, so a reader (or a
+test) finds a hop's parts together; the bars' widths are to scale,
+``BAR_PX`` pixels for the bag's whole route.
 """
 
 from xml.sax.saxutils import escape, quoteattr
