@@ -358,7 +358,10 @@ def parser():
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
+    top = parser()
+    args = top.parse_args(argv)
+    if args.command == "trace" and args.key is not None and args.service:
+        top.error("trace: --service goes with --last, not with a KEY")
     if args.command == "call":
         try:
             args.data = load_data(args.data)

@@ -340,11 +340,70 @@ def test_trace_without_a_journal_is_one_unknown_service_line(network):
     assert len(done.stderr.splitlines()) == 1
 
 
+FAKE_JOURNAL = '''
+from actornet import Actor, handler
+from actornet.protocols.stamp import Stamp
+
+
+class FakeJournal(Actor):
+    """Answers as the journal will: each bag's route in wire form, the bag's
+    key being its first stamp's name and sequence number (here made from the
+    request, after which the request's own stamps follow)."""
+
+    services = ("journal",)
+
+    def bag(self, request, name, seq):
+        first = request.route[0]
+        made = Stamp(name, "elsewhere", 1, 1, seq, first.arrived - 0.001,
+                     first.arrived - 0.001, 1)
+        return {"key": [name, seq], "route": [made.to_wire()] + [
+            stamp.to_wire() for stamp in request.route]}
+
+    @handler
+    def get(self, request):
+        name, seq = request["key"]
+        return self.bag(request, name, seq)
+
+    @handler
+    def last(self, request):
+        name = request.get("service", "any")
+        return {"bags": [self.bag(request, name, seq) for seq in range(request["n"])]}
+'''
+
+
+def test_trace_draws_the_bags_the_journal_answers_by_key_and_last(tmp_path):
+    """`trace NAME:SEQ` asks journal.get for that key and `trace --last N
+    --service S` journal.last; each bag is drawn under its key."""
+    (tmp_path / "fakejournal.py").write_text(FAKE_JOURNAL)
+    connection = tmp_path / "connection.json"
+    config = tmp_path / "net.toml"
+    config.write_text('[dispatcher]\nlisten = ["tcp:0:interface=127.0.0.1"]\n'
+                      f'connection_file = "{connection}"\n\n'
+                      '[[actor]]\nclass = "fakejournal:FakeJournal"\nname = "journal"\n')
+    process = start_twistd(config, tmp_path)
+    try:
+        process.output.wait_for("actor journal joined")
+        found = ("--connection-file", str(connection))
+        done = cli("trace", "client-9:4", *found)
+        assert done.returncode == 0, done.stderr
+        title, header, *rows = done.stdout.splitlines()
+        assert title.startswith("trace of client-9:4 (3 hops, ")
+        assert [row.split()[1] for row in rows][::2] == ["client-9", "dispatcher"]
+        assert [row.split()[3] for row in rows] == ["actor", "actor", "dispatcher"]
+        done = cli("trace", "--last", "2", "--service", "billing", "--json", *found)
+        assert done.returncode == 0, done.stderr
+        shown = json.loads(done.stdout)
+        assert [bag["key"] for bag in shown] == ["billing:0", "billing:1"]
+        assert [hop["name"] for hop in shown[0]["hops"]][0] == "billing"
+    finally:
+        stop(process)
+
+
 def test_trace_takes_a_key_or_last_but_not_both():
-    """A key is NAME:SEQ; KEY and --last together are a usage error."""
+    """A key is NAME:SEQ; --last (and --service) with a KEY are usage errors."""
     assert parser().parse_args(["trace", "client-1:2:3"]).key == ("client-1:2", 3)
     for wrong in (["trace", "client-1"], ["trace", "a:1", "--last", "2"],
-                  ["trace", "--last", "0"]):
+                  ["trace", "--last", "0"], ["trace", "a:1", "--service", "math"]):
         assert cli(*wrong).returncode == 2
 
 
