@@ -81,7 +81,8 @@ def show_traces(routes, dispatchers=DISPATCHERS, *, out=sys.stdout, text=True,
     terminal and $NO_COLOR is unset), with ``json_out`` as one JSON list on
     ``out``, with ``svg`` as an SVG picture written to that file.
 
-    @raise OSError: the SVG file could not be written.
+    @raise ActornetError: the SVG file could not be written (not an OSError,
+        which ``actornet.cli.main`` reports as a failed connection).
     """
     traces = [(_key(route), timeline(route, dispatchers, slow_ms=slow_ms)) for route in routes]
     if json_out:
@@ -93,8 +94,11 @@ def show_traces(routes, dispatchers=DISPATCHERS, *, out=sys.stdout, text=True,
                   file=out)
             print(draw(trace, color=color), file=out)
     if svg:
-        with open(svg, "w", encoding="utf-8") as picture:
-            picture.write(as_svg(traces))
+        try:
+            with open(svg, "w", encoding="utf-8") as picture:
+                picture.write(as_svg(traces))
+        except OSError as e:
+            raise ActornetError(f"could not write the SVG to {svg}: {e.strerror}") from e
 
 
 def _key(route):

@@ -175,3 +175,10 @@ def test_journal_answers_become_routes_from_wire_stamps_or_dicts():
                                 "route": [item.as_dict() for item in ROUTE]}) == [ROUTE]
     with pytest.raises(ActornetError, match="holds no routes"):
         routes_from_journal({"bags": [{"path": []}]})
+
+
+def test_an_svg_file_that_cannot_be_written_is_an_actornet_error(tmp_path):
+    """The failure names the file, so the CLI's one line says what went wrong."""
+    missing = tmp_path / "no" / "t.svg"
+    with pytest.raises(ActornetError, match=f"could not write the SVG to {missing}"):
+        show_traces([ROUTE], out=io.StringIO(), svg=str(missing))
