@@ -50,6 +50,7 @@ exit status:
 EXAMPLES = """\
 examples:
   actornet call math add --data '{"a": 50, "b": 49}'
+  actornet trace --last 1
   actornet workers --service math
   actornet status
   actornet stop
@@ -70,11 +71,31 @@ id at the dispatcher), SEQ (bags that hop had stamped), +MS (milliseconds
 after the first stamp that the bag arrived) and HELD MS (milliseconds that hop
 held it).
 
+--trace draws the route as a timeline on stderr: one row per hop with its
+KIND (dispatcher or actor), +MS, GAP MS (since the previous hop let go of the
+bag: the wire and the queues) and HELD MS, then a bar to scale: "." for the
+gap, "#" for the time held.  Slow hops end in "<< slow" (red on a terminal).
+
 examples:
   actornet call math add --data '{{"a": 50, "b": 49}}'
+  actornet call billing claim --data @claim.json --trace --svg claim.svg
   actornet call math add --target all --data '{{"a": 1, "b": 2}}'
   actornet call billing claim --data @claim.json --route 2>route.txt | jq .
   actornet call greet hello --data '{{"name": "ada"}}' --wait 10"""
+
+TRACE_EPILOG = """\
+Asks the dispatcher's journal for bags (journal.get for KEY, journal.last for
+--last) and draws each one's route as a timeline, as "actornet call --trace"
+does: one row per hop with its KIND (dispatcher or actor), +MS (when it got
+the bag, after the first stamp), GAP MS (since the previous hop let go of it),
+HELD MS, and a bar to scale ("." for the gap, "#" for the time held).  Slow
+hops end in "<< slow".  A dispatcher without a journal answers
+unknown_service.
+
+examples:
+  actornet trace client-4711-7f84ea757b90:1
+  actornet trace --last 5 --service billing --svg billing.svg
+  actornet trace --last 3 --json | jq '.[].total_ms'"""
 
 WORKERS_EPILOG = """\
 columns:
@@ -148,6 +169,30 @@ def _endpoints(text):
     if not endpoints:
         raise argparse.ArgumentTypeError("expected ENDPOINT or ENDPOINT,ENDPOINT,...")
     return endpoints
+
+
+def _milliseconds(text):
+    try:
+        ms = float(text)
+    except ValueError:
+        ms = math.nan
+    if not (math.isfinite(ms) and ms >= 0):
+        raise argparse.ArgumentTypeError(f"expected milliseconds (0 or more), got {text!r}")
+    return ms
+
+
+def _positive_int(text):
+    if not (text.isdigit() and int(text) > 0):
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text!r}")
+    return int(text)
+
+
+def _bag_key(text):
+    """``NAME:SEQ`` as ``(name, seq)``; the name may hold ``:`` itself."""
+    name, _, seq = text.rpartition(":")
+    if not (name and seq.isdigit()):
+        raise argparse.ArgumentTypeError(f"a bag's key is NAME:SEQ, got {text!r}")
+    return name, int(seq)
 
 
 def _target(text):
@@ -228,7 +273,41 @@ def _add_call(subparsers):
                            "NAME,NAME,...")
     call.add_argument("--route", action="store_true",
                       help="also print the answer's route, on stderr")
+    trace = call.add_argument_group("drawing the route as a timeline")
+    trace.add_argument("--trace", action="store_true",
+                       help="also draw the answer's route as a timeline, on stderr")
+    trace.add_argument("--trace-json", action="store_true",
+                       help="also print that timeline as JSON, on stderr")
+    trace.add_argument("--svg", metavar="FILE",
+                       help="also write that timeline to FILE as an SVG picture")
+    _slow_argument(trace)
     connection_arguments(call)
+
+
+def _slow_argument(sub):
+    sub.add_argument("--slow-ms", metavar="MS", type=_milliseconds, default=None,
+                     help="mark a hop slow when it held the bag, or the bag took to reach "
+                          "it, at least MS milliseconds (a hop that takes 30%% of the "
+                          "route's time is marked slow anyway)")
+
+
+def _add_trace(subparsers):
+    sub = _command(subparsers, "trace", commands.run_trace,
+                   "draw bags' routes from the dispatcher's journal as timelines",
+                   TRACE_EPILOG)
+    which = sub.add_mutually_exclusive_group()
+    which.add_argument("key", nargs="?", type=_bag_key, metavar="KEY",
+                       help="the bag's key, NAME:SEQ (its first hop's name and sequence "
+                            "number)")
+    which.add_argument("--last", metavar="N", type=_positive_int,
+                       help="the last N bags the journal kept (default: the last one)")
+    sub.add_argument("--service", help="with --last: only bags asked of this service")
+    sub.add_argument("--json", action="store_true",
+                     help="print the timelines as a JSON list instead of drawing them")
+    sub.add_argument("--svg", metavar="FILE",
+                     help="also write the timelines to FILE as an SVG picture")
+    _slow_argument(sub)
+    connection_arguments(sub)
 
 
 def _add_admin(subparsers):
@@ -263,7 +342,7 @@ def _add_fetch(subparsers):
                                            "long, and when a chunk takes longer (default 30)")
 
 
-COMMANDS = [_add_call, _add_admin, _add_fetch, add_certs]
+COMMANDS = [_add_call, _add_trace, _add_admin, _add_fetch, add_certs]
 
 
 def parser():
@@ -279,7 +358,10 @@ def parser():
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
+    top = parser()
+    args = top.parse_args(argv)
+    if args.command == "trace" and args.key is not None and args.service:
+        top.error("trace: --service goes with --last, not with a KEY")
     if args.command == "call":
         try:
             args.data = load_data(args.data)
