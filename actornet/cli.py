@@ -21,7 +21,7 @@ from pathlib import Path
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import react
 
-from actornet import commands
+from actornet import commands, job_commands
 from actornet.certs import add_certs
 from actornet.cli_connect import ConnectionFailed
 from actornet.protocols.errors import ActornetError
@@ -232,8 +232,10 @@ WHOLE_EXCHANGE = ("give up after this long: connecting, registering and the answ
                   "count (default 30)")
 
 
-def connection_arguments(sub, timeout_help=WHOLE_EXCHANGE):
-    """Add the options every command that talks to a dispatcher takes."""
+def connection_arguments(sub, timeout_help=WHOLE_EXCHANGE, wait=True):
+    """Add the options every command that talks to a dispatcher takes (``wait``:
+    with ``--wait SECONDS`` for a dispatcher still starting; a command whose own
+    ``--wait`` means something else does without it)."""
     where = sub.add_argument_group("reaching the dispatcher")
     where.add_argument("--connect", metavar="ENDPOINT[,ENDPOINT...]", type=_endpoints,
                        default=os.environ.get("ACTORNET_CONNECT"),
@@ -248,6 +250,9 @@ def connection_arguments(sub, timeout_help=WHOLE_EXCHANGE):
                             "$ACTORNET_CONNECTION_FILE, else ~/.actornet/connection.json)")
     where.add_argument("--timeout", metavar="SECONDS", type=_seconds, default=30.0,
                        help=timeout_help)
+    if not wait:
+        sub.set_defaults(wait=0.0)
+        return
     where.add_argument("--wait", metavar="SECONDS", type=_seconds, default=0.0,
                        help="first wait up to this long for a dispatcher that is still "
                             "starting: retry while the connection file is missing or the "
@@ -342,7 +347,45 @@ def _add_fetch(subparsers):
                                            "long, and when a chunk takes longer (default 30)")
 
 
-COMMANDS = [_add_call, _add_trace, _add_admin, _add_fetch, add_certs]
+JOBS_EPILOG = """\
+A job is a request the jobs service (actornet.actors.jobs:Jobs, one of the
+example network's actors) sends for you: submit answers at once with
+{"status": 202, "job": ID, "actors": [...]}, or fails at once (unknown_service,
+no_workers) when no actor can take it.  Its outcome is kept for the service's
+keep_seconds (an hour by default).
+
+examples:
+  actornet submit math add --data '{"a": 1, "b": 2}'
+  actornet job 3f2a9c1b7d4e --wait
+  actornet jobs"""
+
+
+def _add_jobs(subparsers):
+    submit = _command(subparsers, "submit", job_commands.run_submit,
+                      "start a job and print its id at once", JOBS_EPILOG)
+    submit.add_argument("service", help="the service to ask, e.g. math")
+    submit.add_argument("method", help="the method (handler) to call, e.g. add")
+    submit.add_argument("--data", metavar="JSON", default="{}",
+                        help="the request: a JSON object, @FILE or - for stdin (default: {})")
+    submit.add_argument("--target", type=_target, default="any",
+                        help="which actors: any (default), all, NAME or NAME,NAME,...")
+    submit.add_argument("--job-timeout", type=float, default=3600.0, metavar="SECONDS",
+                        help="how long the job may run (default 3600)")
+    connection_arguments(submit)
+    job = _command(subparsers, "job", job_commands.run_job,
+                   "how a job stands (with --wait: once it is done)", JOBS_EPILOG)
+    job.add_argument("job", help="the job's id, as submit printed it")
+    job.add_argument("--wait", dest="until_done", action="store_true",
+                     help="answer once the job is done (up to --timeout)")
+    job.add_argument("--cancel", action="store_true", help="give the job up")
+    connection_arguments(job, wait=False)
+    jobs = _command(subparsers, "jobs", job_commands.run_jobs, "a table of the jobs kept",
+                    JOBS_EPILOG)
+    jobs.add_argument("--json", action="store_true", help="print the answer as JSON")
+    connection_arguments(jobs)
+
+
+COMMANDS = [_add_call, _add_trace, _add_admin, _add_jobs, _add_fetch, add_certs]
 
 
 def parser():
@@ -362,7 +405,7 @@ def main(argv=None):
     args = top.parse_args(argv)
     if args.command == "trace" and args.key is not None and args.service:
         top.error("trace: --service goes with --last, not with a KEY")
-    if args.command == "call":
+    if args.command in ("call", "submit"):
         try:
             args.data = load_data(args.data)
         except UsageError as e:
