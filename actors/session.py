@@ -36,7 +36,13 @@ from actornet.protocols import codec, messages
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.databag import as_body, unread_body
 from actornet.protocols.deadlines import Deadlines
-from actornet.protocols.errors import ActorLost, ActornetError, ProtocolError, RequestTimeout
+from actornet.protocols.errors import (
+    ActorLost,
+    ActornetError,
+    Cancelled,
+    ProtocolError,
+    RequestTimeout,
+)
 from actornet.protocols.stamp import constant_part, stamp_after
 
 
@@ -56,6 +62,7 @@ class Session:
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self._pending = {}
+        self._handling = {}
         self._ids = 0
         self._seq = 0
         self._stamp_link = self._stamp_constant = None
@@ -79,10 +86,15 @@ class Session:
     # -- sending ----------------------------------------------------------
 
     def ask(self, service, method, data=None, *, target="any", timeout=30.0,
-            idempotent=False):
+            idempotent=False, on_progress=None):
         """Send a request; a Deferred fires exactly once with the answer's bag or an
         :class:`ActornetError` (a service or method that is not text, or a
-        request over the frame limit, fails here, before anything is sent)."""
+        request over the frame limit, fails here, before anything is sent).
+
+        ``on_progress(bag)`` is called for each progress report of the handler,
+        in order and before the answer.  Cancelling the Deferred tells the
+        dispatcher (which tells the worker) and fails it with :class:`Cancelled`.
+        """
         if type(service) is not str or type(method) is not str:
             return fail(not_text(service, method))
         try:
@@ -103,12 +115,12 @@ class Session:
             return fail(e)
         if not sent:
             return fail(self._not_connected())
-        answer = Deferred(lambda d: self._forget(rid))
+        answer = Deferred(lambda d: self._cancel(rid, d))
         clock = self._owner.clock
         if self._deadlines is None:
             self._deadlines = Deadlines(clock, self._timed_out)
         bucket = self._deadlines.add(rid, clock.seconds() + timeout)
-        self._pending[rid] = (answer, bucket, service, method, timeout)
+        self._pending[rid] = (answer, bucket, service, method, timeout, on_progress)
         return answer
 
     def tell(self, service, method, data=None, *, target="any"):
@@ -147,6 +159,22 @@ class Session:
             raise self._not_connected()
         return FORWARDED
 
+    def progress(self, bag, data=None):
+        """Report progress on the request ``bag`` came with to its asker.
+
+        @return: False when nobody is waiting for it (a tell, a request already
+            answered, forwarded or cancelled, no link), True once sent.
+        @raise ValueError: ``bag`` is not the bag of a request this actor handles.
+        """
+        request = getattr(bag, "_request", None)
+        if request is None:
+            raise ValueError("progress() takes the bag of a request this actor is handling")
+        if self._handling.get(request.rid) is not request or request.forwarded:
+            return False
+        body = codec.encode(as_body(data))
+        return self._send(messages.progress(
+            request.rid, self._route_after(request.route, request.arrived)), body)
+
     def publish(self, topic, data=None):
         """Send an event on ``topic``; False when there is no link."""
         if type(topic) is not str:
@@ -179,7 +207,7 @@ class Session:
 
         A bag returned unread goes back as the body it came with, not re-encoded.
         """
-        if request.tell or request.forwarded or result is FORWARDED:
+        if self._finished(request) or request.forwarded or result is FORWARDED:
             return
         try:
             body = unread_body(result)
@@ -201,7 +229,10 @@ class Session:
                              f"{request.service}.{request.method} answered with {e.message}")
 
     def reply_error(self, request, status, kind, message):
-        """Answer ``request`` with an error of type ``kind``; a failed tell is only logged."""
+        """Answer ``request`` with an error of type ``kind``; a failed tell is only logged,
+        a cancelled request not even that."""
+        if self._finished(request):
+            return
         if request.tell:
             self.log.warn("{actor}: tell {service}.{method} failed: {message}",
                           actor=self.name, service=request.service, method=request.method,
@@ -233,11 +264,18 @@ class Session:
     def received(self, kind, envelope, body, arrived):
         """One frame from the dispatcher (not READY, REFUSED or KEEPALIVE)."""
         if kind is Kind.REQUEST:
-            self._receiver.request(
-                Request(envelope["id"], envelope.get("r", []), arrived, envelope.get("nr", False),
-                         envelope["svc"], envelope["m"], envelope.get("src")), body)
+            request = Request(envelope["id"], envelope.get("r", []), arrived,
+                              envelope.get("nr", False), envelope["svc"], envelope["m"],
+                              envelope.get("src"))
+            if not request.tell:
+                self._handling[request.rid] = request
+            self._receiver.request(request, body)
         elif kind is Kind.RESPONSE:
             self._answer(envelope, body)
+        elif kind is Kind.PROGRESS:
+            self._progress(envelope, body)
+        elif kind is Kind.CANCEL:
+            self._stop(envelope["id"])
         elif kind is Kind.EVENT:
             self._event(envelope, body)
         elif kind is Kind.ERROR:
@@ -251,6 +289,7 @@ class Session:
         if self.link is not link:
             return
         self.link = None
+        self._handling.clear()
         pending, self._pending = self._pending, {}
         if self._deadlines is not None:
             self._deadlines.stop()
@@ -307,18 +346,53 @@ class Session:
             maybeDeferred(callback, bag).addErrback(
                 lambda f: self.log.failure("event handler failed", f))
 
+    def _progress(self, envelope, body):
+        """A progress report on one of our asks: to its ``on_progress``, if any."""
+        entry = self._pending.get(envelope["id"])
+        if entry is None or entry[5] is None:
+            return
+        try:
+            bag = bag_of(body, envelope.get("r", []), envelope.get("src"))
+        except ActornetError as e:
+            self.log.warn("{actor}: dropped a progress report: {error}", actor=self.name,
+                          error=e)
+            return
+        try:
+            entry[5](bag)
+        except Exception:
+            self.log.failure("{actor}: a progress callback failed", actor=self.name)
+
     def _timed_out(self, rids):
         for rid in rids:
             entry = self._pending.pop(rid, None)
             if entry is not None:
-                answer, _, service, method, timeout = entry
+                answer, _, service, method, timeout, _ = entry
                 answer.errback(RequestTimeout(
                     f"no answer to {service}.{method} within {timeout}s"))
 
-    def _forget(self, rid):
+    def _cancel(self, rid, answer):
+        """The asker cancelled ask ``rid``: tell the dispatcher, fail it with Cancelled."""
         entry = self._pending.pop(rid, None)
         if entry is not None:
             self._deadlines.discard(rid, entry[1])
+            self._send(messages.cancel(rid))
+            answer.errback(Cancelled(f"{entry[2]}.{entry[3]} was cancelled by its asker"))
+
+    def _stop(self, rid):
+        """The dispatcher cancelled request ``rid``: stop its handler, send no answer.
+        A cancel of a request already answered (they crossed) changes nothing."""
+        request = self._handling.pop(rid, None)
+        if request is None:
+            return
+        request.cancelled = True
+        if request.running is not None:
+            request.running.cancel()
+
+    def _finished(self, request):
+        """Whether ``request`` needs no answer (a tell, or cancelled); forget it."""
+        if self._handling.get(request.rid) is request:
+            del self._handling[request.rid]
+        return request.tell or request.cancelled
 
     # -- helpers -----------------------------------------------------------
 

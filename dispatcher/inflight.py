@@ -1,7 +1,7 @@
 """Requests the dispatcher has sent to an actor and not yet seen answered.
 
 Every entry leaves the table exactly once: answered, timed out, failed because
-its actor was lost, or discarded because its asker left.  Deadlines are kept by
+its actor was lost, or cancelled (by its asker, or because its asker left).  Deadlines are kept by
 :class:`~actornet.protocols.deadlines.Deadlines` (one timer for all of them).
 """
 
@@ -91,14 +91,6 @@ class InFlight:
     def take_all(self):
         """Remove and return every pending request."""
         return [self.pop(rid) for rid in list(self._by_id)]
-
-    def orphan(self, asker):
-        """The asker left: keep its requests (their workers still answer) but
-        mark them so their answers are discarded.  Returns how many."""
-        rids, asker.asking = asker.asking, set()
-        for rid in rids:
-            self._by_id[rid].asker = None
-        return len(rids)
 
     def working_on(self, worker):
         """Remove and return every request ``worker`` had."""

@@ -2,7 +2,7 @@
 
 A request is checked and sent to the actors the router chose, each copy entered
 in the in-flight table; it leaves the table exactly once: answered by its
-actor, timed out, failed (or retried once, when idempotent) because its actor
+actor, timed out, cancelled, failed (or retried once, when idempotent) because its actor
 was lost, or failed by a drain.  Answers of an ``all`` or list request are
 combined by a :class:`~actornet.dispatcher.gather.Gather`.  ``mmi`` requests are
 answered by the dispatcher itself.
@@ -14,6 +14,7 @@ from twisted.logger import Logger
 from actornet.dispatcher.admission import Refusal
 from actornet.dispatcher.gather import Gather
 from actornet.dispatcher.inflight import InFlight, Pending
+from actornet.dispatcher.jobs import Jobs
 from actornet.dispatcher.management import SERVICE as MANAGEMENT
 from actornet.dispatcher.management import ManagementError
 from actornet.dispatcher.router import busy_message
@@ -39,6 +40,7 @@ class Requests:
         self.metrics = metrics
         self.stats = stats
         self.draining = False
+        self.jobs = Jobs(self.inflight, outbox, stats, self.dead_letter)
 
     # -- requests ------------------------------------------------------------
 
@@ -306,7 +308,9 @@ class Requests:
         return True
 
     def expired(self, pending):
+        """A request's deadline passed: its asker gets TIMEOUT, its worker a CANCEL."""
         self.stats["timeouts"] += 1
+        self.jobs.stop(pending)
         self.fail(pending, Status.TIMEOUT,
                   f"{pending.worker.label} did not answer {pending.service}.{pending.method} "
                   "before its deadline")

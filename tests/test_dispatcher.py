@@ -375,19 +375,21 @@ def test_request_past_its_deadline_is_answered_timeout_and_late_answer_is_dead(s
     assert asker.frames() == []
 
 
-def test_answer_for_an_asker_that_left_is_discarded(star):
-    """When the asker disconnects, its worker's later answer is discarded and the table empties."""
+def test_an_asker_that_leaves_has_its_requests_cancelled_at_their_worker(star):
+    """When the asker disconnects, its worker is sent CANCEL, the table empties at once,
+    and the worker's later answer is a dead letter."""
     worker = star.actor("worker", ["svc"])
     asker = star.actor("asker")
     asker.ask(1, "svc")
     request, _ = worker.only(Kind.REQUEST)
     asker.lose()
     assert star.dispatcher.stats["discarded_asks"] == 1
-    assert len(star.dispatcher.inflight) == 1
-    worker.answer(request)
-    assert star.dispatcher.stats["discarded_answers"] == 1
     assert len(star.dispatcher.inflight) == 0
-    assert asker.frames() == []
+    cancel, _ = worker.only(Kind.CANCEL)
+    assert cancel["id"] == request["id"]
+    dead = star.dispatcher.stats["dead_letters"]
+    worker.answer(request)
+    assert star.dispatcher.stats["dead_letters"] == dead + 1
 
 
 def forward(peer, request, rid, service):
