@@ -83,6 +83,11 @@ class Session:
         """How many asks wait for their answer."""
         return len(self._pending)
 
+    @property
+    def handling(self):
+        """How many requests from others wait for this peer's answer."""
+        return len(self._handling)
+
     # -- sending ----------------------------------------------------------
 
     def ask(self, service, method, data=None, *, target="any", timeout=30.0,
