@@ -27,6 +27,7 @@ ACTORNET = str(BIN / "actornet")
 MiB = 1024 * 1024
 
 ACTORS = '''
+from pathlib import Path
 from twisted.internet.defer import Deferred
 from actornet import Actor, handler
 
@@ -55,6 +56,24 @@ class Stall(Actor):
     @handler
     def wait(self, bag):
         return Deferred()
+
+
+class Steps(Actor):
+    services = ("steps",)
+
+    @handler
+    def count(self, bag):
+        for done in range(1, 4):
+            self.progress(bag, {"done": done, "total": 3})
+        return {"counted": 3}
+
+    @handler
+    async def hang(self, bag):
+        self.progress(bag, {"stage": "started"})
+        try:
+            await Deferred()
+        finally:
+            Path(bag["mark"]).write_text("stopped")
 '''
 
 
@@ -86,6 +105,7 @@ def write_network(folder):
         'options = { root = "share" }\n\n'
         '[[actor]]\nclass = "cliactors:Echo"\nname = "echo"\n\n'
         '[[actor]]\nclass = "cliactors:Stall"\nname = "stall"\n\n'
+        '[[actor]]\nclass = "cliactors:Steps"\nname = "steps"\n\n'
         '[[actor]]\nclass = "cliactors:Picky"\nname = "picky"\ninstances = 2\n')
     return config, connection
 
@@ -97,7 +117,7 @@ def network(tmp_path_factory):
     folder = tmp_path_factory.mktemp("network")
     config, connection = write_network(folder)
     process = start_twistd(config, folder)
-    for name in ("keepalive", "files", "echo", "stall", "picky-1", "picky-2"):
+    for name in ("keepalive", "files", "echo", "stall", "steps", "picky-1", "picky-2"):
         process.output.wait_for(f"actor {name} joined")
     yield ("--connection-file", str(connection))
     stop(process)
@@ -299,6 +319,36 @@ def test_route_goes_to_stderr_as_aligned_columns(network):
 
 
 # -- 11: workers --help, fetch's seconds -------------------------------------------
+
+
+def test_progress_prints_each_report_on_stderr_before_the_answer(network):
+    """`call --progress` prints one line per report on stderr (not a terminal: no
+    bar), and the answer alone on stdout."""
+    done = cli("call", "steps", "count", "--progress", *network)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"counted": 3}
+    assert done.stderr.splitlines() == [
+        f'progress (steps): {{"done": {n}, "total": 3}}' for n in (1, 2, 3)]
+
+
+def test_interrupt_cancels_the_call_and_its_handler(network, tmp_path):
+    """SIGINT during a call cancels its request: one line, exit 130, and the handler
+    at the actor is stopped (its ``finally`` runs)."""
+    mark = tmp_path / "mark"
+    call = subprocess.Popen([ACTORNET, "call", "steps", "hang", "--progress", "--data",
+                             json.dumps({"mark": str(mark)}), *network],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert call.stderr.readline().startswith("progress (steps):")
+        call.send_signal(signal.SIGINT)
+        out, err = call.communicate(timeout=10)
+    finally:
+        call.kill()
+    assert (call.returncode, out, err) == (130, "", "actornet: cancelled\n")
+    deadline = time.monotonic() + 5
+    while not mark.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert mark.read_text() == "stopped"
 
 
 def test_workers_help_explains_every_column():
