@@ -57,8 +57,7 @@ class InFlight:
     def add(self, pending):
         self._by_id[pending.rid] = pending
         pending.worker.working.add(pending.rid)
-        if pending.asker is not None:
-            pending.asker.asking.add(pending.rid)
+        pending.asker.asking.add(pending.rid)
         pending.worker.in_flight += 1
         pending.bucket = self._deadlines.add(pending.rid, pending.deadline)
 
@@ -72,8 +71,7 @@ class InFlight:
             pending.worker.working.discard(rid)
             pending.worker.in_flight -= 1
             self._deadlines.discard(rid, pending.bucket)
-            if pending.asker is not None:
-                pending.asker.asking.discard(rid)
+            pending.asker.asking.discard(rid)
             if not self._by_id and self._empty_waiters:
                 waiters, self._empty_waiters = self._empty_waiters, []
                 for waiter in waiters:

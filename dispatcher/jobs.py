@@ -43,9 +43,6 @@ class Jobs:
         gather = pending.gather
         asker, asker_id = ((gather.asker, gather.asker_id) if gather is not None
                            else (pending.asker, pending.asker_id))
-        if asker is None or asker not in self.outbox.peers:
-            self.stats["dead_letters"] += 1
-            return
         if asker.outbound.over_limit:
             self.stats["progress_dropped"] += 1
             return

@@ -198,9 +198,6 @@ class Requests:
             self._gathered(pending, status, body, envelope.get("err"))
             return
         asker = pending.asker
-        if asker is None:
-            self.stats["discarded_answers"] += 1
-            return
         if asker.outbound.over_limit:
             self._slow_reader(pending, len(body))
             return
@@ -264,7 +261,7 @@ class Requests:
 
     def _finish(self, gather):
         """Send a complete gather's combined answer to its asker, if still there."""
-        if gather.asker is None or gather.asker not in self.outbox.peers:
+        if gather.asker not in self.outbox.peers:
             self.stats["discarded_answers"] += 1
             return
         if gather.asker.outbound.over_limit:
@@ -321,7 +318,7 @@ class Requests:
                               self.clock.seconds() - pending.started)
         if pending.gather is not None:
             self._gathered(pending, status, error=[status.label, message])
-        elif pending.asker is not None:
+        else:
             self.outbox.send(pending.asker, messages.failure(pending.asker_id, status, message,
                                                              sender=self.name))
 
@@ -332,8 +329,6 @@ class Requests:
             self.stats[refusal.counter] += 1
         if origin is not None and origin.gather is not None:
             self.fail(origin, refusal.status, refusal.message)
-        elif asker is None:
-            self.stats["discarded_answers"] += 1
         elif tell:
             self.outbox.send(asker, messages.tell_failed(refusal.status, refusal.message))
         else:
