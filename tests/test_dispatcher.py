@@ -754,12 +754,13 @@ def test_drain_refuses_new_work_and_waits_for_work_in_flight():
 
 
 def test_drain_fails_what_is_left_at_its_deadline():
-    """Requests still in flight when the drain deadline passes fail with SHUTTING_DOWN."""
+    """Requests still in flight when the drain deadline passes fail with SHUTTING_DOWN,
+    and their worker is told to stop working on them."""
     star = Star()
     worker, asker = star.actor("worker", ["svc"]), star.actor("asker")
     asker.ask(1, "svc", ttl=60)
     asker.ask(2, "svc", ttl=60)
-    worker.frames()
+    sent = sorted(envelope["id"] for envelope in worker.envelopes())
     drained = star.dispatcher.drain(2.0)
     star.clock.advance(1.9)
     assert asker.frames() == [] and not drained.called
@@ -769,6 +770,9 @@ def test_drain_fails_what_is_left_at_its_deadline():
         (1, Status.SHUTTING_DOWN), (2, Status.SHUTTING_DOWN)]
     assert drained.result == 2
     assert len(star.dispatcher.inflight) == 0
+    cancels = worker.envelopes()
+    assert [e["k"] for e in cancels] == [Kind.CANCEL] * 2
+    assert sorted(e["id"] for e in cancels) == sent
 
 
 def test_a_dead_letter_is_logged_with_the_names_on_its_route(star):
