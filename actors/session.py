@@ -4,9 +4,11 @@ As AMP's ``BoxDispatcher`` sits between its framing and its ``CommandLocator``,
 the session sits between the link (:mod:`actornet.actors.link`: registration
 and keepalives) and whatever serves requests (an actor's handlers, see
 :mod:`actornet.actors.context`).  It numbers asks and matches each answer to
-its Deferred, keeps their deadlines on one timer, fails everything outstanding
+its Deferred (:mod:`actornet.actors.asks`), fails everything outstanding
 with ACTOR_LOST when the link goes, stamps routes, sends through the current
-link, and hands incoming requests up and events to their subscribers.
+link, and hands incoming requests up and events to their subscribers.  It
+keeps the requests it hands up until they are answered, so a CANCEL from the
+dispatcher can stop their handler and a progress report can find its request.
 
 A session lives as long as its actor or client and serves one link after
 another: subscriptions are renewed on each new link; an ask never outlives the
@@ -24,6 +26,7 @@ import socket
 from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.logger import Logger
 
+from actornet.actors.asks import Asks
 from actornet.actors.requests import (
     FORWARDED,
     Request,
@@ -35,14 +38,7 @@ from actornet.actors.requests import (
 from actornet.protocols import codec, messages
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.databag import as_body, unread_body
-from actornet.protocols.deadlines import Deadlines
-from actornet.protocols.errors import (
-    ActorLost,
-    ActornetError,
-    Cancelled,
-    ProtocolError,
-    RequestTimeout,
-)
+from actornet.protocols.errors import ActorLost, ActornetError, ProtocolError
 from actornet.protocols.stamp import constant_part, stamp_after
 
 
@@ -61,13 +57,12 @@ class Session:
         self.link = None
         self.host = socket.gethostname()
         self.pid = os.getpid()
-        self._pending = {}
+        self._asks = Asks(owner, self._send)
         self._handling = {}
         self._ids = 0
         self._seq = 0
         self._stamp_link = self._stamp_constant = None
         self._subscriptions = {}
-        self._deadlines = None
         self._leaving = []
 
     @property
@@ -81,7 +76,7 @@ class Session:
     @property
     def outstanding(self):
         """How many asks wait for their answer."""
-        return len(self._pending)
+        return len(self._asks)
 
     @property
     def handling(self):
@@ -120,13 +115,7 @@ class Session:
             return fail(e)
         if not sent:
             return fail(self._not_connected())
-        answer = Deferred(lambda d: self._cancel(rid, d))
-        clock = self._owner.clock
-        if self._deadlines is None:
-            self._deadlines = Deadlines(clock, self._timed_out)
-        bucket = self._deadlines.add(rid, clock.seconds() + timeout)
-        self._pending[rid] = (answer, bucket, service, method, timeout, on_progress)
-        return answer
+        return self._asks.add(rid, service, method, timeout, on_progress)
 
     def tell(self, service, method, data=None, *, target="any"):
         """Send a request that wants no answer.
@@ -278,7 +267,7 @@ class Session:
         elif kind is Kind.RESPONSE:
             self._answer(envelope, body)
         elif kind is Kind.PROGRESS:
-            self._progress(envelope, body)
+            self._asks.progress(envelope, body)
         elif kind is Kind.CANCEL:
             self._stop(envelope["id"])
         elif kind is Kind.EVENT:
@@ -295,14 +284,9 @@ class Session:
             return
         self.link = None
         self._handling.clear()
-        pending, self._pending = self._pending, {}
-        if self._deadlines is not None:
-            self._deadlines.stop()
-            self._deadlines = None
-        for answer, *_ in pending.values():
-            answer.errback(ActorLost(
-                f"{self.name} lost its connection to the dispatcher before the answer came "
-                f"({reason.getErrorMessage()})"))
+        self._asks.fail_all(lambda: ActorLost(
+            f"{self.name} lost its connection to the dispatcher before the answer came "
+            f"({reason.getErrorMessage()})"))
         self._receiver.detached(link, reason)
         leaving, self._leaving = self._leaving, []
         for gone in leaving:
@@ -311,14 +295,11 @@ class Session:
     # -- answers and events -------------------------------------------------
 
     def _answer(self, envelope, body):
-        rid = envelope["id"]
-        entry = self._pending.pop(rid, None)
-        if entry is None:
+        answer = self._asks.take(envelope["id"])
+        if answer is None:
             if envelope["st"] != Status.SUCCESS:
                 self.log.warn("{actor}: {error}", actor=self.name, error=error_of(envelope))
             return
-        self._deadlines.discard(rid, entry[1])
-        answer = entry[0]
         if envelope["st"] != Status.SUCCESS:
             answer.errback(error_of(envelope))
             return
@@ -331,11 +312,9 @@ class Session:
 
     def malformed_answer(self, rid, error):
         """The answer to ask ``rid`` came malformed: that ask fails, once."""
-        entry = self._pending.pop(rid, None)
-        if entry is None:
-            return
-        self._deadlines.discard(rid, entry[1])
-        entry[0].errback(ProtocolError(f"a malformed answer came: {error}"))
+        answer = self._asks.take(rid)
+        if answer is not None:
+            answer.errback(ProtocolError(f"a malformed answer came: {error}"))
 
     def _event(self, envelope, body):
         callbacks = self._subscriptions.get(envelope["top"])
@@ -350,38 +329,6 @@ class Session:
         for callback in list(callbacks):
             maybeDeferred(callback, bag).addErrback(
                 lambda f: self.log.failure("event handler failed", f))
-
-    def _progress(self, envelope, body):
-        """A progress report on one of our asks: to its ``on_progress``, if any."""
-        entry = self._pending.get(envelope["id"])
-        if entry is None or entry[5] is None:
-            return
-        try:
-            bag = bag_of(body, envelope.get("r", []), envelope.get("src"))
-        except ActornetError as e:
-            self.log.warn("{actor}: dropped a progress report: {error}", actor=self.name,
-                          error=e)
-            return
-        try:
-            entry[5](bag)
-        except Exception:
-            self.log.failure("{actor}: a progress callback failed", actor=self.name)
-
-    def _timed_out(self, rids):
-        for rid in rids:
-            entry = self._pending.pop(rid, None)
-            if entry is not None:
-                answer, _, service, method, timeout, _ = entry
-                answer.errback(RequestTimeout(
-                    f"no answer to {service}.{method} within {timeout}s"))
-
-    def _cancel(self, rid, answer):
-        """The asker cancelled ask ``rid``: tell the dispatcher, fail it with Cancelled."""
-        entry = self._pending.pop(rid, None)
-        if entry is not None:
-            self._deadlines.discard(rid, entry[1])
-            self._send(messages.cancel(rid))
-            answer.errback(Cancelled(f"{entry[2]}.{entry[3]} was cancelled by its asker"))
 
     def _stop(self, rid):
         """The dispatcher cancelled request ``rid``: stop its handler, send no answer.
