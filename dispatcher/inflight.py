@@ -1,8 +1,9 @@
 """Requests the dispatcher has sent to an actor and not yet seen answered.
 
 Every entry leaves the table exactly once: answered, timed out, failed because
-its actor was lost, or cancelled (by its asker, or because its asker left).  Deadlines are kept by
-:class:`~actornet.protocols.deadlines.Deadlines` (one timer for all of them).
+its actor was lost, or cancelled (by its asker, or because its asker left).
+Deadlines are kept by :class:`~actornet.protocols.deadlines.Deadlines` (one
+timer for all of them).
 """
 
 import attrs
