@@ -1,6 +1,7 @@
 """The ``actornet`` command as a new user meets it: run for real against twistd
 networks and against peers that are not dispatchers, on 127.0.0.1."""
 
+import io
 import json
 import os
 import re
@@ -16,7 +17,10 @@ from pathlib import Path
 import pytest
 from test_twistd import start_twistd, stop
 from twisted.internet.endpoints import clientFromString
+from twisted.internet.task import Clock
 
+from actornet import DataBag
+from actornet.call_progress import ProgressPrinter
 from actornet.cli import parser
 from actornet.commands import WORKER_COLUMNS
 
@@ -488,3 +492,26 @@ def test_a_comma_inside_an_endpoint_is_escaped_as_twisted_escapes_colons():
     args = parser().parse_args(["status", "--connect", r"unix:path=/tmp/a\,b,tcp:host=h:port=1"])
     assert args.connect == (r"unix:path=/tmp/a\,b", "tcp:host=h:port=1")
     assert clientFromString(None, args.connect[0])._path == "/tmp/a,b"
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
+def test_progress_counting_done_of_total_draws_a_bar_on_a_terminal():
+    """On a terminal, reports with done and total redraw one bar of counts (no MB);
+    a report without them is printed as its own line."""
+    screen = Terminal()
+    printer = ProgressPrinter("steps.count", Clock(), screen)
+    for done in (1, 2, 3):
+        printer(DataBag.received({"done": done, "total": 3}, [], "steps"))
+    printer.finish()
+    drawn = screen.getvalue()
+    assert drawn.count("\r") == 3 and drawn.endswith("100.0% 3/3\n") and "MB" not in drawn
+    piped = io.StringIO()
+    ProgressPrinter("steps.hang", Clock(), piped)(
+        DataBag.received({"stage": "started"}, [], "steps"))
+    assert piped.getvalue() == 'progress (steps): {"stage": "started"}\n'
