@@ -18,6 +18,7 @@ from actornet.protocols.databag import DataBag
 from actornet.protocols.errors import (
     ActorLost,
     ActornetError,
+    Cancelled,
     DownstreamTimeout,
     FederationDown,
     NoWorkers,
@@ -33,8 +34,8 @@ from actornet.protocols.stamp import Stamp
 __version__ = version("actornet")
 
 __all__ = [
-    "FORWARDED", "Actor", "ActorContext", "ActorLost", "ActornetError", "Client", "DataBag",
-    "DownstreamTimeout", "FederationDown",
+    "FORWARDED", "Actor", "ActorContext", "ActorLost", "ActornetError", "Cancelled", "Client",
+    "DataBag", "DownstreamTimeout", "FederationDown",
     "Kind", "NoWorkers", "ProtocolError", "RemoteError", "RequestTimeout", "Stamp", "Status",
     "ThreadRunner", "Unauthorized", "UnknownMethod", "UnknownService", "connect", "handler",
 ]

@@ -45,7 +45,8 @@ exit status:
   0  the answer is on stdout
   1  the command failed (the line on stderr says why)
   2  the command line is wrong
-  {commands.EXIT_SOME_FAILED}  call to several actors: some of their answers are failures"""
+  {commands.EXIT_SOME_FAILED}  call to several actors: some of their answers are failures
+  {commands.EXIT_CANCELLED}  call interrupted by Ctrl-C: its request was cancelled"""
 
 EXAMPLES = """\
 examples:
@@ -278,6 +279,9 @@ def _add_call(subparsers):
                            "NAME,NAME,...")
     call.add_argument("--route", action="store_true",
                       help="also print the answer's route, on stderr")
+    call.add_argument("--progress", action="store_true",
+                      help="print the handler's progress reports on stderr as they come "
+                           "(a bar on a terminal when they count done of total)")
     trace = call.add_argument_group("drawing the route as a timeline")
     trace.add_argument("--trace", action="store_true",
                        help="also draw the answer's route as a timeline, on stderr")

@@ -51,7 +51,7 @@ class Reached:
         """What is left of ``--timeout`` for the next request (at least 1 ms)."""
         return round(max(self.deadline - self.client.clock.seconds(), 0.001), 3)
 
-    async def ask(self, service, method, data=None, *, target="any"):
+    async def ask(self, service, method, data=None, *, target="any", on_progress=None):
         """Ask within what is left of ``--timeout``.
 
         While ``--wait`` lasts, a request that found no actor for its service
@@ -63,7 +63,8 @@ class Reached:
         while True:
             try:
                 return await self.client.ask(service, method, data, target=target,
-                                             timeout=self.seconds_left())
+                                             timeout=self.seconds_left(),
+                                             on_progress=on_progress)
             except (UnknownService, NoWorkers):
                 if clock.seconds() + RETRY_INTERVAL > self.wait_until:
                     raise

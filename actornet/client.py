@@ -56,10 +56,12 @@ class Client:
         return self.session.link is not None
 
     def ask(self, service, method, data=None, *, target="any", timeout=30.0,
-            idempotent=False):
-        """As :meth:`actornet.Actor.ask`: a Deferred firing once with the answer or an error."""
+            idempotent=False, on_progress=None):
+        """As :meth:`actornet.Actor.ask`: a Deferred firing once with the answer or an
+        error, ``on_progress(bag)`` called for each progress report before it;
+        ``cancel()`` stops the handler."""
         return self.session.ask(service, method, data, target=target, timeout=timeout,
-                                idempotent=idempotent)
+                                idempotent=idempotent, on_progress=on_progress)
 
     def submit(self, service, method, data=None, *, target="any", timeout=3600.0):
         """Start a job through the network's jobs service

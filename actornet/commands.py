@@ -12,10 +12,13 @@ import os
 import sys
 from pathlib import PurePosixPath
 
+from twisted.internet.defer import CancelledError, Deferred
+
+from actornet.call_progress import EXIT_CANCELLED, ProgressPrinter, cancelled_by_interrupt
 from actornet.cli_connect import reach
 from actornet.fetch import FetchError, ProgressBar, fetch
 from actornet.protocols.codes import Status
-from actornet.protocols.errors import ActornetError, UnknownService
+from actornet.protocols.errors import ActornetError, Cancelled, UnknownService
 from actornet.protocols.stamp import Stamp
 from actornet.trace import DISPATCHERS, as_json, draw, timeline
 from actornet.trace_svg import as_svg
@@ -109,10 +112,15 @@ async def run_call(reactor, args):
     tracing = args.trace or args.trace_json or args.svg
 
     async def call(reached):
-        answer = await reached.ask(args.service, args.method, args.data, target=args.target)
-        return answer, (await dispatcher_names(reached) if tracing else DISPATCHERS)
+        answer = await _ask(reactor, reached, args)
+        if answer is None or not tracing:
+            return answer, DISPATCHERS
+        return answer, await dispatcher_names(reached)
 
     answer, dispatchers = await with_client(reactor, args, call)
+    if answer is None:
+        print("actornet: cancelled", file=sys.stderr, flush=True)
+        return EXIT_CANCELLED
     print(json.dumps(answer, default=_jsonable), flush=True)
     if args.route:
         print(f"route ({len(answer.route)} stamps):", file=sys.stderr)
@@ -124,6 +132,22 @@ async def run_call(reactor, args):
     if gathered and any(entry.get("status") != Status.SUCCESS for entry in answer.values()):
         return EXIT_SOME_FAILED
     return None
+
+
+async def _ask(reactor, reached, args):
+    """The answer, showing progress if asked to; None when Ctrl-C cancelled it."""
+    printer = (ProgressPrinter(f"{args.service}.{args.method}", reached.client.clock)
+               if args.progress else None)
+    asking = Deferred.fromCoroutine(reached.ask(args.service, args.method, args.data,
+                                                target=args.target, on_progress=printer))
+    try:
+        with cancelled_by_interrupt(reactor, asking):
+            return await asking
+    except (Cancelled, CancelledError):
+        return None
+    finally:
+        if printer is not None:
+            printer.finish()
 
 
 WORKER_COLUMNS = (("name", "NAME"), ("services", "SERVICES"), ("dispatcher", "DISPATCHER"),

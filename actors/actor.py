@@ -115,16 +115,36 @@ class Actor:
         return self.context.when_attached()
 
     def ask(self, service, method, data=None, *, target="any", timeout=30.0,
-            idempotent=False):
+            idempotent=False, on_progress=None):
         """Send a request and get its answer.
+
+        ``on_progress(bag)`` is called with each progress report of the
+        handler (see :meth:`progress`), in order, before the answer; a gathered
+        request's reports each name their actor as ``bag.sender``.
 
         @return: a Deferred that fires exactly once: with the answer's
             :class:`DataBag`, or with an :class:`ActornetError` (the handler's
             error, TIMEOUT, ACTOR_LOST, NO_WORKERS, MALFORMED_ENVELOPE when
-            ``service`` or ``method`` is not text, ...).
+            ``service`` or ``method`` is not text, ...).  Its ``cancel()``
+            stops the handler and fails it with :class:`Cancelled`.
         """
         return self.context.session.ask(service, method, data, target=target,
-                                        timeout=timeout, idempotent=idempotent)
+                                        timeout=timeout, idempotent=idempotent,
+                                        on_progress=on_progress)
+
+    def progress(self, bag, data=None):
+        """Report progress on the request ``bag`` came with to its asker, at once.
+
+        ``data`` is any map (``{"done": 3, "total": 10}`` draws a bar in
+        ``actornet call --progress``).  Reports are never the answer and are
+        dropped for an asker that reads too slowly; the handler is never held
+        back.  Call it in the reactor thread (from a thread:
+        ``self.runner.reactor.callFromThread(self.progress, bag, data)``).
+
+        @return: False when nobody waits for it (a tell, a request answered,
+            forwarded or cancelled), else True.
+        """
+        return self.context.session.progress(bag, data)
 
     def tell(self, service, method, data=None, *, target="any"):
         """Send a request that wants no answer (a failure to deliver it is logged).

@@ -72,7 +72,15 @@ class Handlers:
         self._session = session
 
     def serve(self, request, body):
-        """Run the handler for ``request`` and send its answer (or error) when it comes."""
+        """Run the handler for ``request`` and send its answer (or error) when it comes.
+
+        A handler still at work (its Deferred, or its coroutine run as one) is
+        cancelled when the asker cancels: a coroutine gets CancelledError where
+        it awaits.  A request cancelled before its turn (held while the actor
+        prepares) is not run at all.
+        """
+        if request.cancelled:
+            return
         method = self.methods.get(request.method)
         session = self._session
         if method is None:
@@ -94,12 +102,15 @@ class Handlers:
             return
         if not isinstance(result, dict) and (isinstance(result, Deferred)
                                              or iscoroutine(result)):
-            maybeDeferred(lambda: result).addCallbacks(
+            request.running = maybeDeferred(lambda: result)
+            request.running.addCallbacks(
                 session.reply, self._failed, callbackArgs=(request,), errbackArgs=(request,))
         else:
             session.reply(result, request)
 
     def _failed(self, failure, request):
+        if request.cancelled:
+            return
         error = failure.value
         status = error.status if isinstance(error, ActornetError) else Status.FAILURE
         kind = getattr(error, "remote_type", None) or type(error).__name__

@@ -25,10 +25,13 @@ FORWARDED = Forwarded()
 class Request:
     """What is kept about a request being handled; its bag holds it as ``bag._request``.
 
-    One is made per request, so it has slots and no methods.
+    One is made per request, so it has slots and no methods.  ``running`` is the
+    Deferred of a handler still at work (cancelled when the asker cancels);
+    ``cancelled`` says no answer is wanted any more.
     """
 
-    __slots__ = ("rid", "route", "arrived", "tell", "service", "method", "sender", "forwarded")
+    __slots__ = ("rid", "route", "arrived", "tell", "service", "method", "sender", "forwarded",
+                 "running", "cancelled")
 
     def __init__(self, rid, route, arrived, tell, service, method, sender):
         self.rid = rid
@@ -39,6 +42,8 @@ class Request:
         self.method = method
         self.sender = sender
         self.forwarded = False
+        self.running = None
+        self.cancelled = False
 
 
 def bag_of(body, route, sender):

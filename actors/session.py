@@ -4,9 +4,11 @@ As AMP's ``BoxDispatcher`` sits between its framing and its ``CommandLocator``,
 the session sits between the link (:mod:`actornet.actors.link`: registration
 and keepalives) and whatever serves requests (an actor's handlers, see
 :mod:`actornet.actors.context`).  It numbers asks and matches each answer to
-its Deferred, keeps their deadlines on one timer, fails everything outstanding
+its Deferred (:mod:`actornet.actors.asks`), fails everything outstanding
 with ACTOR_LOST when the link goes, stamps routes, sends through the current
-link, and hands incoming requests up and events to their subscribers.
+link, and hands incoming requests up and events to their subscribers.  It
+keeps the requests it hands up until they are answered, so a CANCEL from the
+dispatcher can stop their handler and a progress report can find its request.
 
 A session lives as long as its actor or client and serves one link after
 another: subscriptions are renewed on each new link; an ask never outlives the
@@ -24,6 +26,7 @@ import socket
 from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.logger import Logger
 
+from actornet.actors.asks import Asks
 from actornet.actors.requests import (
     FORWARDED,
     Request,
@@ -35,8 +38,7 @@ from actornet.actors.requests import (
 from actornet.protocols import codec, messages
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.databag import as_body, unread_body
-from actornet.protocols.deadlines import Deadlines
-from actornet.protocols.errors import ActorLost, ActornetError, ProtocolError, RequestTimeout
+from actornet.protocols.errors import ActorLost, ActornetError, ProtocolError
 from actornet.protocols.stamp import constant_part, stamp_after
 
 
@@ -55,12 +57,12 @@ class Session:
         self.link = None
         self.host = socket.gethostname()
         self.pid = os.getpid()
-        self._pending = {}
+        self._asks = Asks(owner, self._send)
+        self._handling = {}
         self._ids = 0
         self._seq = 0
         self._stamp_link = self._stamp_constant = None
         self._subscriptions = {}
-        self._deadlines = None
         self._leaving = []
 
     @property
@@ -74,15 +76,25 @@ class Session:
     @property
     def outstanding(self):
         """How many asks wait for their answer."""
-        return len(self._pending)
+        return len(self._asks)
+
+    @property
+    def handling(self):
+        """How many requests from others wait for this peer's answer."""
+        return len(self._handling)
 
     # -- sending ----------------------------------------------------------
 
     def ask(self, service, method, data=None, *, target="any", timeout=30.0,
-            idempotent=False):
+            idempotent=False, on_progress=None):
         """Send a request; a Deferred fires exactly once with the answer's bag or an
         :class:`ActornetError` (a service or method that is not text, or a
-        request over the frame limit, fails here, before anything is sent)."""
+        request over the frame limit, fails here, before anything is sent).
+
+        ``on_progress(bag)`` is called for each progress report of the handler,
+        in order and before the answer.  Cancelling the Deferred tells the
+        dispatcher (which tells the worker) and fails it with :class:`Cancelled`.
+        """
         if type(service) is not str or type(method) is not str:
             return fail(not_text(service, method))
         try:
@@ -103,13 +115,7 @@ class Session:
             return fail(e)
         if not sent:
             return fail(self._not_connected())
-        answer = Deferred(lambda d: self._forget(rid))
-        clock = self._owner.clock
-        if self._deadlines is None:
-            self._deadlines = Deadlines(clock, self._timed_out)
-        bucket = self._deadlines.add(rid, clock.seconds() + timeout)
-        self._pending[rid] = (answer, bucket, service, method, timeout)
-        return answer
+        return self._asks.add(rid, service, method, timeout, on_progress)
 
     def tell(self, service, method, data=None, *, target="any"):
         """Send a request that wants no answer.
@@ -147,6 +153,22 @@ class Session:
             raise self._not_connected()
         return FORWARDED
 
+    def progress(self, bag, data=None):
+        """Report progress on the request ``bag`` came with to its asker.
+
+        @return: False when nobody is waiting for it (a tell, a request already
+            answered, forwarded or cancelled, no link), True once sent.
+        @raise ValueError: ``bag`` is not the bag of a request this actor handles.
+        """
+        request = getattr(bag, "_request", None)
+        if request is None:
+            raise ValueError("progress() takes the bag of a request this actor is handling")
+        if self._handling.get(request.rid) is not request or request.forwarded:
+            return False
+        body = codec.encode(as_body(data))
+        return self._send(messages.progress(
+            request.rid, self._route_after(request.route, request.arrived)), body)
+
     def publish(self, topic, data=None):
         """Send an event on ``topic``; False when there is no link."""
         if type(topic) is not str:
@@ -179,7 +201,7 @@ class Session:
 
         A bag returned unread goes back as the body it came with, not re-encoded.
         """
-        if request.tell or request.forwarded or result is FORWARDED:
+        if self._finished(request) or request.forwarded or result is FORWARDED:
             return
         try:
             body = unread_body(result)
@@ -201,7 +223,10 @@ class Session:
                              f"{request.service}.{request.method} answered with {e.message}")
 
     def reply_error(self, request, status, kind, message):
-        """Answer ``request`` with an error of type ``kind``; a failed tell is only logged."""
+        """Answer ``request`` with an error of type ``kind``; a failed tell is only logged,
+        a cancelled request not even that."""
+        if self._finished(request):
+            return
         if request.tell:
             self.log.warn("{actor}: tell {service}.{method} failed: {message}",
                           actor=self.name, service=request.service, method=request.method,
@@ -233,11 +258,18 @@ class Session:
     def received(self, kind, envelope, body, arrived):
         """One frame from the dispatcher (not READY, REFUSED or KEEPALIVE)."""
         if kind is Kind.REQUEST:
-            self._receiver.request(
-                Request(envelope["id"], envelope.get("r", []), arrived, envelope.get("nr", False),
-                         envelope["svc"], envelope["m"], envelope.get("src")), body)
+            request = Request(envelope["id"], envelope.get("r", []), arrived,
+                              envelope.get("nr", False), envelope["svc"], envelope["m"],
+                              envelope.get("src"))
+            if not request.tell:
+                self._handling[request.rid] = request
+            self._receiver.request(request, body)
         elif kind is Kind.RESPONSE:
             self._answer(envelope, body)
+        elif kind is Kind.PROGRESS:
+            self._asks.progress(envelope, body)
+        elif kind is Kind.CANCEL:
+            self._stop(envelope["id"])
         elif kind is Kind.EVENT:
             self._event(envelope, body)
         elif kind is Kind.ERROR:
@@ -251,14 +283,10 @@ class Session:
         if self.link is not link:
             return
         self.link = None
-        pending, self._pending = self._pending, {}
-        if self._deadlines is not None:
-            self._deadlines.stop()
-            self._deadlines = None
-        for answer, *_ in pending.values():
-            answer.errback(ActorLost(
-                f"{self.name} lost its connection to the dispatcher before the answer came "
-                f"({reason.getErrorMessage()})"))
+        self._handling.clear()
+        self._asks.fail_all(lambda: ActorLost(
+            f"{self.name} lost its connection to the dispatcher before the answer came "
+            f"({reason.getErrorMessage()})"))
         self._receiver.detached(link, reason)
         leaving, self._leaving = self._leaving, []
         for gone in leaving:
@@ -267,14 +295,11 @@ class Session:
     # -- answers and events -------------------------------------------------
 
     def _answer(self, envelope, body):
-        rid = envelope["id"]
-        entry = self._pending.pop(rid, None)
-        if entry is None:
+        answer = self._asks.take(envelope["id"])
+        if answer is None:
             if envelope["st"] != Status.SUCCESS:
                 self.log.warn("{actor}: {error}", actor=self.name, error=error_of(envelope))
             return
-        self._deadlines.discard(rid, entry[1])
-        answer = entry[0]
         if envelope["st"] != Status.SUCCESS:
             answer.errback(error_of(envelope))
             return
@@ -287,11 +312,9 @@ class Session:
 
     def malformed_answer(self, rid, error):
         """The answer to ask ``rid`` came malformed: that ask fails, once."""
-        entry = self._pending.pop(rid, None)
-        if entry is None:
-            return
-        self._deadlines.discard(rid, entry[1])
-        entry[0].errback(ProtocolError(f"a malformed answer came: {error}"))
+        answer = self._asks.take(rid)
+        if answer is not None:
+            answer.errback(ProtocolError(f"a malformed answer came: {error}"))
 
     def _event(self, envelope, body):
         callbacks = self._subscriptions.get(envelope["top"])
@@ -307,18 +330,21 @@ class Session:
             maybeDeferred(callback, bag).addErrback(
                 lambda f: self.log.failure("event handler failed", f))
 
-    def _timed_out(self, rids):
-        for rid in rids:
-            entry = self._pending.pop(rid, None)
-            if entry is not None:
-                answer, _, service, method, timeout = entry
-                answer.errback(RequestTimeout(
-                    f"no answer to {service}.{method} within {timeout}s"))
+    def _stop(self, rid):
+        """The dispatcher cancelled request ``rid``: stop its handler, send no answer.
+        A cancel of a request already answered (they crossed) changes nothing."""
+        request = self._handling.pop(rid, None)
+        if request is None:
+            return
+        request.cancelled = True
+        if request.running is not None:
+            request.running.cancel()
 
-    def _forget(self, rid):
-        entry = self._pending.pop(rid, None)
-        if entry is not None:
-            self._deadlines.discard(rid, entry[1])
+    def _finished(self, request):
+        """Whether ``request`` needs no answer (a tell, or cancelled); forget it."""
+        if self._handling.get(request.rid) is request:
+            del self._handling[request.rid]
+        return request.tell or request.cancelled
 
     # -- helpers -----------------------------------------------------------
 

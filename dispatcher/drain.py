@@ -2,7 +2,7 @@
 
 New requests are refused SHUTTING_DOWN from the start of the drain (forwards of
 requests already in flight still go through); after ``timeout`` seconds, what
-is still in flight is failed with SHUTTING_DOWN.
+is still in flight is failed with SHUTTING_DOWN, and cancelled at its worker.
 """
 
 from twisted.internet.defer import Deferred
@@ -33,6 +33,7 @@ def drain(clock, requests, inflight, timeout):
     def expired():
         left = inflight.take_all()
         for pending in left:
+            requests.jobs.stop(pending)
             requests.fail(pending, Status.SHUTTING_DOWN,
                           f"the dispatcher shut down before {pending.worker.label} answered")
         drained.callback(len(left))

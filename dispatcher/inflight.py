@@ -1,8 +1,9 @@
 """Requests the dispatcher has sent to an actor and not yet seen answered.
 
 Every entry leaves the table exactly once: answered, timed out, failed because
-its actor was lost, or discarded because its asker left.  Deadlines are kept by
-:class:`~actornet.protocols.deadlines.Deadlines` (one timer for all of them).
+its actor was lost, or cancelled (by its asker, or because its asker left).
+Deadlines are kept by :class:`~actornet.protocols.deadlines.Deadlines` (one
+timer for all of them).
 """
 
 import attrs
@@ -57,8 +58,7 @@ class InFlight:
     def add(self, pending):
         self._by_id[pending.rid] = pending
         pending.worker.working.add(pending.rid)
-        if pending.asker is not None:
-            pending.asker.asking.add(pending.rid)
+        pending.asker.asking.add(pending.rid)
         pending.worker.in_flight += 1
         pending.bucket = self._deadlines.add(pending.rid, pending.deadline)
 
@@ -72,8 +72,7 @@ class InFlight:
             pending.worker.working.discard(rid)
             pending.worker.in_flight -= 1
             self._deadlines.discard(rid, pending.bucket)
-            if pending.asker is not None:
-                pending.asker.asking.discard(rid)
+            pending.asker.asking.discard(rid)
             if not self._by_id and self._empty_waiters:
                 waiters, self._empty_waiters = self._empty_waiters, []
                 for waiter in waiters:
@@ -91,14 +90,6 @@ class InFlight:
     def take_all(self):
         """Remove and return every pending request."""
         return [self.pop(rid) for rid in list(self._by_id)]
-
-    def orphan(self, asker):
-        """The asker left: keep its requests (their workers still answer) but
-        mark them so their answers are discarded.  Returns how many."""
-        rids, asker.asking = asker.asking, set()
-        for rid in rids:
-            self._by_id[rid].asker = None
-        return len(rids)
 
     def working_on(self, worker):
         """Remove and return every request ``worker`` had."""

@@ -2,7 +2,7 @@
 
 A request is checked and sent to the actors the router chose, each copy entered
 in the in-flight table; it leaves the table exactly once: answered by its
-actor, timed out, failed (or retried once, when idempotent) because its actor
+actor, timed out, cancelled, failed (or retried once, when idempotent) because its actor
 was lost, or failed by a drain.  Answers of an ``all`` or list request are
 combined by a :class:`~actornet.dispatcher.gather.Gather`.  ``mmi`` requests are
 answered by the dispatcher itself.
@@ -14,6 +14,7 @@ from twisted.logger import Logger
 from actornet.dispatcher.admission import Refusal
 from actornet.dispatcher.gather import Gather
 from actornet.dispatcher.inflight import InFlight, Pending
+from actornet.dispatcher.jobs import Jobs
 from actornet.dispatcher.management import SERVICE as MANAGEMENT
 from actornet.dispatcher.management import ManagementError
 from actornet.dispatcher.router import busy_message
@@ -39,6 +40,7 @@ class Requests:
         self.metrics = metrics
         self.stats = stats
         self.draining = False
+        self.jobs = Jobs(self.inflight, outbox, stats, self.dead_letter)
 
     # -- requests ------------------------------------------------------------
 
@@ -196,9 +198,6 @@ class Requests:
             self._gathered(pending, status, body, envelope.get("err"))
             return
         asker = pending.asker
-        if asker is None:
-            self.stats["discarded_answers"] += 1
-            return
         if asker.outbound.over_limit:
             self._slow_reader(pending, len(body))
             return
@@ -262,7 +261,7 @@ class Requests:
 
     def _finish(self, gather):
         """Send a complete gather's combined answer to its asker, if still there."""
-        if gather.asker is None or gather.asker not in self.outbox.peers:
+        if gather.asker not in self.outbox.peers:
             self.stats["discarded_answers"] += 1
             return
         if gather.asker.outbound.over_limit:
@@ -306,7 +305,9 @@ class Requests:
         return True
 
     def expired(self, pending):
+        """A request's deadline passed: its asker gets TIMEOUT, its worker a CANCEL."""
         self.stats["timeouts"] += 1
+        self.jobs.stop(pending)
         self.fail(pending, Status.TIMEOUT,
                   f"{pending.worker.label} did not answer {pending.service}.{pending.method} "
                   "before its deadline")
@@ -317,7 +318,7 @@ class Requests:
                               self.clock.seconds() - pending.started)
         if pending.gather is not None:
             self._gathered(pending, status, error=[status.label, message])
-        elif pending.asker is not None:
+        else:
             self.outbox.send(pending.asker, messages.failure(pending.asker_id, status, message,
                                                              sender=self.name))
 
@@ -328,8 +329,6 @@ class Requests:
             self.stats[refusal.counter] += 1
         if origin is not None and origin.gather is not None:
             self.fail(origin, refusal.status, refusal.message)
-        elif asker is None:
-            self.stats["discarded_answers"] += 1
         elif tell:
             self.outbox.send(asker, messages.tell_failed(refusal.status, refusal.message))
         else:

@@ -24,6 +24,10 @@ class Kind(IntEnum):
     UNSUBSCRIBE = 10
     REFUSED = 11
     """The dispatcher refuses the connection (registration, a frame it cannot read)."""
+    PROGRESS = 12
+    """A handler's report on a request still in flight; never its answer."""
+    CANCEL = 13
+    """The asker no longer wants the answer: the handler should stop."""
 
 
 class Status(IntEnum):
@@ -39,6 +43,8 @@ class Status(IntEnum):
     TOO_LARGE = 413
     MALFORMED_BODY = 422
     BUSY = 429
+    CANCELLED = 499
+    """The asker cancelled the request (nginx's 499: the client closed it)."""
     FAILURE = 500
     FEDERATION_DOWN = 502
     """The service or actor may be on another dispatcher, and this dispatcher's

@@ -7,7 +7,8 @@ every message); this module names its keys and checks their types.
 
 Keys:
   ``k``    kind (:class:`~actornet.protocols.codes.Kind`), always present
-  ``id``   message id, chosen by the sender, unique per connection
+  ``id``   message id, chosen by the sender, unique per connection (a PROGRESS
+           or CANCEL names the request it is about)
   ``src``  the sender's name, written by the dispatcher (never trusted from peers)
   ``svc``  service, ``m`` method, ``tgt`` target (``any``, ``all``, a name, a list)
   ``r``    the route: a list of stamps in list form
@@ -59,6 +60,8 @@ _REQUIRED = {
     Kind.REQUEST: ("id", "svc", "m"),
     Kind.RESPONSE: ("id", "st"),
     Kind.EVENT: ("top",),
+    Kind.PROGRESS: ("id",),
+    Kind.CANCEL: ("id",),
     Kind.SUBSCRIBE: ("top",),
     Kind.UNSUBSCRIBE: ("top",),
 }

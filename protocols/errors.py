@@ -52,6 +52,13 @@ class DownstreamTimeout(RequestTimeout):
     remote_name = "DownstreamTimeout"
 
 
+class Cancelled(ActornetError):
+    """The asker cancelled the request (its Deferred's ``cancel()``); the handler
+    was told to stop, and no answer will come."""
+
+    status = Status.CANCELLED
+
+
 class NoWorkers(ActornetError):
     """No connected actor serves the service (or the named targets are absent)."""
 
@@ -92,6 +99,7 @@ class ProtocolError(ActornetError):
 _BY_STATUS = {
     Status.ACTOR_LOST: ActorLost,
     Status.TIMEOUT: RequestTimeout,
+    Status.CANCELLED: Cancelled,
     Status.NO_WORKERS: NoWorkers,
     Status.UNKNOWN_SERVICE: UnknownService,
     Status.FEDERATION_DOWN: FederationDown,

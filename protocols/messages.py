@@ -49,6 +49,23 @@ def request(request_id, service, method, route, *, target="any", ttl=None, idemp
     return envelope
 
 
+def progress(request_id, route=None, *, sender=None):
+    """A report on request ``request_id`` while its handler works (the body is the
+    report's data); the dispatcher passes it to the asker, ahead of the answer."""
+    envelope = {"k": Kind.PROGRESS, "id": request_id}
+    if route is not None:
+        envelope["r"] = route
+    if sender is not None:
+        envelope["src"] = sender
+    return envelope
+
+
+def cancel(request_id):
+    """The asker of ``request_id`` no longer wants its answer; sent on to the
+    worker under the id the worker knows, so its handler stops."""
+    return {"k": Kind.CANCEL, "id": request_id}
+
+
 def tell(service, method, route, *, target="any"):
     """A request that wants no answer; a refusal comes back as an ERROR."""
     return {"k": Kind.REQUEST, "id": 0, "nr": True, "svc": service, "m": method,

@@ -1,6 +1,6 @@
 """Small actors the tests run."""
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred
 
 from actornet import Actor, handler
 
@@ -79,3 +79,56 @@ class Counter(Actor):
     def count(self, bag):
         self.calls += 1
         return {"calls": self.calls}
+
+
+class Reporter(Actor):
+    """Reports progress while it works; ``gates`` hold its unfinished jobs, ``ended``
+    records how they ended."""
+
+    services = ("report",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gates = []
+        self.ended = []
+
+    def _gate(self, what):
+        gate = Deferred(lambda _: self.ended.append(f"{what} cancelled"))
+        self.gates.append(gate)
+        return gate
+
+    @handler
+    def count(self, bag):
+        steps = bag.get("steps", 3)
+        for done in range(1, steps + 1):
+            self.progress(bag, {"done": done, "total": steps})
+        return {"counted": steps}
+
+    @handler
+    def later(self, bag):
+        self.progress(bag, {"done": 0, "total": 1})
+
+        def finish(_):
+            self.progress(bag, {"done": 1, "total": 1})
+            return {"finished": True}
+        return self._gate("later").addCallback(finish)
+
+    @handler
+    async def slow(self, bag):
+        self.progress(bag, {"done": 0, "total": 1})
+        gate = Deferred()
+        self.gates.append(gate)
+        try:
+            await gate
+            self.progress(bag, {"done": 1, "total": 1})
+            return {"finished": True}
+        except CancelledError:
+            self.ended.append("slow saw CancelledError")
+            raise
+        finally:
+            self.ended.append("slow finally")
+
+    @handler
+    def hand_on(self, bag):
+        self.progress(bag, {"at": self.name})
+        return self.forward(bag, self.options["next"], "later")

@@ -14,6 +14,7 @@ from twisted.python.failure import Failure
 from actornet import (
     Actor,
     ActorLost,
+    Cancelled,
     ProtocolError,
     RequestTimeout,
     ThreadRunner,
@@ -466,3 +467,69 @@ def test_a_handler_method_may_not_hide_the_actor_api():
         "Shadowing.ask: a handler method named 'ask' would hide Actor.ask; name the method "
         "otherwise and serve it with @handler(name='ask')")
     assert set(Served("s", clock=Clock()).context.handlers.methods) == {"ask"}
+
+
+def test_stray_progress_and_cancel_frames_change_nothing_at_an_actor():
+    """A CANCEL for no request being handled, a PROGRESS for no ask, one with a
+    malformed body and a progress callback that raises are all dropped; the ask
+    they surround is answered once."""
+    clock = Clock()
+    actor = Actor("asker", clock=clock)
+    link, transport = linked(actor, clock)
+    failing = []
+    answer = actor.ask("svc", "m", on_progress=lambda bag: failing.append(1 / 0))
+    (request, _), = frames(transport)
+    link.dataReceived(encode_frame(messages.cancel(42)))
+    link.dataReceived(encode_frame(messages.progress(77), codec.encode({"done": 1})))
+    link.dataReceived(encode_frame(messages.progress(request["id"]), b"\xff"))
+    link.dataReceived(encode_frame(messages.progress(request["id"]), codec.encode({"a": 1})))
+    link.dataReceived(encode_frame({"k": Kind.RESPONSE, "id": request["id"],
+                                    "st": Status.SUCCESS}, codec.encode({"ok": True})))
+    assert answer.result == {"ok": True}
+    assert frames(transport) == []
+    assert (failing, actor.context.session.outstanding) == ([], 0)
+
+
+def test_cancel_sends_one_cancel_frame_and_fails_the_ask_once():
+    """``cancel()`` sends CANCEL with the ask's id and fails it with Cancelled; a late
+    answer and a second cancel change nothing."""
+    clock = Clock()
+    actor = Actor("asker", clock=clock)
+    link, transport = linked(actor, clock)
+    answer = actor.ask("svc", "m")
+    (request, _), = frames(transport)
+    failures = []
+    answer.addErrback(failures.append)
+    answer.cancel()
+    answer.cancel()
+    assert frames(transport) == [({"k": Kind.CANCEL, "id": request["id"]}, b"")]
+    link.dataReceived(encode_frame({"k": Kind.RESPONSE, "id": request["id"],
+                                    "st": Status.SUCCESS}, codec.encode({})))
+    assert [failure.type for failure in failures] == [Cancelled]
+    assert failures[0].value.status == Status.CANCELLED
+
+
+def test_a_cancelled_handler_sends_no_answer_and_progress_after_it_goes_nowhere():
+    """CANCEL stops a Deferred handler; nothing is sent for it afterwards, not even
+    its progress."""
+
+    class Working(Actor):
+        kept = None
+
+        @handler
+        def work(self, bag):
+            self.kept = bag
+            self.progress(bag, {"done": 0})
+            return Deferred()
+
+    clock = Clock()
+    actor = Working("worker", clock=clock)
+    link, transport = linked(actor, clock)
+    link.dataReceived(encode_frame({"k": Kind.REQUEST, "id": 3, "svc": "s", "m": "work",
+                                    "r": []}, codec.encode({})))
+    (report, body), = frames(transport)
+    assert (report["k"], report["id"], codec.decode(body)) == (Kind.PROGRESS, 3, {"done": 0})
+    link.dataReceived(encode_frame(messages.cancel(3)))
+    assert actor.progress(actor.kept, {"done": 1}) is False
+    assert frames(transport) == []
+    assert actor.context.session.handling == 0

@@ -1,6 +1,7 @@
 """The ``actornet`` command as a new user meets it: run for real against twistd
 networks and against peers that are not dispatchers, on 127.0.0.1."""
 
+import io
 import json
 import os
 import re
@@ -17,7 +18,10 @@ from pathlib import Path
 import pytest
 from test_twistd import start_twistd, stop
 from twisted.internet.endpoints import clientFromString
+from twisted.internet.task import Clock
 
+from actornet import DataBag
+from actornet.call_progress import ProgressPrinter
 from actornet.cli import parser
 from actornet.commands import WORKER_COLUMNS
 
@@ -28,6 +32,7 @@ ACTORNET = str(BIN / "actornet")
 MiB = 1024 * 1024
 
 ACTORS = '''
+from pathlib import Path
 from twisted.internet.defer import Deferred
 from actornet import Actor, handler
 
@@ -56,6 +61,24 @@ class Stall(Actor):
     @handler
     def wait(self, bag):
         return Deferred()
+
+
+class Steps(Actor):
+    services = ("steps",)
+
+    @handler
+    def count(self, bag):
+        for done in range(1, 4):
+            self.progress(bag, {"done": done, "total": 3})
+        return {"counted": 3}
+
+    @handler
+    async def hang(self, bag):
+        self.progress(bag, {"stage": "started"})
+        try:
+            await Deferred()
+        finally:
+            Path(bag["mark"]).write_text("stopped")
 '''
 
 
@@ -87,6 +110,7 @@ def write_network(folder):
         'options = { root = "share" }\n\n'
         '[[actor]]\nclass = "cliactors:Echo"\nname = "echo"\n\n'
         '[[actor]]\nclass = "cliactors:Stall"\nname = "stall"\n\n'
+        '[[actor]]\nclass = "cliactors:Steps"\nname = "steps"\n\n'
         '[[actor]]\nclass = "cliactors:Picky"\nname = "picky"\ninstances = 2\n')
     return config, connection
 
@@ -98,7 +122,7 @@ def network(tmp_path_factory):
     folder = tmp_path_factory.mktemp("network")
     config, connection = write_network(folder)
     process = start_twistd(config, folder)
-    for name in ("keepalive", "files", "echo", "stall", "picky-1", "picky-2"):
+    for name in ("keepalive", "files", "echo", "stall", "steps", "picky-1", "picky-2"):
         process.output.wait_for(f"actor {name} joined")
     yield ("--connection-file", str(connection))
     stop(process)
@@ -410,6 +434,36 @@ def test_trace_takes_a_key_or_last_but_not_both():
 # -- 11: workers --help, fetch's seconds -------------------------------------------
 
 
+def test_progress_prints_each_report_on_stderr_before_the_answer(network):
+    """`call --progress` prints one line per report on stderr (not a terminal: no
+    bar), and the answer alone on stdout."""
+    done = cli("call", "steps", "count", "--progress", *network)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"counted": 3}
+    assert done.stderr.splitlines() == [
+        f'progress (steps): {{"done": {n}, "total": 3}}' for n in (1, 2, 3)]
+
+
+def test_interrupt_cancels_the_call_and_its_handler(network, tmp_path):
+    """SIGINT during a call cancels its request: one line, exit 130, and the handler
+    at the actor is stopped (its ``finally`` runs)."""
+    mark = tmp_path / "mark"
+    call = subprocess.Popen([ACTORNET, "call", "steps", "hang", "--progress", "--data",
+                             json.dumps({"mark": str(mark)}), *network],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert call.stderr.readline().startswith("progress (steps):")
+        call.send_signal(signal.SIGINT)
+        out, err = call.communicate(timeout=10)
+    finally:
+        call.kill()
+    assert (call.returncode, out, err) == (130, "", "actornet: cancelled\n")
+    deadline = time.monotonic() + 5
+    while not mark.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert mark.read_text() == "stopped"
+
+
 def test_workers_help_explains_every_column():
     """`workers --help` has a line per column saying what it is, in seconds or counts."""
     shown = cli("workers", "--help").stdout.splitlines()
@@ -547,3 +601,26 @@ def test_a_comma_inside_an_endpoint_is_escaped_as_twisted_escapes_colons():
     args = parser().parse_args(["status", "--connect", r"unix:path=/tmp/a\,b,tcp:host=h:port=1"])
     assert args.connect == (r"unix:path=/tmp/a\,b", "tcp:host=h:port=1")
     assert clientFromString(None, args.connect[0])._path == "/tmp/a,b"
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
+def test_progress_counting_done_of_total_draws_a_bar_on_a_terminal():
+    """On a terminal, reports with done and total redraw one bar of counts (no MB);
+    a report without them is printed as its own line."""
+    screen = Terminal()
+    printer = ProgressPrinter("steps.count", Clock(), screen)
+    for done in (1, 2, 3):
+        printer(DataBag.received({"done": done, "total": 3}, [], "steps"))
+    printer.finish()
+    drawn = screen.getvalue()
+    assert drawn.count("\r") == 3 and drawn.endswith("100.0% 3/3\n") and "MB" not in drawn
+    piped = io.StringIO()
+    ProgressPrinter("steps.hang", Clock(), piped)(
+        DataBag.received({"stage": "started"}, [], "steps"))
+    assert piped.getvalue() == 'progress (steps): {"stage": "started"}\n'

@@ -375,19 +375,21 @@ def test_request_past_its_deadline_is_answered_timeout_and_late_answer_is_dead(s
     assert asker.frames() == []
 
 
-def test_answer_for_an_asker_that_left_is_discarded(star):
-    """When the asker disconnects, its worker's later answer is discarded and the table empties."""
+def test_an_asker_that_leaves_has_its_requests_cancelled_at_their_worker(star):
+    """When the asker disconnects, its worker is sent CANCEL, the table empties at once,
+    and the worker's later answer is a dead letter."""
     worker = star.actor("worker", ["svc"])
     asker = star.actor("asker")
     asker.ask(1, "svc")
     request, _ = worker.only(Kind.REQUEST)
     asker.lose()
     assert star.dispatcher.stats["discarded_asks"] == 1
-    assert len(star.dispatcher.inflight) == 1
-    worker.answer(request)
-    assert star.dispatcher.stats["discarded_answers"] == 1
     assert len(star.dispatcher.inflight) == 0
-    assert asker.frames() == []
+    cancel, _ = worker.only(Kind.CANCEL)
+    assert cancel["id"] == request["id"]
+    dead = star.dispatcher.stats["dead_letters"]
+    worker.answer(request)
+    assert star.dispatcher.stats["dead_letters"] == dead + 1
 
 
 def forward(peer, request, rid, service):
@@ -752,12 +754,13 @@ def test_drain_refuses_new_work_and_waits_for_work_in_flight():
 
 
 def test_drain_fails_what_is_left_at_its_deadline():
-    """Requests still in flight when the drain deadline passes fail with SHUTTING_DOWN."""
+    """Requests still in flight when the drain deadline passes fail with SHUTTING_DOWN,
+    and their worker is told to stop working on them."""
     star = Star()
     worker, asker = star.actor("worker", ["svc"]), star.actor("asker")
     asker.ask(1, "svc", ttl=60)
     asker.ask(2, "svc", ttl=60)
-    worker.frames()
+    sent = sorted(envelope["id"] for envelope in worker.envelopes())
     drained = star.dispatcher.drain(2.0)
     star.clock.advance(1.9)
     assert asker.frames() == [] and not drained.called
@@ -767,6 +770,9 @@ def test_drain_fails_what_is_left_at_its_deadline():
         (1, Status.SHUTTING_DOWN), (2, Status.SHUTTING_DOWN)]
     assert drained.result == 2
     assert len(star.dispatcher.inflight) == 0
+    cancels = worker.envelopes()
+    assert [e["k"] for e in cancels] == [Kind.CANCEL] * 2
+    assert sorted(e["id"] for e in cancels) == sent
 
 
 def test_a_dead_letter_is_logged_with_the_names_on_its_route(star):

@@ -3,10 +3,10 @@ watch and unique names across dispatchers federated over a real NATS cluster."""
 
 import pytest
 import pytest_twisted
-from sample_actors import Counter, Echo, Stall
+from sample_actors import Counter, Echo, Reporter, Stall
 from twisted.internet.defer import Deferred
 
-from actornet import Actor, ActornetError, Status, handler
+from actornet import Actor, ActornetError, Cancelled, Status, handler
 from actornet.actors.service import ActorService
 from actornet.failover import endpoint_for
 from actornet.protocols.codes import LIFECYCLE_TOPIC
@@ -423,3 +423,31 @@ async def test_dispatchers_reach_a_tls_nats_server_the_urls_name(tmp_path):
             await cluster.stop()
         server.kill()
         server.wait()
+
+
+@pytest_twisted.ensureDeferred
+async def test_progress_and_cancel_cross_dispatchers(network):
+    """An asker on A hears the progress of a handler on B, in order before the answer,
+    and cancelling a second ask cancels its handler on B; both tables empty."""
+    reporter = await network["B"].add(Reporter("reporter"))
+    await network.reaches("reporter")
+    client = await network["A"].client()
+    seen = []
+    answer = client.ask("report", "later", on_progress=lambda bag: seen.append(
+        (bag.sender, bag["done"])))
+    await network.wait_for(lambda: reporter.gates, what="the job to start")
+    reporter.gates.pop().callback(None)
+    assert (await answer) == {"finished": True}
+    assert seen == [("reporter", 0), ("reporter", 1)]
+    cancelled = client.ask("report", "slow")
+    await network.wait_for(lambda: reporter.gates, what="the second job to start")
+    cancelled.cancel()
+    with pytest.raises(Cancelled):
+        await cancelled
+    await network.wait_for(lambda: "slow finally" in reporter.ended,
+                           what="the handler on B to be cancelled")
+    assert reporter.ended == ["slow saw CancelledError", "slow finally"]
+    await network.wait_for(lambda: all(len(network[name].dispatcher.inflight) == 0
+                                       for name in ("A", "B"))
+                           and reporter.context.session.handling == 0,
+                           what="both tables to empty")

@@ -12,7 +12,7 @@ import struct
 from itertools import count
 
 import pytest
-from test_dispatcher import FakePeer, Star, decode_frames
+from test_dispatcher import FakePeer, Star, decode_frames, stamp
 from twisted.internet import ssl
 from twisted.internet.abstract import FileDescriptor
 from twisted.internet.address import IPv4Address
@@ -25,7 +25,7 @@ from twisted.python.failure import Failure
 from actornet import certs
 from actornet.dispatcher.flow import unsent_meter
 from actornet.fetch import CHUNK
-from actornet.protocols import codec
+from actornet.protocols import codec, messages
 from actornet.protocols.codes import Kind, Status
 
 KiB = 1024
@@ -262,3 +262,19 @@ def test_the_gate_measures_a_twisted_buffer_and_counts_where_it_cannot():
     del renamed._tempDataLen
     assert unsent_meter(renamed) is None
     assert unsent_meter(StringTransport()) is None
+
+
+def test_progress_for_a_reader_over_its_limit_is_dropped_and_the_worker_goes_on():
+    """A progress report for a reader over its limit is dropped (counted), not queued,
+    and the worker is neither paused nor refused."""
+    star, reader, worker = slow_reader_with_answers(None, 12)
+    assert reader.peer.outbound.over_limit
+    reader.ask(99, "svc")
+    request, _ = worker.only(Kind.REQUEST)
+    route = request["r"] + [stamp("worker", len(request["r"]) + 1)]
+    worker.send(messages.progress(request["id"], route), codec.encode({"done": 1}))
+    assert star.dispatcher.stats["progress_dropped"] == 1
+    assert worker.transport.producerState == "producing"
+    worker.answer(request)
+    assert len(star.dispatcher.inflight) == 0
+    star.dispatcher.stop()

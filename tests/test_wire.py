@@ -345,6 +345,8 @@ REQUIRED = {
     Kind.UNSUBSCRIBE: {"top": "news"},
     Kind.ERROR: {"st": 404},
     Kind.REFUSED: {"st": 401},
+    Kind.PROGRESS: {"id": 1},
+    Kind.CANCEL: {"id": 1},
 }
 REQUIRED_PAIRS = [(kind, key) for kind, keys in REQUIRED.items() for key in keys]
 
