@@ -7,8 +7,10 @@ service (``unknown_service`` or ``no_workers`` at once otherwise, as an ask
 would get them), sends the request, and answers ``{"status": 202, "job": ID,
 "actors": [...]}``.  The job's outcome is kept: ``jobs.status`` tells how it
 stands, ``jobs.wait`` answers once it is done, ``jobs.list`` lists them, and
-``jobs.cancel`` gives it up.  Finished jobs are kept ``keep_seconds`` (option,
-default an hour), then dropped and counted; at most ``max_jobs`` are kept.
+``jobs.cancel`` gives it up (the handler is cancelled).  A job keeps the
+handler's progress reports (the last 100) for ``jobs.status``.  Finished jobs
+are kept ``keep_seconds`` (option, default an hour), then dropped and counted;
+at most ``max_jobs`` are kept.
 """
 
 import uuid
@@ -18,9 +20,11 @@ from twisted.internet.defer import CancelledError, Deferred
 
 from actornet.actors.actor import Actor, handler
 from actornet.protocols.codes import Status
-from actornet.protocols.errors import ActornetError, NoWorkers, UnknownService
+from actornet.protocols.errors import ActornetError, Cancelled, NoWorkers, UnknownService
 
 DISPATCHED = 202
+PROGRESS_KEPT = 100
+"""A job keeps its last this many progress reports."""
 
 
 class JobError(ActornetError):
@@ -44,13 +48,15 @@ class Job:
     result: object = None
     error: dict | None = None
     answered_by: str | None = None
+    progress: list = attrs.Factory(list)
     asked: object = None
     waiters: list = attrs.Factory(list)
 
     def row(self):
         row = {"job": self.id, "service": self.service, "method": self.method,
                "target": self.target, "actors": self.actors, "state": self.state,
-               "submitted": self.submitted, "finished": self.finished}
+               "submitted": self.submitted, "finished": self.finished,
+               "progress": self.progress}
         if self.state == "done":
             row.update(result=self.result, answered_by=self.answered_by)
         elif self.error is not None:
@@ -93,7 +99,8 @@ class Jobs(Actor):
         job = Job(uuid.uuid4().hex[:12], service, method, target, actors, self.clock.seconds())
         self.jobs[job.id] = job
         job.asked = self.ask(service, method, bag.get("data", {}), target=target,
-                             timeout=float(bag.get("timeout", 3600.0)))
+                             timeout=float(bag.get("timeout", 3600.0)),
+                             on_progress=lambda report: self._progress(job, report))
         job.asked.addCallbacks(self._done, self._failed, callbackArgs=(job,),
                                errbackArgs=(job,))
         return {"status": DISPATCHED, "job": job.id, "actors": actors}
@@ -135,13 +142,17 @@ class Jobs(Actor):
                            f"{self.keep_seconds:g} s)")
         return job
 
+    def _progress(self, job, report):
+        job.progress.append(dict(report))
+        del job.progress[:-PROGRESS_KEPT]
+
     def _done(self, answer, job):
         job.state, job.result = "done", dict(answer)
         job.answered_by = answer.sender
         self._finish(job)
 
     def _failed(self, failure, job):
-        if failure.check(CancelledError):
+        if failure.check(CancelledError, Cancelled):
             job.state, job.error = "cancelled", {"type": "cancelled", "message": "cancelled"}
         else:
             error = failure.value

@@ -2,7 +2,7 @@
 
 import pytest
 import pytest_twisted
-from sample_actors import Echo, Stall
+from sample_actors import Echo, Reporter, Stall
 
 from actornet import ActornetError, Status
 from actornet.actors.jobs import Jobs
@@ -91,3 +91,21 @@ async def test_a_cancelled_job_says_so_and_finished_jobs_are_dropped_after_keep_
     with pytest.raises(ActornetError) as gone:
         await client.job(running["job"])
     assert gone.value.status == Status.MALFORMED_BODY and "no job" in str(gone.value)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_job_keeps_its_progress_and_cancelling_it_cancels_the_handler(
+        actornet_memory_cluster):
+    cluster = actornet_memory_cluster
+    client = await started(cluster)
+    reporter = await cluster.add(Reporter("reporter"))
+    running = await client.submit("report", "slow")
+    await cluster.wait_for(lambda: reporter.gates, what="the handler to start")
+    assert (await client.job(running["job"]))["progress"] == [{"done": 0, "total": 1}]
+    await client.ask("jobs", "cancel", {"job": running["job"]})
+    await cluster.wait_for(lambda: "slow finally" in reporter.ended, what="the handler's end")
+    assert reporter.ended == ["slow saw CancelledError", "slow finally"]
+    counted = await client.submit("report", "count", {"steps": 3})
+    row = await client.job(counted["job"], wait=True)
+    assert row["progress"] == [{"done": n, "total": 3} for n in (1, 2, 3)]
+    assert row["result"] == {"counted": 3}
