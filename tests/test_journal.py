@@ -3,6 +3,7 @@
 import os
 import sqlite3
 from collections import Counter
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -21,6 +22,7 @@ from actornet.testing import Cluster
 
 pytestmark = pytest.mark.timeout(20)
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 ROUTE = [stamp_bytes("client-1", "h", 1, 1, 1, 1.0, 1.0, 1)]
 
 
@@ -339,3 +341,23 @@ def test_each_journal_key_mistake_is_one_line_naming_the_key(tmp_path, lines, pr
         load(path)
     message = str(raised.value)
     assert message.startswith(f"{path}: ") and problem in message and "\n" not in message
+
+
+# -- the documented example --------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_scatter_example_joins_every_answer_into_one_bag(journaled, monkeypatch):
+    """examples/scatter.py: each quoter's answer is merged into the bag saved for the
+    item, and the joined bag stays readable by its key."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    from scatter import Broker, Quoter
+
+    for n in (1, 2, 3):
+        await journaled.add(Quoter(f"quoter-{n}"))
+    await journaled.add(Broker("broker"))
+    client = await journaled.client()
+    answer = await client.ask("broker", "quotes", {"item": "lamp"})
+    joined = {"item": "lamp", "quoter-1": 4, "quoter-2": 8, "quoter-3": 12}
+    assert answer["quotes"] == joined
+    assert await JournalClient(client).get(answer["key"]) == joined
