@@ -361,3 +361,11 @@ async def test_the_scatter_example_joins_every_answer_into_one_bag(journaled, mo
     joined = {"item": "lamp", "quoter-1": 4, "quoter-2": 8, "quoter-3": 12}
     assert answer["quotes"] == joined
     assert await JournalClient(client).get(answer["key"]) == joined
+
+
+def test_the_readme_shows_the_scatter_examples_handler_as_it_is():
+    """The README's excerpt of scatter.py is the file's own code."""
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    excerpt = readme.split("# scatter.py (the handler that joins the answers)\n")[1]
+    excerpt = excerpt.split("```")[0]
+    assert excerpt in (EXAMPLES / "scatter.py").read_text()
