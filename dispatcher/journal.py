@@ -21,6 +21,7 @@ dropped, refused or fails to be written is counted in the dispatcher's stats
 
 import os
 import shutil
+import sqlite3
 
 from twisted.enterprise import adbapi
 from twisted.internet.defer import Deferred, gatherResults, succeed
@@ -89,6 +90,7 @@ class Journal:
         self._waiters = []
         self._timer = None
         self._writes = set()
+        outbox.seq = max(outbox.seq, last_seq(path, self.server))
 
     def _prepare(self, connection):
         """Set up a new connection (in the pool's thread): WAL, the size cap, the table."""
@@ -287,6 +289,27 @@ def row_dict(row):
         "body": codec.decode(bytes(body)) if len(body) else None,
         "route": [stamp.as_dict() for stamp in route_from_wire(codec.decode(bytes(route)))],
     }
+
+
+def last_seq(path, server):
+    """The highest ``seq`` kept for ``server`` in the file at ``path`` (0 for none).
+
+    A restarted dispatcher stamps on from there, so its new bags never take the
+    keys of the bags its earlier run kept.  Read once, as the journal is made
+    (before the dispatcher routes anything); an unreadable file counts as empty
+    here and fails at its first write.
+    """
+    if not os.path.isfile(path):
+        return 0
+    connection = sqlite3.connect(path, timeout=1.0)
+    try:
+        row = connection.execute("SELECT max(seq) FROM bags WHERE server = ?",
+                                 (server,)).fetchone()
+    except sqlite3.Error:
+        return 0
+    finally:
+        connection.close()
+    return row[0] or 0
 
 
 def open_journal(clock, settings, outbox, stats):

@@ -129,6 +129,22 @@ async def test_a_batch_the_file_cannot_hold_is_counted_as_lost(tmp_path):
     assert rows(path) == [("d", 2, {"small": 1})]
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_restarted_journal_stamps_on_after_the_keys_it_kept(tmp_path):
+    """A new journal on a kept file moves the outbox's seq past its highest key, so
+    new bags never replace the earlier run's."""
+    path = tmp_path / "j.db"
+    journal, outbox, _ = journal_at(path, Clock())
+    for n in range(5):
+        routed(journal, outbox, {"n": n})
+    await journal.close()
+    again, outbox, _ = journal_at(path, Clock())
+    assert outbox.seq == 5
+    routed(again, outbox, {"n": 5})
+    await again.close()
+    assert [seq for _, seq, _ in rows(path)] == [1, 2, 3, 4, 5, 6]
+
+
 def test_a_journal_in_a_folder_that_does_not_exist_is_refused_at_start(tmp_path):
     """The journal names the missing folder when it is made, before any bag."""
     with pytest.raises(JournalUnusable, match="does not exist"):
