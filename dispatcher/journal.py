@@ -90,6 +90,8 @@ class Journal:
         self._waiters = []
         self._timer = None
         self._writes = set()
+        self.busy = 0
+        """How many queries are in the database thread or its queue now."""
         outbox.seq = max(outbox.seq, last_seq(path, self.server))
 
     def _prepare(self, connection):
@@ -149,7 +151,7 @@ class Journal:
         waiters, self._waiters = self._waiters, []
         if not rows:
             return succeed(None)
-        written = self.pool.runInteraction(self._write, rows, self.clock.seconds())
+        written = self._track(self.pool.runInteraction(self._write, rows, self.clock.seconds()))
         self._writes.add(written)
         written.addBoth(self._written, written, len(rows), waiters)
         return written
@@ -223,8 +225,8 @@ class Journal:
     def get(self, server, seq):
         """The bag under ``(server, seq)`` as :func:`row_dict` gives it, or None."""
         self.flush()
-        return self.pool.runQuery(f"SELECT {COLUMNS} FROM bags WHERE server = ? AND seq = ?",
-                                  (server, seq)).addCallback(
+        return self._track(self.pool.runQuery(
+            f"SELECT {COLUMNS} FROM bags WHERE server = ? AND seq = ?", (server, seq))).addCallback(
             lambda rows: row_dict(rows[0]) if rows else None)
 
     def last(self, n, service=None):
@@ -237,7 +239,7 @@ class Journal:
             query = self.pool.runQuery(
                 f"SELECT {COLUMNS} FROM bags WHERE service = ? ORDER BY at DESC, rowid DESC "
                 "LIMIT ?", (service, n))
-        return query.addCallback(lambda rows: [row_dict(row) for row in rows])
+        return self._track(query).addCallback(lambda rows: [row_dict(row) for row in rows])
 
     def merge(self, seq, envelope, bag, route):
         """Merge the map ``bag`` into the map under ``(server, seq)`` (keeping it
@@ -247,8 +249,8 @@ class Journal:
         @raise ValueError: (through the Deferred) when the stored bag is not a map.
         """
         self.flush()
-        return self.pool.runInteraction(self._merge, seq, self.clock.seconds(), envelope,
-                                        bag, list(route))
+        return self._track(self.pool.runInteraction(self._merge, seq, self.clock.seconds(),
+                                                    envelope, bag, list(route)))
 
     def _merge(self, txn, seq, at, envelope, bag, route):
         row = txn.execute("SELECT body FROM bags WHERE server = ? AND seq = ?",
@@ -263,6 +265,15 @@ class Journal:
                     (self.server, seq, at, envelope.get("svc"), envelope.get("m"),
                      codec.encode(envelope), codec.encode(bag), codec.encode(route)))
         return bag
+
+    def _track(self, query):
+        """Count ``query`` in :attr:`busy` until its result reaches the reactor."""
+        self.busy += 1
+
+        def done(result):
+            self.busy -= 1
+            return result
+        return query.addBoth(done)
 
     # -- lifecycle -----------------------------------------------------------
 

@@ -18,7 +18,7 @@ from actornet.config import ConfigError, load
 from actornet.dispatcher.journal import Journal, JournalUnusable
 from actornet.protocols import codec
 from actornet.protocols.stamp import stamp_bytes
-from actornet.testing import Cluster
+from actornet.testing import MODES, Cluster
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -177,10 +177,11 @@ class Collector(Actor):
         self.kept.append(dict(bag))
 
 
-@pytest.fixture
-def journaled(tmp_path):
-    """A cluster on sockets whose dispatcher keeps a journal in ``tmp_path``."""
-    cluster = Cluster(journal=str(tmp_path / "journal.db"))
+@pytest.fixture(params=MODES)
+def journaled(tmp_path, request):
+    """A cluster whose dispatcher keeps a journal in ``tmp_path``, on sockets and
+    then in memory."""
+    cluster = Cluster(mode=request.param, journal=str(tmp_path / "journal.db"))
     pytest_twisted.blockon(ensureDeferred(cluster.start()))
     yield cluster
     pytest_twisted.blockon(ensureDeferred(cluster.stop()))
