@@ -31,16 +31,19 @@ from actornet.protocols import codec
 from actornet.protocols.stamp import route_from_wire
 
 SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS bags (server TEXT NOT NULL, seq INTEGER NOT NULL, "
+    "CREATE TABLE IF NOT EXISTS bags (seq INTEGER PRIMARY KEY, server TEXT NOT NULL, "
     "at REAL NOT NULL, service TEXT, method TEXT, envelope BLOB NOT NULL, "
-    "body BLOB NOT NULL, route BLOB NOT NULL, size INTEGER NOT NULL, "
-    "PRIMARY KEY (server, seq))",
+    "body BLOB NOT NULL, route BLOB NOT NULL, size INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS bags_at ON bags (at)",
     "CREATE INDEX IF NOT EXISTS bags_service ON bags (service)",
 )
 
 ROW_OVERHEAD = 64
-"""Bytes a row costs beyond its blobs (key, numbers, index entries), roughly."""
+"""Bytes a row costs beyond its blobs (key, numbers, index entries), roughly.
+
+A file keeps the bags of one dispatcher, whose stamps number them: ``seq`` is
+the table's own row id (one B-tree fewer to write per bag than a separate
+key), and ``server`` is kept beside it."""
 
 PAGE_COST = 1.5
 """The file's bytes per byte of rows, pages being partly filled (measured: 1.45)."""
@@ -95,7 +98,7 @@ class Journal:
         self._writes = set()
         self.busy = 0
         """How many queries are in the database thread or its queue now."""
-        outbox.seq = max(outbox.seq, last_seq(path, self.server))
+        outbox.seq = max(outbox.seq, last_seq(path))
 
     def _prepare(self, connection):
         """Set up a new connection (in the pool's thread): WAL, the size cap, the table."""
@@ -214,14 +217,14 @@ class Journal:
             return 0
         freed = dropped = 0
         last = None
-        for rowid, size in txn.execute("SELECT rowid, size FROM bags ORDER BY rowid"):
+        for seq, size in txn.execute("SELECT seq, size FROM bags ORDER BY seq"):
             freed += (size + ROW_OVERHEAD) * PAGE_COST
             dropped += 1
-            last = rowid
+            last = seq
             if freed >= excess:
                 break
         if last is not None:
-            txn.execute("DELETE FROM bags WHERE rowid <= ?", (last,))
+            txn.execute("DELETE FROM bags WHERE seq <= ?", (last,))
         return dropped
 
     # -- reading -------------------------------------------------------------
@@ -234,15 +237,15 @@ class Journal:
             lambda rows: row_dict(rows[0]) if rows else None)
 
     def last(self, n, service=None):
-        """The ``n`` newest bags (of ``service``, when given), newest first (a
-        bag merged into is as new as its last merge)."""
+        """The ``n`` newest bags (of ``service``, when given), newest first: by
+        key, so a bag merged into keeps its place."""
         self.flush()
         if service is None:
             query = self.pool.runQuery(
-                f"SELECT {COLUMNS} FROM bags ORDER BY rowid DESC LIMIT ?", (n,))
+                f"SELECT {COLUMNS} FROM bags ORDER BY seq DESC LIMIT ?", (n,))
         else:
             query = self.pool.runQuery(
-                f"SELECT {COLUMNS} FROM bags WHERE service = ? ORDER BY rowid DESC LIMIT ?",
+                f"SELECT {COLUMNS} FROM bags WHERE service = ? ORDER BY seq DESC LIMIT ?",
                 (service, n))
         return self._track(query).addCallback(lambda rows: [row_dict(row) for row in rows])
 
@@ -307,8 +310,8 @@ def row_dict(row):
     }
 
 
-def last_seq(path, server):
-    """The highest ``seq`` kept for ``server`` in the file at ``path`` (0 for none).
+def last_seq(path):
+    """The highest ``seq`` kept in the file at ``path`` (0 for none).
 
     A restarted dispatcher stamps on from there, so its new bags never take the
     keys of the bags its earlier run kept.  Read once, as the journal is made
@@ -319,8 +322,7 @@ def last_seq(path, server):
         return 0
     connection = sqlite3.connect(path, timeout=1.0)
     try:
-        row = connection.execute("SELECT max(seq) FROM bags WHERE server = ?",
-                                 (server,)).fetchone()
+        row = connection.execute("SELECT max(seq) FROM bags").fetchone()
     except sqlite3.Error:
         return 0
     finally:
