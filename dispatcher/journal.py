@@ -14,9 +14,10 @@ never on the reactor; a batch is written in one transaction once it holds
 bags older than ``max_age`` are dropped, the oldest are dropped to keep the
 file under ``max_bytes`` (SQLite's ``max_page_count`` refuses to grow past it
 in any case; the WAL is checkpointed and truncated at an eighth of it), and a
-batch that would not fit on the disk is refused.  What is
-dropped, refused or fails to be written is counted in the dispatcher's stats
-(``journal_*``); a failing disk never stops the routing of bags.
+batch that would not fit on the disk is refused.  What is dropped, refused or
+fails to be written is counted in the dispatcher's stats (``journal_*``), and
+the first failure and every thousandth are logged; a failing disk never stops
+the routing of bags.
 """
 
 import os
@@ -38,12 +39,12 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS bags_service ON bags (service)",
 )
 
-ROW_OVERHEAD = 64
-"""Bytes a row costs beyond its blobs (key, numbers, index entries), roughly.
+"""A file keeps the bags of one dispatcher, whose stamps number them: ``seq`` is
+the table's own row id (one B-tree fewer to write per bag than a separate key),
+and ``server`` is kept beside it."""
 
-A file keeps the bags of one dispatcher, whose stamps number them: ``seq`` is
-the table's own row id (one B-tree fewer to write per bag than a separate
-key), and ``server`` is kept beside it."""
+ROW_OVERHEAD = 64
+"""Bytes a row costs beyond its blobs (key, numbers, index entries), roughly."""
 
 PAGE_COST = 1.5
 """The file's bytes per byte of rows, pages being partly filled (measured: 1.45)."""
@@ -172,7 +173,8 @@ class Journal:
             failure = result
             self.stats["journal_write_failures"] += 1
             self.stats["journal_lost"] += count
-            if self.stats["journal_write_failures"] == 1 or failure.check(JournalUnusable):
+            failures = self.stats["journal_write_failures"]
+            if failures == 1 or failures % 1000 == 0:
                 self.log.error("journal {path}: a batch of {count} bags was not written: "
                                "{error}", path=self.path, count=count,
                                error=failure.getErrorMessage())
