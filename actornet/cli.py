@@ -21,7 +21,7 @@ from pathlib import Path
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import react
 
-from actornet import commands
+from actornet import commands, job_commands
 from actornet.certs import add_certs
 from actornet.cli_connect import ConnectionFailed
 from actornet.protocols.errors import ActornetError
@@ -50,6 +50,7 @@ exit status:
 EXAMPLES = """\
 examples:
   actornet call math add --data '{"a": 50, "b": 49}'
+  actornet trace --last 1
   actornet workers --service math
   actornet status
   actornet stop
@@ -70,11 +71,31 @@ id at the dispatcher), SEQ (bags that hop had stamped), +MS (milliseconds
 after the first stamp that the bag arrived) and HELD MS (milliseconds that hop
 held it).
 
+--trace draws the route as a timeline on stderr: one row per hop with its
+KIND (dispatcher or actor), +MS, GAP MS (since the previous hop let go of the
+bag: the wire and the queues) and HELD MS, then a bar to scale: "." for the
+gap, "#" for the time held.  Slow hops end in "<< slow" (red on a terminal).
+
 examples:
   actornet call math add --data '{{"a": 50, "b": 49}}'
+  actornet call billing claim --data @claim.json --trace --svg claim.svg
   actornet call math add --target all --data '{{"a": 1, "b": 2}}'
   actornet call billing claim --data @claim.json --route 2>route.txt | jq .
   actornet call greet hello --data '{{"name": "ada"}}' --wait 10"""
+
+TRACE_EPILOG = """\
+Asks the dispatcher's journal for bags (journal.get for KEY, journal.last for
+--last) and draws each one's route as a timeline, as "actornet call --trace"
+does: one row per hop with its KIND (dispatcher or actor), +MS (when it got
+the bag, after the first stamp), GAP MS (since the previous hop let go of it),
+HELD MS, and a bar to scale ("." for the gap, "#" for the time held).  Slow
+hops end in "<< slow".  A dispatcher without a journal answers
+unknown_service.
+
+examples:
+  actornet trace client-4711-7f84ea757b90:1
+  actornet trace --last 5 --service billing --svg billing.svg
+  actornet trace --last 3 --json | jq '.[].total_ms'"""
 
 WORKERS_EPILOG = """\
 columns:
@@ -150,6 +171,30 @@ def _endpoints(text):
     return endpoints
 
 
+def _milliseconds(text):
+    try:
+        ms = float(text)
+    except ValueError:
+        ms = math.nan
+    if not (math.isfinite(ms) and ms >= 0):
+        raise argparse.ArgumentTypeError(f"expected milliseconds (0 or more), got {text!r}")
+    return ms
+
+
+def _positive_int(text):
+    if not (text.isdigit() and int(text) > 0):
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text!r}")
+    return int(text)
+
+
+def _bag_key(text):
+    """``NAME:SEQ`` as ``(name, seq)``; the name may hold ``:`` itself."""
+    name, _, seq = text.rpartition(":")
+    if not (name and seq.isdigit()):
+        raise argparse.ArgumentTypeError(f"a bag's key is NAME:SEQ, got {text!r}")
+    return name, int(seq)
+
+
 def _target(text):
     if text in ("any", "all"):
         return text
@@ -187,8 +232,10 @@ WHOLE_EXCHANGE = ("give up after this long: connecting, registering and the answ
                   "count (default 30)")
 
 
-def connection_arguments(sub, timeout_help=WHOLE_EXCHANGE):
-    """Add the options every command that talks to a dispatcher takes."""
+def connection_arguments(sub, timeout_help=WHOLE_EXCHANGE, wait=True):
+    """Add the options every command that talks to a dispatcher takes (``wait``:
+    with ``--wait SECONDS`` for a dispatcher still starting; a command whose own
+    ``--wait`` means something else does without it)."""
     where = sub.add_argument_group("reaching the dispatcher")
     where.add_argument("--connect", metavar="ENDPOINT[,ENDPOINT...]", type=_endpoints,
                        default=os.environ.get("ACTORNET_CONNECT"),
@@ -203,6 +250,9 @@ def connection_arguments(sub, timeout_help=WHOLE_EXCHANGE):
                             "$ACTORNET_CONNECTION_FILE, else ~/.actornet/connection.json)")
     where.add_argument("--timeout", metavar="SECONDS", type=_seconds, default=30.0,
                        help=timeout_help)
+    if not wait:
+        sub.set_defaults(wait=0.0)
+        return
     where.add_argument("--wait", metavar="SECONDS", type=_seconds, default=0.0,
                        help="first wait up to this long for a dispatcher that is still "
                             "starting: retry while the connection file is missing or the "
@@ -228,7 +278,41 @@ def _add_call(subparsers):
                            "NAME,NAME,...")
     call.add_argument("--route", action="store_true",
                       help="also print the answer's route, on stderr")
+    trace = call.add_argument_group("drawing the route as a timeline")
+    trace.add_argument("--trace", action="store_true",
+                       help="also draw the answer's route as a timeline, on stderr")
+    trace.add_argument("--trace-json", action="store_true",
+                       help="also print that timeline as JSON, on stderr")
+    trace.add_argument("--svg", metavar="FILE",
+                       help="also write that timeline to FILE as an SVG picture")
+    _slow_argument(trace)
     connection_arguments(call)
+
+
+def _slow_argument(sub):
+    sub.add_argument("--slow-ms", metavar="MS", type=_milliseconds, default=None,
+                     help="mark a hop slow when it held the bag, or the bag took to reach "
+                          "it, at least MS milliseconds (a hop that takes 30%% of the "
+                          "route's time is marked slow anyway)")
+
+
+def _add_trace(subparsers):
+    sub = _command(subparsers, "trace", commands.run_trace,
+                   "draw bags' routes from the dispatcher's journal as timelines",
+                   TRACE_EPILOG)
+    which = sub.add_mutually_exclusive_group()
+    which.add_argument("key", nargs="?", type=_bag_key, metavar="KEY",
+                       help="the bag's key, NAME:SEQ (its first hop's name and sequence "
+                            "number)")
+    which.add_argument("--last", metavar="N", type=_positive_int,
+                       help="the last N bags the journal kept (default: the last one)")
+    sub.add_argument("--service", help="with --last: only bags asked of this service")
+    sub.add_argument("--json", action="store_true",
+                     help="print the timelines as a JSON list instead of drawing them")
+    sub.add_argument("--svg", metavar="FILE",
+                     help="also write the timelines to FILE as an SVG picture")
+    _slow_argument(sub)
+    connection_arguments(sub)
 
 
 def _add_admin(subparsers):
@@ -263,7 +347,45 @@ def _add_fetch(subparsers):
                                            "long, and when a chunk takes longer (default 30)")
 
 
-COMMANDS = [_add_call, _add_admin, _add_fetch, add_certs]
+JOBS_EPILOG = """\
+A job is a request the jobs service (actornet.actors.jobs:Jobs, one of the
+example network's actors) sends for you: submit answers at once with
+{"status": 202, "job": ID, "actors": [...]}, or fails at once (unknown_service,
+no_workers) when no actor can take it.  Its outcome is kept for the service's
+keep_seconds (an hour by default).
+
+examples:
+  actornet submit math add --data '{"a": 1, "b": 2}'
+  actornet job 3f2a9c1b7d4e --wait
+  actornet jobs"""
+
+
+def _add_jobs(subparsers):
+    submit = _command(subparsers, "submit", job_commands.run_submit,
+                      "start a job and print its id at once", JOBS_EPILOG)
+    submit.add_argument("service", help="the service to ask, e.g. math")
+    submit.add_argument("method", help="the method (handler) to call, e.g. add")
+    submit.add_argument("--data", metavar="JSON", default="{}",
+                        help="the request: a JSON object, @FILE or - for stdin (default: {})")
+    submit.add_argument("--target", type=_target, default="any",
+                        help="which actors: any (default), all, NAME or NAME,NAME,...")
+    submit.add_argument("--job-timeout", type=float, default=3600.0, metavar="SECONDS",
+                        help="how long the job may run (default 3600)")
+    connection_arguments(submit)
+    job = _command(subparsers, "job", job_commands.run_job,
+                   "how a job stands (with --wait: once it is done)", JOBS_EPILOG)
+    job.add_argument("job", help="the job's id, as submit printed it")
+    job.add_argument("--wait", dest="until_done", action="store_true",
+                     help="answer once the job is done (up to --timeout)")
+    job.add_argument("--cancel", action="store_true", help="give the job up")
+    connection_arguments(job, wait=False)
+    jobs = _command(subparsers, "jobs", job_commands.run_jobs, "a table of the jobs kept",
+                    JOBS_EPILOG)
+    jobs.add_argument("--json", action="store_true", help="print the answer as JSON")
+    connection_arguments(jobs)
+
+
+COMMANDS = [_add_call, _add_trace, _add_admin, _add_jobs, _add_fetch, add_certs]
 
 
 def parser():
@@ -279,8 +401,11 @@ def parser():
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
-    if args.command == "call":
+    top = parser()
+    args = top.parse_args(argv)
+    if args.command == "trace" and args.key is not None and args.service:
+        top.error("trace: --service goes with --last, not with a KEY")
+    if args.command in ("call", "submit"):
         try:
             args.data = load_data(args.data)
         except UsageError as e:

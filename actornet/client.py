@@ -61,6 +61,19 @@ class Client:
         return self.session.ask(service, method, data, target=target, timeout=timeout,
                                 idempotent=idempotent)
 
+    def submit(self, service, method, data=None, *, target="any", timeout=3600.0):
+        """Start a job through the network's jobs service
+        (:mod:`actornet.actors.jobs`): fires at once with ``{"status": 202, "job":
+        ID, "actors": [...]}``, or fails as an ask would when no actor can take it."""
+        return self.ask("jobs", "submit", {"service": service, "method": method,
+                                           "data": data or {}, "target": target,
+                                           "timeout": timeout})
+
+    def job(self, job_id, *, wait=False, timeout=3600.0):
+        """How job ``job_id`` stands; with ``wait``, once it is done."""
+        return self.ask("jobs", "wait" if wait else "status", {"job": job_id},
+                        timeout=timeout)
+
     def tell(self, service, method, data=None, *, target="any"):
         """As :meth:`actornet.Actor.tell`."""
         self.session.tell(service, method, data, target=target)

@@ -8,13 +8,17 @@ print as one line.  Routes go to stderr, so stdout stays pure JSON for ``jq``.
 import base64
 import datetime
 import json
+import os
 import sys
 from pathlib import PurePosixPath
 
 from actornet.cli_connect import reach
 from actornet.fetch import FetchError, ProgressBar, fetch
 from actornet.protocols.codes import Status
-from actornet.protocols.errors import ActornetError
+from actornet.protocols.errors import ActornetError, UnknownService
+from actornet.protocols.stamp import Stamp
+from actornet.trace import DISPATCHERS, as_json, draw, timeline
+from actornet.trace_svg import as_svg
 
 EXIT_SOME_FAILED = 3
 """``call`` to several actors (``--target all`` or a list): the combined answer is
@@ -62,13 +66,60 @@ def format_route(route):
     return format_table(ROUTE_COLUMNS, rows, numeric={0, 3, 4, 5, 6})
 
 
+async def dispatcher_names(reached):
+    """The names of the network's dispatchers (``mmi dispatchers``), which tell
+    a route's dispatcher hops from its actor hops."""
+    answer = await reached.ask("mmi", "dispatchers")
+    return frozenset(row["name"] for row in answer["dispatchers"])
+
+
+def show_traces(routes, dispatchers=DISPATCHERS, *, out=sys.stdout, text=True,
+                json_out=False, svg=None, slow_ms=None):
+    """Draw each of ``routes`` (bags' routes, sequences of stamps), each titled
+    with its bag's key (its first stamp's name and sequence number): with
+    ``text`` as a terminal timeline on ``out`` (colored when ``out`` is a
+    terminal and $NO_COLOR is unset), with ``json_out`` as one JSON list on
+    ``out``, with ``svg`` as an SVG picture written to that file.
+
+    @raise ActornetError: the SVG file could not be written (not an OSError,
+        which ``actornet.cli.main`` reports as a failed connection).
+    """
+    traces = [(_key(route), timeline(route, dispatchers, slow_ms=slow_ms)) for route in routes]
+    if json_out:
+        print(json.dumps([{"key": key, **as_json(trace)} for key, trace in traces]), file=out)
+    elif text:
+        color = out.isatty() and "NO_COLOR" not in os.environ
+        for key, trace in traces:
+            print(f"trace of {key} ({len(trace.hops)} hops, {trace.total_ms:.3f} ms):",
+                  file=out)
+            print(draw(trace, color=color), file=out)
+    if svg:
+        try:
+            with open(svg, "w", encoding="utf-8") as picture:
+                picture.write(as_svg(traces))
+        except OSError as e:
+            raise ActornetError(f"could not write the SVG to {svg}: {e.strerror}") from e
+
+
+def _key(route):
+    return f"{route[0].name}:{route[0].seq}" if route else "-"
+
+
 async def run_call(reactor, args):
-    answer = await with_client(reactor, args, lambda reached: reached.ask(
-        args.service, args.method, args.data, target=args.target))
+    tracing = args.trace or args.trace_json or args.svg
+
+    async def call(reached):
+        answer = await reached.ask(args.service, args.method, args.data, target=args.target)
+        return answer, (await dispatcher_names(reached) if tracing else DISPATCHERS)
+
+    answer, dispatchers = await with_client(reactor, args, call)
     print(json.dumps(answer, default=_jsonable), flush=True)
     if args.route:
         print(f"route ({len(answer.route)} stamps):", file=sys.stderr)
         print(format_route(answer.route), file=sys.stderr)
+    if tracing:
+        show_traces([answer.route], dispatchers, out=sys.stderr, text=args.trace,
+                    json_out=args.trace_json, svg=args.svg, slow_ms=args.slow_ms)
     gathered = args.target == "all" or isinstance(args.target, list)
     if gathered and any(entry.get("status") != Status.SUCCESS for entry in answer.values()):
         return EXIT_SOME_FAILED
@@ -165,3 +216,42 @@ async def run_fetch(reactor, args):
     result = await with_client(reactor, args, work)
     result["seconds"] = round(result["seconds"], 3)
     print(json.dumps(result))
+
+
+JOURNAL = "journal"
+"""The service that keeps bags by key (``get``) and the latest ones (``last``)."""
+
+
+async def run_trace(reactor, args):
+    if args.key is not None:
+        method, query = "get", {"key": list(args.key)}
+    else:
+        method, query = "last", {"n": args.last or 1}
+        if args.service:
+            query["service"] = args.service
+
+    async def read(reached):
+        try:
+            answer = await reached.ask(JOURNAL, method, query)
+        except UnknownService as e:
+            raise UnknownService(f"the dispatcher keeps no journal, so there are no bags to "
+                                 f"trace ({e.message})") from e
+        return routes_from_journal(answer), await dispatcher_names(reached)
+
+    routes, dispatchers = await with_client(reactor, args, read)
+    show_traces(routes, dispatchers, json_out=args.json, svg=args.svg, slow_ms=args.slow_ms)
+
+
+def routes_from_journal(answer):
+    """The routes in the journal's answer: ``{"bags": [bag, ...]}`` (``last``) or
+    one bag (``get``), each bag a dict whose ``"route"`` lists its stamps in
+    their wire form or as :meth:`Stamp.as_dict` gives them.
+
+    @raise ActornetError: the answer is not shaped so.
+    """
+    bags = answer.get("bags", [answer]) if isinstance(answer, dict) else None
+    try:
+        return [tuple(Stamp.from_wire(item) if isinstance(item, bytes) else Stamp(**item)
+                      for item in bag["route"]) for bag in bags]
+    except (TypeError, KeyError, ValueError) as e:
+        raise ActornetError(f"the journal's answer holds no routes: {e}") from e

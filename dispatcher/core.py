@@ -154,7 +154,9 @@ class Dispatcher:
                         if peer.via is peer),
             subscriptions=self.topics.names(), counters=dict(self.stats),
             requests=requests, latency=latency,
-            federation=self.federation.view() if self.federation is not None else None)
+            federation=self.federation.view() if self.federation is not None else None,
+            known_services=frozenset(self.registry.known_services
+                                     | self.registry.remote_services))
 
     # -- connections -------------------------------------------------------
 

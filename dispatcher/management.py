@@ -45,6 +45,7 @@ class Management:
             "show_actors": self.show_actors,
             "show_dispatcher": self.show_dispatcher,
             "dispatchers": self.dispatchers,
+            "serving": self.serving,
             "versions": self.versions,
             "shutdown": self.shutdown,
             "supervisor_event": self.supervisor_event,
@@ -100,6 +101,22 @@ class Management:
                 rows.append({**actor, "status": "alive"})
         rows.sort(key=lambda row: row["name"])
         return {"actors": rows}
+
+    def serving(self, data):
+        """The actors that serve ``service`` now, anywhere in the network, and whether
+        any ever did (so a caller can tell ``unknown_service`` from ``no_workers``
+        before it sends anything)."""
+        service = data.get("service")
+        if not isinstance(service, str):
+            raise ManagementError(Status.MALFORMED_BODY, "serving needs {service: NAME}")
+        snapshot = self.snapshot()
+        names = snapshot.serving(service)
+        federation = snapshot.federation
+        for actor in federation["actors"] if federation is not None else ():
+            if service in actor["services"]:
+                names.append(actor["name"])
+        return {"service": service, "actors": sorted(names),
+                "known": service in snapshot.known_services}
 
     def dispatchers(self, data):
         """Every dispatcher of the network, this one first, with health and load."""

@@ -53,6 +53,8 @@ class Snapshot:
     requests: dict
     latency: dict
     federation: dict | None = None
+    known_services: frozenset = frozenset()
+    """Every service an actor ever served, here or (in a federation) elsewhere."""
     """What :meth:`~actornet.dispatcher.federation.Federation.view` shows of the
     other dispatchers; None without a federation."""
 

@@ -64,3 +64,18 @@ class Relay(Actor):
     @handler
     def greet(self, bag):
         return {"text": f"hello, {bag['name']}"}
+
+
+class Counter(Actor):
+    """Counts the calls it answered: its state must outlive a connection (failover)."""
+
+    services = ("count",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls = 0
+
+    @handler
+    def count(self, bag):
+        self.calls += 1
+        return {"calls": self.calls}

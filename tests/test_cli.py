@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import xml.etree.ElementTree as ET
 from importlib.metadata import version
 from pathlib import Path
 
@@ -298,6 +299,114 @@ def test_route_goes_to_stderr_as_aligned_columns(network):
     assert [int(line.split()[0]) for line in stamps] == [1, 2, 3, 4]
 
 
+def test_trace_draws_the_route_on_stderr_one_row_per_hop(network, tmp_path):
+    """`--trace` leaves stdout pure JSON and draws client, dispatcher, echo,
+    dispatcher on stderr, dispatcher hops named by KIND, bars in one column;
+    `--trace-json` and `--svg` give the same hops as numbers and a picture."""
+    picture = tmp_path / "route.svg"
+    done = cli("call", "echo", "echo", "--data", '{"a": 1}', "--trace", "--svg", str(picture),
+               *network)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"a": 1}
+    title, header, *rows = done.stderr.splitlines()
+    assert re.fullmatch(r"trace of client-\S+:\d+ \(4 hops, \d+\.\d{3} ms\):", title), title
+    assert header.split()[:4] == ["HOP", "NAME", "HOST:PID", "KIND"]
+    cells = [row.split() for row in rows]
+    assert [row[0] for row in cells] == ["1", "2", "3", "4"]
+    assert cells[0][1].startswith("client-")
+    assert [row[1] for row in cells[1:]] == ["dispatcher", "echo", "dispatcher"]
+    assert [row[3] for row in cells] == ["actor", "dispatcher", "actor", "dispatcher"]
+    assert len({line.index("|") for line in [header, *rows]}) == 1
+    assert all("#" in row[row.index("|"):] for row in rows)
+    assert "\x1b" not in done.stderr
+    svg = ET.fromstring(picture.read_text())
+    labels = [text.text for text in svg.iter("{http://www.w3.org/2000/svg}text")
+              if text.get("class") == "label"]
+    assert [label.split()[1] for label in labels][1:] == ["dispatcher", "echo", "dispatcher"]
+    done = cli("call", "echo", "echo", "--trace-json", *network)
+    assert done.returncode == 0, done.stderr
+    [shown] = json.loads(done.stderr)
+    assert [hop["kind"] for hop in shown["hops"]] == ["actor", "dispatcher", "actor", "dispatcher"]
+    assert all(hop["held_ms"] >= 0 for hop in shown["hops"])
+    assert shown["hops"][0]["offset_ms"] == 0
+
+
+def test_trace_without_a_journal_is_one_unknown_service_line(network):
+    """`actornet trace` against a dispatcher that keeps no journal says so."""
+    done = cli("trace", "--last", "2", *network)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.startswith("actornet: unknown_service: the dispatcher keeps no journal")
+    assert len(done.stderr.splitlines()) == 1
+
+
+FAKE_JOURNAL = '''
+from actornet import Actor, handler
+from actornet.protocols.stamp import Stamp
+
+
+class FakeJournal(Actor):
+    """Answers as the journal will: each bag's route in wire form, the bag's
+    key being its first stamp's name and sequence number (here made from the
+    request, after which the request's own stamps follow)."""
+
+    services = ("journal",)
+
+    def bag(self, request, name, seq):
+        first = request.route[0]
+        made = Stamp(name, "elsewhere", 1, 1, seq, first.arrived - 0.001,
+                     first.arrived - 0.001, 1)
+        return {"key": [name, seq], "route": [made.to_wire()] + [
+            stamp.to_wire() for stamp in request.route]}
+
+    @handler
+    def get(self, request):
+        name, seq = request["key"]
+        return self.bag(request, name, seq)
+
+    @handler
+    def last(self, request):
+        name = request.get("service", "any")
+        return {"bags": [self.bag(request, name, seq) for seq in range(request["n"])]}
+'''
+
+
+def test_trace_draws_the_bags_the_journal_answers_by_key_and_last(tmp_path):
+    """`trace NAME:SEQ` asks journal.get for that key and `trace --last N
+    --service S` journal.last; each bag is drawn under its key."""
+    (tmp_path / "fakejournal.py").write_text(FAKE_JOURNAL)
+    connection = tmp_path / "connection.json"
+    config = tmp_path / "net.toml"
+    config.write_text('[dispatcher]\nlisten = ["tcp:0:interface=127.0.0.1"]\n'
+                      f'connection_file = "{connection}"\n\n'
+                      '[[actor]]\nclass = "fakejournal:FakeJournal"\nname = "journal"\n')
+    process = start_twistd(config, tmp_path)
+    try:
+        process.output.wait_for("actor journal joined")
+        found = ("--connection-file", str(connection))
+        done = cli("trace", "client-9:4", *found)
+        assert done.returncode == 0, done.stderr
+        title, header, *rows = done.stdout.splitlines()
+        assert title.startswith("trace of client-9:4 (3 hops, ")
+        assert [row.split()[1] for row in rows][::2] == ["client-9", "dispatcher"]
+        assert [row.split()[3] for row in rows] == ["actor", "actor", "dispatcher"]
+        done = cli("trace", "--last", "2", "--service", "billing", "--json", *found)
+        assert done.returncode == 0, done.stderr
+        shown = json.loads(done.stdout)
+        assert [bag["key"] for bag in shown] == ["billing:0", "billing:1"]
+        assert [hop["name"] for hop in shown[0]["hops"]][0] == "billing"
+    finally:
+        stop(process)
+
+
+def test_trace_takes_a_key_or_last_but_not_both():
+    """A key is NAME:SEQ; --last (and --service) with a KEY are usage errors."""
+    assert parser().parse_args(["trace", "client-1:2:3"]).key == ("client-1:2", 3)
+    for wrong in (["trace", "client-1"], ["trace", "a:1", "--last", "2"],
+                  ["trace", "--last", "0"], ["trace", "a:1", "--service", "math"]):
+        assert cli(*wrong).returncode == 2
+
+
 # -- 11: workers --help, fetch's seconds -------------------------------------------
 
 
@@ -336,7 +445,7 @@ def test_help_is_plain_text_with_an_example_per_command_and_the_version_option()
     assert "``" not in shown.stdout
     assert "--version" in shown.stdout
     examples = shown.stdout.split("examples:")[1]
-    for command in ("call", "workers", "status", "stop", "fetch"):
+    for command in ("call", "trace", "workers", "status", "stop", "fetch"):
         assert f"  actornet {command}" in examples
         own = cli(command, "--help").stdout
         assert "``" not in own

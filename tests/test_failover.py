@@ -5,6 +5,7 @@ import socket
 
 import pytest
 import pytest_twisted
+from sample_actors import Counter
 from twisted.application.internet import ClientService
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionLost, ConnectionRefusedError
@@ -16,7 +17,7 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from zope.interface.verify import verifyObject
 
-from actornet import Actor, Unauthorized, connect, handler
+from actornet import Unauthorized, connect
 from actornet.actors.service import ActorService
 from actornet.failover import (
     CONNECT_TIMEOUT,
@@ -183,21 +184,6 @@ def test_client_service_reaches_the_other_endpoint_one_delay_after_losing_its_co
 
 
 # -- two real dispatchers on loopback ------------------------------------------
-
-
-class Counter(Actor):
-    """Counts the calls it answered, across connections."""
-
-    services = ("count",)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.calls = 0
-
-    @handler
-    def count(self, bag):
-        self.calls += 1
-        return {"calls": self.calls}
 
 
 def refusing_endpoint():

@@ -3,7 +3,7 @@ watch and unique names across dispatchers federated over a real NATS cluster."""
 
 import pytest
 import pytest_twisted
-from sample_actors import Echo, Stall
+from sample_actors import Counter, Echo, Stall
 from twisted.internet.defer import Deferred
 
 from actornet import Actor, ActornetError, Status, handler
@@ -178,18 +178,6 @@ async def test_a_deadline_travels_with_the_request_and_the_asker_gets_one_timeou
     await network.wait_for(lambda: network.in_flight() == {"A": 0, "B": 0},
                            what="empty in-flight tables")
     assert len(stall.waiting) == 1
-
-
-class Counter(Actor):
-    """Counts its calls: its state must survive moving to another dispatcher."""
-
-    services = ("count",)
-    calls = 0
-
-    @handler
-    def count(self, bag):
-        self.calls += 1
-        return {"calls": self.calls}
 
 
 @pytest_twisted.ensureDeferred

@@ -223,7 +223,7 @@ def test_workers_fetch_inventory_metrics_and_stop(network, tmp_path):
     assert header.split() == ["NAME", "SERVICES", "DISPATCHER", "STATUS", "ALIVE-FOR",
                               "HOLDTIME", "KA-TX", "KA-RX", "IN-FLIGHT", "HANDLED"]
     assert sorted(row.split()[0] for row in rows) == [
-        "files", "insurance", "intake", "inventory", "keepalive", "math-1", "math-2",
+        "files", "insurance", "intake", "inventory", "jobs", "keepalive", "math-1", "math-2",
         "provider"]
     assert all(row.split()[2:4] == ["dispatcher", "alive"] for row in rows)
     dest = tmp_path / "downloads"
@@ -244,7 +244,7 @@ def test_workers_fetch_inventory_metrics_and_stop(network, tmp_path):
                  if line.startswith('actornet_requests_total{service="math",'))
     assert served == 3
     status = json.loads(urllib.request.urlopen(process.monitoring + "/status", timeout=10).read())
-    assert (status["status"], status["actors"]) == ("ok", 8)
+    assert (status["status"], status["actors"]) == ("ok", 9)
     stopped = cli("stop", *where)
     assert json.loads(stopped.stdout) == {"stopping": True}
     process.wait(timeout=15)
@@ -543,3 +543,25 @@ def test_the_log_speaks_plainly(network):
     line = process.output.wait_for(": unauthorized: a token is required")
     assert re.search(r"closing connection \d+: unauthorized: a token is required$",
                      line.rstrip()), line
+
+
+def test_jobs_are_submitted_waited_for_and_listed_from_the_cli(network):
+    """`actornet submit` prints a job id at once; `actornet job ID --wait` its result;
+    `actornet jobs` the table."""
+    _, connection = network
+    where = ("--connection-file", str(connection))
+    submitted = cli("submit", "math", "add", "--data", '{"a": 2, "b": 3}', *where)
+    assert submitted.returncode == 0, submitted.stderr
+    answer = json.loads(submitted.stdout)
+    assert answer["status"] == 202 and sorted(answer["actors"]) == ["math-1", "math-2"]
+    waited = cli("job", answer["job"], "--wait", *where)
+    assert waited.returncode == 0, waited.stderr
+    row = json.loads(waited.stdout)
+    assert row["state"] == "done" and row["result"] == {"result": 5}
+    assert row["answered_by"] in ("math-1", "math-2")
+    listed = cli("jobs", *where)
+    header, *rows = listed.stdout.splitlines()
+    assert header.split()[:4] == ["JOB", "SERVICE", "METHOD", "STATE"]
+    assert [row.split()[:4] for row in rows] == [[answer["job"], "math", "add", "done"]]
+    refused = cli("submit", "nobody", "x", *where)
+    assert refused.returncode == 1 and refused.stderr.startswith("actornet: unknown_service")

@@ -1,0 +1,36 @@
+"""``actornet submit``, ``actornet job`` and ``actornet jobs``: the jobs service from
+the command line (see :mod:`actornet.actors.jobs`)."""
+
+import json
+
+from actornet.commands import _jsonable, format_table, with_client
+
+JOB_COLUMNS = (("job", "JOB"), ("service", "SERVICE"), ("method", "METHOD"),
+               ("state", "STATE"), ("actors", "ACTORS"), ("submitted", "SUBMITTED"),
+               ("finished", "FINISHED"))
+
+
+async def run_submit(reactor, args):
+    request = {"service": args.service, "method": args.method, "data": args.data,
+               "target": args.target, "timeout": args.job_timeout}
+    answer = await with_client(reactor, args, lambda reached: reached.ask(
+        "jobs", "submit", request))
+    print(json.dumps(answer, default=_jsonable))
+
+
+async def run_job(reactor, args):
+    method = "cancel" if args.cancel else "wait" if args.until_done else "status"
+    answer = await with_client(reactor, args, lambda reached: reached.ask(
+        "jobs", method, {"job": args.job}))
+    print(json.dumps(answer, default=_jsonable))
+    return 1 if answer["state"] in ("failed", "cancelled") and args.until_done else None
+
+
+async def run_jobs(reactor, args):
+    answer = await with_client(reactor, args, lambda reached: reached.ask("jobs", "list"))
+    if args.json:
+        print(json.dumps(answer, default=_jsonable))
+        return
+    rows = [[",".join(row[key]) if key == "actors" else str(row.get(key) or "-")
+             for key, _ in JOB_COLUMNS] for row in answer["jobs"]]
+    print(format_table([title for _, title in JOB_COLUMNS], rows))
