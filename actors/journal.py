@@ -35,7 +35,8 @@ class JournalClient:
     def read(self, key):
         """Everything kept under ``key``: ``key``, ``at``, ``service``, ``method``,
         ``envelope``, ``body`` and ``route`` (stamps as dicts); None when none."""
-        return self._ask("get", {"key": list(key)}).addCallback(lambda answer: answer["bag"])
+        return self._ask("get", {"key": list(key)}).addCallback(
+            lambda answer: dict(answer) if "route" in answer else None)
 
     def last(self, n=10, service=None):
         """The ``n`` newest bags (of ``service``, when given), newest first, as

@@ -61,9 +61,12 @@ class JournalService:
                                  envelope.get("r", ())).addCallback(lambda key: {"key": key})
 
     def get(self, data, seq, envelope):
-        """The bag under ``key``; answers ``{"bag": ...}``, None when there is none."""
+        """The bag under ``key`` as a map (its ``key``, ``route``, ``body``, ...);
+        a map of the ``key`` alone when there is none (never kept, or dropped
+        by the journal's bounds), since an answer is always a map."""
         server, number = _key(data)
-        return self.journal.get(server, number).addCallback(lambda bag: {"bag": bag})
+        return self.journal.get(server, number).addCallback(
+            lambda bag: bag if bag is not None else {"key": [server, number]})
 
     def last(self, data, seq, envelope):
         """The ``n`` newest bags (of ``service``, when given), newest first."""

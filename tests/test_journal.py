@@ -14,6 +14,7 @@ from twisted.internet.task import Clock
 
 from actornet import Actor, ActornetError, Status, handler
 from actornet.actors.journal import JournalClient
+from actornet.commands import routes_from_journal
 from actornet.config import ConfigError, load
 from actornet.dispatcher.journal import Journal, JournalUnusable
 from actornet.protocols import codec
@@ -386,3 +387,18 @@ def test_the_readme_shows_the_scatter_examples_handler_as_it_is():
     excerpt = readme.split("# scatter.py (the handler that joins the answers)\n")[1]
     excerpt = excerpt.split("```")[0]
     assert excerpt in (EXAMPLES / "scatter.py").read_text()
+
+
+@pytest_twisted.ensureDeferred
+async def test_actornet_trace_reads_routes_from_the_journals_answers(journaled):
+    """What journal.get and journal.last answer is what `actornet trace` draws from."""
+    await journaled.add(Echo("echo-1"))
+    client = await journaled.client()
+    await client.ask("echo", "echo", {"x": 1})
+    last = await client.ask("journal", "last", {"n": 1, "service": "echo"})
+    [route] = routes_from_journal(last)
+    assert route[-1].name == "dispatcher" and route[-1].seq == last["bags"][0]["key"][1]
+    one = await client.ask("journal", "get", {"key": last["bags"][0]["key"]})
+    assert routes_from_journal(one) == [route]
+    missing = await client.ask("journal", "get", {"key": ["dispatcher", 10**9]})
+    assert dict(missing) == {"key": ["dispatcher", 10**9]}
