@@ -6,7 +6,8 @@ actor, timed out, failed (or retried once, when idempotent) because its actor
 was lost, or failed by a drain.  Answers of an ``all`` or list request are
 combined by a :class:`~actornet.dispatcher.gather.Gather`.  ``mmi`` and
 ``journal`` requests are answered by the dispatcher itself.  With a journal,
-every request and answer routed here is recorded in it (one hook each).
+every request and answer routed here (a gathered answer once combined) is
+recorded in it (one hook each).
 """
 
 import attrs
@@ -105,7 +106,7 @@ class Requests:
         gather = origin.gather if origin is not None else None
         if gather is None and choice.gathered:
             gather = Gather(asker, asker_id, [w.name for w in choice.workers + choice.busy],
-                            route)
+                            route, service, envelope["m"])
             for worker in choice.busy:
                 gather.add(worker.name, Status.BUSY,
                            error=[Status.BUSY.label, busy_message([worker])])
@@ -310,8 +311,10 @@ class Requests:
             return
         route = gather.route
         self.outbox.stamp(route, gather.asker, self.clock.seconds())
-        self.outbox.send(gather.asker, messages.response(gather.asker_id, route,
-                                                         sender=self.name), gather.body())
+        envelope, body = messages.response(gather.asker_id, route, sender=self.name), gather.body()
+        if self.journal is not None:
+            self.journal.record(envelope, body, gather.service, gather.method)
+        self.outbox.send(gather.asker, envelope, body)
 
     # -- failures ------------------------------------------------------------
 

@@ -246,6 +246,19 @@ async def test_every_routed_bag_is_recorded_with_its_route(journaled):
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_gathered_answer_is_recorded_once_combined(journaled):
+    """The answer to an ``all`` request is recorded as the asker gets it: one bag
+    keyed by actor name."""
+    for n in (1, 2):
+        await journaled.add(Echo(f"echo-{n}"))
+    client = await journaled.client()
+    await client.ask("echo", "echo", {"x": 1}, target="all")
+    combined, _ = await JournalClient(client).last(2, service="echo")
+    assert sorted(combined["body"]) == ["echo-1", "echo-2"]
+    assert combined["body"]["echo-1"]["result"] == {"x": 1, "answered_by": "echo-1"}
+
+
+@pytest_twisted.ensureDeferred
 async def test_events_are_recorded_under_their_topic(journaled):
     """An event a peer publishes is recorded, found by its topic."""
     client = await journaled.client()
