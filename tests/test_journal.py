@@ -1,6 +1,7 @@
 """The journal: bags kept in a real SQLite file, bounded, batched, and off by default."""
 
 import os
+import shutil
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -16,6 +17,7 @@ from actornet import Actor, ActornetError, Status, handler
 from actornet.actors.journal import JournalClient
 from actornet.commands import routes_from_journal
 from actornet.config import ConfigError, load
+from actornet.dispatcher import journal as journal_module
 from actornet.dispatcher.journal import Journal, JournalUnusable
 from actornet.protocols import codec
 from actornet.protocols.stamp import stamp_bytes
@@ -144,6 +146,19 @@ async def test_a_restarted_journal_stamps_on_after_the_keys_it_kept(tmp_path):
     routed(again, outbox, {"n": 5})
     await again.close()
     assert [seq for _, seq, _ in rows(path)] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_batch_the_disk_has_no_room_for_is_refused(tmp_path, monkeypatch):
+    """A batch that would leave the disk with less than the reserve is not written:
+    it is counted as lost, and nothing lands in the file."""
+    monkeypatch.setattr(journal_module, "DISK_RESERVE", shutil.disk_usage(tmp_path).total)
+    path = tmp_path / "j.db"
+    journal, outbox, stats = journal_at(path, Clock())
+    routed(journal, outbox, {"n": 1})
+    await journal.close()
+    assert (stats["journal_write_failures"], stats["journal_lost"]) == (1, 1)
+    assert rows(path) == []
 
 
 def test_a_journal_in_a_folder_that_does_not_exist_is_refused_at_start(tmp_path):
