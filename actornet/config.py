@@ -200,6 +200,7 @@ def _dispatcher(reader, identities):
                                  lambda v: v >= 0, "0 or more seconds"),
         **{key: reader.get(key, kind, getattr(defaults, key), check, expect)
            for key, kind, check, expect in LIMITS},
+        **_journal(reader, defaults),
     )
     listen = reader.text_list("listen")
     if not listen:
@@ -225,6 +226,25 @@ def _dispatcher(reader, identities):
         listen=listen, settings=settings,
         connection_file=None if connection_file is False else connection_file, http=http,
         tls=tls)
+
+
+def _journal(reader, defaults):
+    """The journal's settings: its file (relative to the config's folder), which
+    must be in an existing folder, and its bounds."""
+    path = reader.get("journal", str, None, bool, "a file path")
+    if path is not None:
+        path = Path(reader.path).resolve().parent / Path(path).expanduser()
+        if not path.parent.is_dir():
+            reader.fail("journal", f"the folder {str(path.parent)!r} does not exist")
+        path = str(path)
+    return {
+        "journal": path,
+        "journal_max_bytes": reader.get("journal_max_bytes", int, defaults.journal_max_bytes,
+                                        lambda n: n >= 1024 * 1024,
+                                        "an integer of 1048576 (1 MiB) or more"),
+        "journal_max_age": reader.get("journal_max_age", float, defaults.journal_max_age,
+                                      _positive, "a positive number of seconds"),
+    }
 
 
 def _join(reader):

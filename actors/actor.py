@@ -7,7 +7,8 @@ becomes an error at the asker carrying the exception's type and message.
 
 From inside an actor, :meth:`Actor.ask`, :meth:`Actor.tell`,
 :meth:`Actor.forward`, :meth:`Actor.publish` and :meth:`Actor.subscribe` reach
-the rest of the network, always through the dispatcher.
+the rest of the network, always through the dispatcher; :attr:`Actor.journal`
+reaches the dispatcher's bag storage.
 
 The class holds the user's API only.  Everything the framework keeps about an
 actor (its session, link, handler table, held requests, crash listeners) is
@@ -22,6 +23,7 @@ from twisted.logger import Logger
 
 from actornet.actors.context import ActorContext
 from actornet.actors.handlers import handler
+from actornet.actors.journal import JournalClient
 from actornet.actors.requests import FORWARDED
 from actornet.actors.runner import ThreadRunner
 
@@ -162,6 +164,13 @@ class Actor:
         this call from the handler.
         """
         return self.context.session.forward(bag, service, method, data, target=target)
+
+    @property
+    def journal(self):
+        """The dispatcher's journal (z_server's bag storage): ``save``, ``get``,
+        ``save_and_send``, ``match_merge``, ``read`` and ``last``, see
+        :class:`~actornet.actors.journal.JournalClient`."""
+        return JournalClient(self)
 
     def publish(self, topic, data=None):
         """Send an event to every subscriber of ``topic``; False when not connected."""

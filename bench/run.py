@@ -26,7 +26,8 @@ from procs import BENCH, raise_fd_limit, stop_all
 
 GROUPS = [
     ("relay", ["raw-relay-latency", "raw-relay-pipelined", "actornet-latency",
-               "actornet-pipelined", "actornet-inproc-pipelined"], scenarios.relay),
+               "actornet-pipelined", "actornet-inproc-pipelined", "actornet-pipelined-journal"],
+     scenarios.relay),
     ("actornet-body", [name for name, _, _ in scenarios.BODIES], scenarios.bodies),
     ("body-echo", ["raw-relay-body-1m", "actornet-echo-body-1m"], scenarios.body_echo),
     ("transfer", ["raw-copy-64m", "fileshare-64m"], scenarios.transfer),
@@ -65,12 +66,14 @@ TARGETS = [
     ("scale-1000", "ratio_to_scale_1", ">=", 0.9, "req/s >= 0.9 x scale-1"),
     ("scale-1000", "kib_per_idle_actor", "<=", 50, "<= 50 KiB per idle actor"),
     ("idle-1000", "dispatcher_cpu_pct", "<=", 5, "dispatcher <= 5 % of a core"),
+    ("actornet-pipelined-journal", "ratio_to_pipelined", ">=", 0.7,
+     "req/s >= 0.7 x actornet-pipelined"),
     ("federated-local", "ratio_to_unfederated", ">=", 0.95,
      "req/s >= 0.95 x unfederated-pipelined"),
 ]
 _COMPARE = {">=": operator.ge, "<=": operator.le}
 RATIOS = ("ratio_to_raw", "actornet_ratio", "ratio_to_unfederated", "ratio_to_local",
-          "ratio_to_nats")
+          "ratio_to_nats", "ratio_to_pipelined")
 """The table's ratio column: the first of these a line has."""
 
 

@@ -8,6 +8,7 @@ import importlib.util
 import itertools
 import os
 import shutil
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -201,13 +202,20 @@ def line(scenario, rounds, **fields):
 
 def relay(settings):
     """The raw relay and actornet (worker in its own process, and in the
-    dispatcher's), 1 and 100 requests in flight, taking turns round by round."""
+    dispatcher's, and with the dispatcher's journal on), 1 and 100 requests in
+    flight, taking turns round by round."""
+    journal_path = settings.run_dir / "journal.db"
+    for stale in settings.run_dir.glob("journal.db*"):
+        stale.unlink()
     with Cluster(settings.run_dir) as cluster:
         hop = cluster.python("raw-relay", "raw_relay.py", "relay")
         raw_worker = cluster.python("raw-worker", "raw_relay.py", "worker", hop.info["port"])
         dispatcher = start_dispatcher(cluster, settings)
         worker = start_actors(cluster, settings, "worker", dispatcher, [echo()])
         inproc = start_dispatcher(cluster, settings, "dispatcher-inproc", actors=[echo()])
+        journaled = start_dispatcher(cluster, settings, "dispatcher-journal",
+                                     journal=str(journal_path), journal_max_bytes=1024**3)
+        journaled_worker = start_actors(cluster, settings, "worker-journal", journaled, [echo()])
         raw = {"kind": "raw", "address": f"{HOST}:{hop.info['port']}",
                "watch": {"relay": hop, "worker": raw_worker}}
         actornet = {"kind": "actornet", "address": endpoint(dispatcher),
@@ -219,6 +227,9 @@ def relay(settings):
             "actornet-pipelined": dict(actornet, in_flight=100),
             "actornet-inproc-pipelined": {"kind": "actornet", "address": endpoint(inproc),
                                           "watch": {"dispatcher": inproc}, "in_flight": 100},
+            "actornet-pipelined-journal": {
+                "kind": "actornet", "address": endpoint(journaled), "in_flight": 100,
+                "watch": {"dispatcher": journaled, "worker": journaled_worker}},
         })
     lines = {name: line(name, rounds, in_flight=1 if name.endswith("latency") else 100)
              for name, rounds in measured.items()}
@@ -227,9 +238,27 @@ def relay(settings):
             ("actornet-pipelined", "raw-relay-pipelined", "req_per_s"),
             ("actornet-inproc-pipelined", "raw-relay-pipelined", "req_per_s")):
         lines[name]["ratio_to_raw"] = paired_ratio(measured[name], measured[baseline], field)
+    lines["actornet-pipelined-journal"].update(
+        ratio_to_pipelined=paired_ratio(measured["actornet-pipelined-journal"],
+                                        measured["actornet-pipelined"], "req_per_s"),
+        **journal_size(journal_path))
     order = ("raw-relay-latency", "raw-relay-pipelined", "actornet-latency",
-             "actornet-pipelined", "actornet-inproc-pipelined")
+             "actornet-pipelined", "actornet-inproc-pipelined", "actornet-pipelined-journal")
     return [lines[name] for name in order]
+
+
+def journal_size(path):
+    """What a journal file holds once its dispatcher has stopped: ``journal_bags``,
+    ``journal_file_bytes`` (the file and its WAL), ``journal_bytes_per_bag`` (of
+    the file) and ``journal_payload_per_bag`` (envelope, body and route)."""
+    files = sum(os.path.getsize(f) for f in path.parent.glob(path.name + "*"))
+    with sqlite3.connect(path) as connection:
+        bags, payload = connection.execute(
+            "SELECT count(*), coalesce(avg(size), 0) FROM bags").fetchone()
+    connection.close()
+    return {"journal_bags": bags, "journal_file_bytes": files,
+            "journal_bytes_per_bag": round(files / max(bags, 1), 1),
+            "journal_payload_per_bag": round(payload, 1)}
 
 
 def bodies(settings):

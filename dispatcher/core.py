@@ -26,6 +26,7 @@ from actornet.dispatcher.claims import NameHeld
 from actornet.dispatcher.drain import drain
 from actornet.dispatcher.flow import OutboundGate
 from actornet.dispatcher.identity import SHARED
+from actornet.dispatcher.journal import open_journal
 from actornet.dispatcher.management import Management
 from actornet.dispatcher.metrics import Metrics
 from actornet.dispatcher.outbox import Outbox
@@ -72,11 +73,14 @@ class Dispatcher:
         self.metrics = Metrics()
         self.outbox = Outbox(clock, settings.name, self.stats)
         self.peers = self.outbox.peers
+        self.journal = open_journal(clock, settings, self.outbox, self.stats)
         self.topics = Topics(self.outbox, self.stats)
+        self.topics.journal = self.journal
         management = Management(clock, self.snapshot, settings.token, on_shutdown,
                                 self.announce_supervisor_event)
         self.requests = Requests(clock, settings, Router(self.registry, settings),
-                                 self.outbox, management, self.metrics, self.stats)
+                                 self.outbox, management, self.metrics, self.stats,
+                                 self.journal)
         self.inflight = self.requests.inflight
         self.throttle = AuthThrottle(clock)
         self.message_limit = settings.message_limit
@@ -121,9 +125,10 @@ class Dispatcher:
         return drain(self.clock, self.requests, self.inflight, timeout)
 
     def stop(self):
-        """Stop timers and close every connection.
+        """Stop timers, close every connection and the journal.
 
-        @return: a Deferred that fires once every connection is closed.
+        @return: a Deferred that fires once every connection is closed and the
+            journal's last bags are written.
         """
         if self._sweeper is not None and self._sweeper.running:
             self._sweeper.stop()
@@ -131,11 +136,13 @@ class Dispatcher:
         closed = Deferred()
         if not self.peers:
             closed.callback(None)
+        else:
+            self._closing.append(closed)
+            for peer in list(self.peers):
+                peer.protocol.hangUp()
+        if self.journal is None:
             return closed
-        self._closing.append(closed)
-        for peer in list(self.peers):
-            peer.protocol.hangUp()
-        return closed
+        return closed.addCallback(lambda _: self.journal.close())
 
     def snapshot(self):
         """A read-only :class:`~actornet.dispatcher.snapshot.Snapshot` of now."""

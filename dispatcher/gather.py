@@ -29,13 +29,17 @@ def map_header(count):
 
 
 class Gather:
-    """Collects one answer per actor; ``complete`` once every actor has answered."""
+    """Collects one answer per actor; ``complete`` once every actor has answered.
+    ``service`` and ``method`` are what was asked (the journal files the
+    combined answer under them)."""
 
-    def __init__(self, asker, asker_id, names, route):
+    def __init__(self, asker, asker_id, names, route, service=None, method=None):
         self.asker = asker
         self.asker_id = asker_id
         self.waiting = set(names)
         self.route = route
+        self.service = service
+        self.method = method
         self._entries = []
 
     @property

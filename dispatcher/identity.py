@@ -24,6 +24,8 @@ import attrs
 ACTIONS = ("register", "serve", "ask", "publish")
 EVERYTHING = ("*",)
 RESERVED_NAMES = frozenset({"dispatcher", "mmi"})
+ANSWERED_HERE = frozenset({"mmi", "journal"})
+"""The services the dispatcher answers itself, which no peer may serve."""
 RESERVED_PREFIX = "actornet"
 
 
@@ -77,7 +79,7 @@ def reserved(action, value, dispatcher="dispatcher"):
             return (f"the name {value!r} is reserved: names starting with "
                     f"{RESERVED_PREFIX!r} belong to actornet")
     elif action == "serve":
-        if folded == "mmi":
+        if folded in ANSWERED_HERE:
             return f"the service {value!r} is answered by the dispatcher itself"
         if folded.startswith(RESERVED_PREFIX + "."):
             return (f"the service {value!r} is reserved: services under "

@@ -3,7 +3,8 @@
 Every frame the dispatcher sends goes through :meth:`Outbox.write`, which
 counts it, tells the receiver's outbound gate (flow control), and drops it as a
 dead letter when its peer has gone.  Stamps carry the dispatcher's name, host,
-pid and a sequence number of its own.
+pid and a sequence number of its own: ``seq``, the number of the last stamp,
+which with the dispatcher's name is the key of the bag it stamped.
 """
 
 import os
@@ -25,16 +26,16 @@ class Outbox:
         self.pid = os.getpid()
         self.peers = set()
         self.cork = Cork()
-        self._seq = 0
+        self.seq = 0
 
     def stamp(self, route, peer, arrived):
         """Append the dispatcher's stamp for a bag that came from ``peer`` at ``arrived``."""
-        self._seq += 1
+        self.seq += 1
         constant = peer.our_stamp
         if not constant:
             constant = peer.our_stamp = constant_part(self.name, self.host, self.pid,
                                                       peer.conn_id)
-        route.append(stamp_after(constant, self._seq, arrived, self.clock.seconds(),
+        route.append(stamp_after(constant, self.seq, arrived, self.clock.seconds(),
                                  len(route) + 1))
 
     def send(self, peer, envelope, body=b"", requester=None):

@@ -4,8 +4,10 @@ A request is checked and sent to the actors the router chose, each copy entered
 in the in-flight table; it leaves the table exactly once: answered by its
 actor, timed out, cancelled, failed (or retried once, when idempotent) because its actor
 was lost, or failed by a drain.  Answers of an ``all`` or list request are
-combined by a :class:`~actornet.dispatcher.gather.Gather`.  ``mmi`` requests are
-answered by the dispatcher itself.
+combined by a :class:`~actornet.dispatcher.gather.Gather`.  ``mmi`` and
+``journal`` requests are answered by the dispatcher itself.  With a journal,
+every request and answer routed here (a gathered answer once combined) is
+recorded in it (one hook each).
 """
 
 import attrs
@@ -15,6 +17,8 @@ from actornet.dispatcher.admission import Refusal
 from actornet.dispatcher.gather import Gather
 from actornet.dispatcher.inflight import InFlight, Pending
 from actornet.dispatcher.jobs import Jobs
+from actornet.dispatcher.journal_service import SERVICE as JOURNAL
+from actornet.dispatcher.journal_service import JournalService
 from actornet.dispatcher.management import SERVICE as MANAGEMENT
 from actornet.dispatcher.management import ManagementError
 from actornet.dispatcher.router import busy_message
@@ -29,7 +33,8 @@ class Requests:
 
     log = Logger()
 
-    def __init__(self, clock, settings, router, outbox, management, metrics, stats):
+    def __init__(self, clock, settings, router, outbox, management, metrics, stats,
+                 journal=None):
         self.clock = clock
         self.settings = settings
         self.name = settings.name
@@ -39,6 +44,9 @@ class Requests:
         self.management = management
         self.metrics = metrics
         self.stats = stats
+        self.journal = journal
+        self.journal_service = JournalService(journal)
+        self.answered_here = {MANAGEMENT: self._manage, JOURNAL: self._journal}
         self.draining = False
         self.jobs = Jobs(self.inflight, outbox, stats, self.dead_letter)
 
@@ -69,9 +77,11 @@ class Requests:
             self.refuse(asker, asker_id, tell, origin, ttl)
             return
         self.outbox.stamp(route, peer, now)
-        if service == MANAGEMENT:
-            self._manage(asker, asker_id, tell, envelope, body)
+        if service in self.answered_here:
+            self.answered_here[service](asker, asker_id, tell, envelope, body)
             return
+        if self.journal is not None:
+            self.journal.record(envelope, body, service, envelope["m"])
         target = envelope.pop("tgt", "any")
         choice = self.router.choose(service, target, idempotent=envelope.get("idem", False))
         if type(choice) is Refusal:
@@ -98,7 +108,7 @@ class Requests:
         gather = origin.gather if origin is not None else None
         if gather is None and choice.gathered:
             gather = Gather(asker, asker_id, [w.name for w in choice.workers + choice.busy],
-                            route)
+                            route, service, envelope["m"])
             for worker in choice.busy:
                 gather.add(worker.name, Status.BUSY,
                            error=[Status.BUSY.label, busy_message([worker])])
@@ -159,21 +169,47 @@ class Requests:
 
     def _manage(self, asker, asker_id, tell, envelope, body):
         """Answer an ``mmi`` request from the dispatcher's own state."""
-        try:
-            data = codec.decode(bytes(body)) if len(body) else {}
-            if not isinstance(data, dict):
-                raise ValueError(f"a body is a map, not {type(data).__name__}")
-        except ValueError as e:
-            self.refuse(asker, asker_id, tell, None, Refusal(Status.MALFORMED_BODY, str(e)))
+        data = self._request_map(asker, asker_id, tell, body)
+        if data is None:
             return
         try:
             result = self.management.answer(envelope["m"], data)
         except ManagementError as e:
             self.refuse(asker, asker_id, tell, None, Refusal(e.status, str(e)))
             return
-        if tell:
+        self._answer_here(asker, asker_id, tell, envelope["r"], result)
+
+    def _journal(self, asker, asker_id, tell, envelope, body):
+        """Answer a ``journal`` request once the journal has (off the reactor)."""
+        data = self._request_map(asker, asker_id, tell, body)
+        if data is None:
             return
         route = envelope["r"]
+
+        def failed(failure):
+            if failure.check(ManagementError):
+                refusal = Refusal(failure.value.status, str(failure.value))
+            else:
+                refusal = Refusal(Status.FAILURE, f"the journal failed: "
+                                                  f"{failure.getErrorMessage()}")
+            self.refuse(asker, asker_id, tell, None, refusal)
+        self.journal_service.answer(envelope["m"], data, self.outbox.seq, envelope).addCallbacks(
+            lambda result: self._answer_here(asker, asker_id, tell, route, result), failed)
+
+    def _request_map(self, asker, asker_id, tell, body):
+        """The decoded map of a request the dispatcher answers, or None (refused)."""
+        try:
+            data = codec.decode(bytes(body)) if len(body) else {}
+            if not isinstance(data, dict):
+                raise ValueError(f"a body is a map, not {type(data).__name__}")
+        except ValueError as e:
+            self.refuse(asker, asker_id, tell, None, Refusal(Status.MALFORMED_BODY, str(e)))
+            return None
+        return data
+
+    def _answer_here(self, asker, asker_id, tell, route, result):
+        if tell:
+            return
         self.outbox.stamp(route, asker, self.clock.seconds())
         self.outbox.send(asker, messages.response(asker_id, route, sender=self.name),
                          codec.encode(result))
@@ -202,6 +238,8 @@ class Requests:
             self._slow_reader(pending, len(body))
             return
         self.outbox.stamp(route, peer, now)
+        if self.journal is not None:
+            self.journal.record(envelope, body, pending.service, pending.method)
         envelope["id"] = pending.asker_id
         envelope["src"] = worker.name
         self.outbox.send(asker, envelope, body)
@@ -272,8 +310,10 @@ class Requests:
             return
         route = gather.route
         self.outbox.stamp(route, gather.asker, self.clock.seconds())
-        self.outbox.send(gather.asker, messages.response(gather.asker_id, route,
-                                                         sender=self.name), gather.body())
+        envelope, body = messages.response(gather.asker_id, route, sender=self.name), gather.body()
+        if self.journal is not None:
+            self.journal.record(envelope, body, gather.service, gather.method)
+        self.outbox.send(gather.asker, envelope, body)
 
     # -- failures ------------------------------------------------------------
 

@@ -49,6 +49,9 @@ class DispatcherSettings:
     max_in_flight_per_asker: int = 10_000
     max_retry_body_bytes: int = 1024 * 1024
     slow_consumer_seconds: float = 10.0
+    journal: str | None = None
+    journal_max_bytes: int = 256 * 1024 * 1024
+    journal_max_age: float = 7 * 24 * 3600.0
     identities: tuple = ()
 
     @property

@@ -5,6 +5,7 @@ from all of them in one pass, and a topic with no subscriber left is dropped.
 A peer may publish only where its identity allows, never under ``actornet.``
 (the dispatcher's own topics, e.g. the death watch); a subscriber that reads
 too slowly misses events (counted) rather than holding the publisher back.
+With a journal, every event a peer publishes is recorded in it.
 """
 
 from twisted.logger import Logger
@@ -24,6 +25,7 @@ class Topics:
         self.outbox = outbox
         self.stats = stats
         self.relay = None
+        self.journal = None
         self._by_topic = {}
 
     # -- frames from peers ---------------------------------------------------
@@ -46,6 +48,8 @@ class Topics:
             fresh_route(route, peer)
             self.outbox.stamp(route, peer, now)
             envelope["src"] = peer.name
+            if self.journal is not None:
+                self.journal.record(envelope, body, topic, None)
             self.publish(envelope, body)
             return
         self.stats["forbidden"] += 1

@@ -364,61 +364,46 @@ def test_trace_without_a_journal_is_one_unknown_service_line(network):
     assert len(done.stderr.splitlines()) == 1
 
 
-FAKE_JOURNAL = '''
+BILLING = '''
 from actornet import Actor, handler
-from actornet.protocols.stamp import Stamp
 
 
-class FakeJournal(Actor):
-    """Answers as the journal will: each bag's route in wire form, the bag's
-    key being its first stamp's name and sequence number (here made from the
-    request, after which the request's own stamps follow)."""
-
-    services = ("journal",)
-
-    def bag(self, request, name, seq):
-        first = request.route[0]
-        made = Stamp(name, "elsewhere", 1, 1, seq, first.arrived - 0.001,
-                     first.arrived - 0.001, 1)
-        return {"key": [name, seq], "route": [made.to_wire()] + [
-            stamp.to_wire() for stamp in request.route]}
+class Billing(Actor):
+    services = ("billing",)
 
     @handler
-    def get(self, request):
-        name, seq = request["key"]
-        return self.bag(request, name, seq)
-
-    @handler
-    def last(self, request):
-        name = request.get("service", "any")
-        return {"bags": [self.bag(request, name, seq) for seq in range(request["n"])]}
+    def charge(self, bag):
+        return {"charged": bag["amount"]}
 '''
 
 
 def test_trace_draws_the_bags_the_journal_answers_by_key_and_last(tmp_path):
     """`trace NAME:SEQ` asks journal.get for that key and `trace --last N
     --service S` journal.last; each bag is drawn under its key."""
-    (tmp_path / "fakejournal.py").write_text(FAKE_JOURNAL)
+    (tmp_path / "billing.py").write_text(BILLING)
     connection = tmp_path / "connection.json"
     config = tmp_path / "net.toml"
     config.write_text('[dispatcher]\nlisten = ["tcp:0:interface=127.0.0.1"]\n'
-                      f'connection_file = "{connection}"\n\n'
-                      '[[actor]]\nclass = "fakejournal:FakeJournal"\nname = "journal"\n')
+                      f'connection_file = "{connection}"\njournal = "bags.db"\n\n'
+                      '[[actor]]\nclass = "billing:Billing"\nname = "billing-1"\n')
     process = start_twistd(config, tmp_path)
     try:
-        process.output.wait_for("actor journal joined")
+        process.output.wait_for("actor billing-1 joined")
         found = ("--connection-file", str(connection))
-        done = cli("trace", "client-9:4", *found)
-        assert done.returncode == 0, done.stderr
-        title, header, *rows = done.stdout.splitlines()
-        assert title.startswith("trace of client-9:4 (3 hops, ")
-        assert [row.split()[1] for row in rows][::2] == ["client-9", "dispatcher"]
-        assert [row.split()[3] for row in rows] == ["actor", "actor", "dispatcher"]
+        assert cli("call", "billing", "charge", "--data", '{"amount": 5}', *found).returncode == 0
         done = cli("trace", "--last", "2", "--service", "billing", "--json", *found)
         assert done.returncode == 0, done.stderr
-        shown = json.loads(done.stdout)
-        assert [bag["key"] for bag in shown] == ["billing:0", "billing:1"]
-        assert [hop["name"] for hop in shown[0]["hops"]][0] == "billing"
+        answer, request = json.loads(done.stdout)
+        assert [hop["name"] for hop in answer["hops"]][-2:] == ["billing-1", "dispatcher"]
+        assert [hop["name"] for hop in request["hops"]][-1] == "dispatcher"
+        kept = cli("call", "journal", "last", "--data", '{"n": 1, "service": "billing"}',
+                   *found)
+        server, seq = json.loads(kept.stdout)["bags"][0]["key"]
+        done = cli("trace", f"{server}:{seq}", *found)
+        assert done.returncode == 0, done.stderr
+        title, header, *rows = done.stdout.splitlines()
+        assert title.startswith("trace of ") and "(4 hops, " in title
+        assert "billing-1" in done.stdout
     finally:
         stop(process)
 

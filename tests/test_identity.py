@@ -143,11 +143,12 @@ def test_reserved_names_are_refused_even_to_the_shared_identity(name, message):
 
 @pytest.mark.parametrize(("service", "message"), [
     ("mmi", "the service 'mmi' is answered by the dispatcher itself"),
+    ("journal", "the service 'journal' is answered by the dispatcher itself"),
     ("actornet.actors", "the service 'actornet.actors' is reserved: services under "
                         "'actornet.' belong to actornet"),
 ])
 def test_reserved_services_are_refused_even_to_the_shared_identity(service, message):
-    """No identity may serve mmi or a service under actornet."""
+    """No identity may serve mmi, journal or a service under actornet."""
     assert admit(register("impostor", ["work", service]), DispatcherSettings(),
                  registry()) == Refusal(Status.UNAUTHORIZED, message, "forbidden")
 

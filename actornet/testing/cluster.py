@@ -86,7 +86,13 @@ class Cluster:
         self._watchers = []
         self._extra_ports = []
         self.runner = ThreadRunner(reactor)
-        self._driver = AutoJump(self.clock, reactor, self.runner) if mode == "memory" else None
+        self._driver = AutoJump(self.clock, reactor, self.runner,
+                                self._journal_busy) if mode == "memory" else None
+
+    def _journal_busy(self):
+        """Whether the dispatcher's journal is at work in its database thread."""
+        journal = self.dispatcher.journal if self.dispatcher is not None else None
+        return journal is not None and journal.busy > 0
 
     async def start(self):
         """Start the dispatcher; returns the cluster."""

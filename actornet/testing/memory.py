@@ -129,15 +129,16 @@ class AutoJump:
     """Drives a Clock from the real reactor: run what is due, else jump to the next timer.
 
     Virtual time never jumps while real work is outstanding (a handler waiting
-    on a thread, e.g. the file share hashing a file, as ``runner.busy`` counts),
-    or a 30 s virtual timeout would pass in the few real milliseconds the
-    thread takes.
+    on a thread, e.g. the file share hashing a file, as ``runner.busy`` counts,
+    or whatever ``busy()`` says, e.g. the journal's database thread), or a 30 s
+    virtual timeout would pass in the few real milliseconds the thread takes.
     """
 
-    def __init__(self, clock, reactor, runner):
+    def __init__(self, clock, reactor, runner, busy=lambda: False):
         self.clock = clock
         self.reactor = reactor
         self.runner = runner
+        self.busy = busy
         self._call = None
         self._running = False
         self._pause = 0
@@ -150,7 +151,7 @@ class AutoJump:
         """Work on real threads: the actors' runner, or the reactor's own pool
         (name resolution for a real HTTP request a test makes, say)."""
         return bool(self.runner.busy or self.reactor.getThreadPool().working
-                    or self.reactor.threadCallQueue)
+                    or self.reactor.threadCallQueue or self.busy())
 
     def _tick(self):
         self._call = None
