@@ -11,6 +11,10 @@ stands, ``jobs.wait`` answers once it is done, ``jobs.list`` lists them, and
 handler's progress reports (the last 100) for ``jobs.status``.  Finished jobs
 are kept ``keep_seconds`` (option, default an hour), then dropped and counted;
 at most ``max_jobs`` are kept.
+
+When the dispatcher keeps a journal, each job is saved in it and its id is its
+journal key (``SERVER:SEQ``): its outcome is merged into that bag when it
+ends, so ``jobs.status`` still answers after a restart, from the journal.
 """
 
 import uuid
@@ -96,7 +100,8 @@ class Jobs(Actor):
                 raise NoWorkers(f"no actor called {missing[0]!r} serves {service!r} now")
             actors = wanted
         self._forget_old()
-        job = Job(uuid.uuid4().hex[:12], service, method, target, actors, self.clock.seconds())
+        job = Job("", service, method, target, actors, self.clock.seconds())
+        job.id = await self._journal_id(job)
         self.jobs[job.id] = job
         job.asked = self.ask(service, method, bag.get("data", {}), target=target,
                              timeout=float(bag.get("timeout", 3600.0)),
@@ -106,14 +111,17 @@ class Jobs(Actor):
         return {"status": DISPATCHED, "job": job.id, "actors": actors}
 
     @handler
-    def status(self, bag):
+    async def status(self, bag):
         """How job ``{job: ID}`` stands: running, done (with its result) or failed."""
-        return self._job(bag).row()
+        job = self.jobs.get(bag.get("job"))
+        return job.row() if job is not None else await self._from_journal(bag)
 
     @handler
-    def wait(self, bag):
+    async def wait(self, bag):
         """Answer once job ``{job: ID}`` is no longer running (its row)."""
-        job = self._job(bag)
+        job = self.jobs.get(bag.get("job"))
+        if job is None:
+            return await self._from_journal(bag)
         if job.state != "running":
             return job.row()
         waiter = Deferred()
@@ -134,6 +142,33 @@ class Jobs(Actor):
         if job.state == "running":
             job.asked.cancel()
         return job.row()
+
+    async def _journal_id(self, job):
+        """The job's journal key as its id once it is saved there; a random id when
+        the dispatcher keeps no journal."""
+        try:
+            server, seq = await self.journal.save(job.row())
+        except UnknownService:
+            return uuid.uuid4().hex[:12]
+        return f"{server}:{seq}"
+
+    async def _from_journal(self, bag):
+        """A job this service no longer holds (it restarted, or dropped it), as the
+        journal kept it; one still running then was lost with the restart."""
+        server, _, seq = str(bag.get("job")).rpartition(":")
+        stored = None
+        if server and seq.isdigit():
+            try:
+                stored = await self.journal.get((server, int(seq)))
+            except UnknownService:
+                stored = None
+        if not stored or "state" not in stored:
+            self._job(bag)
+        row = dict(stored, job=bag["job"])
+        if row["state"] == "running":
+            row.update(state="lost", error={"type": "lost", "message": "the jobs service "
+                                            "restarted while the job ran"})
+        return row
 
     def _job(self, bag):
         job = self.jobs.get(bag.get("job"))
@@ -164,6 +199,12 @@ class Jobs(Actor):
 
     def _finish(self, job):
         job.finished = self.clock.seconds()
+        server, _, seq = job.id.rpartition(":")
+        if server and seq.isdigit():
+            self.journal.match_merge(job.row(), key=(server, int(seq))).addErrback(
+                lambda failure: self.log.warn("jobs: job {job} could not be kept in the "
+                                              "journal: {why}", job=job.id,
+                                              why=failure.getErrorMessage()))
         waiters, job.waiters = job.waiters, []
         for waiter in waiters:
             waiter.callback(job.row())

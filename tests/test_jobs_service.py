@@ -109,3 +109,33 @@ async def test_a_job_keeps_its_progress_and_cancelling_it_cancels_the_handler(
     row = await client.job(counted["job"], wait=True)
     assert row["progress"] == [{"done": n, "total": 3} for n in (1, 2, 3)]
     assert row["result"] == {"counted": 3}
+
+
+@pytest_twisted.ensureDeferred
+async def test_with_a_journal_a_job_is_still_answered_after_a_restart(tmp_path):
+    """The job's id is its journal key; after the dispatcher and the jobs service
+    restart, its outcome comes from the journal, and one that was running is lost."""
+    from actornet.testing import Cluster
+
+    cluster = await Cluster(mode="memory", journal=str(tmp_path / "journal.db")).start()
+    try:
+        client = await started(cluster)
+        await cluster.add(Reporter("reporter"))
+        counted = await client.submit("report", "count", {"steps": 2})
+        assert counted["job"].startswith("dispatcher:")
+        await client.job(counted["job"], wait=True)
+        running = await client.submit("report", "slow")
+        await cluster.services["jobs"].stopService()
+        await cluster.restart_dispatcher()
+        await cluster.add(Jobs("jobs"))
+        client = await cluster.client()
+        row = await client.job(counted["job"])
+        assert row["state"] == "done" and row["result"] == {"counted": 2}
+        assert row["progress"] == [{"done": 1, "total": 2}, {"done": 2, "total": 2}]
+        lost = await client.job(running["job"], wait=True)
+        assert lost["state"] == "lost"
+        with pytest.raises(ActornetError) as unknown:
+            await client.job("dispatcher:999999")
+        assert "no job" in str(unknown.value)
+    finally:
+        await cluster.stop()
