@@ -77,9 +77,10 @@ async def dispatcher_names(reached):
 
 
 def show_traces(routes, dispatchers=DISPATCHERS, *, out=sys.stdout, text=True,
-                json_out=False, svg=None, slow_ms=None):
+                json_out=False, svg=None, slow_ms=None, titles=None):
     """Draw each of ``routes`` (bags' routes, sequences of stamps), each titled
-    with its bag's key (its first stamp's name and sequence number): with
+    with ``titles`` (the journal's keys) or else its first stamp's name and
+    sequence number: with
     ``text`` as a terminal timeline on ``out`` (colored when ``out`` is a
     terminal and $NO_COLOR is unset), with ``json_out`` as one JSON list on
     ``out``, with ``svg`` as an SVG picture written to that file.
@@ -87,7 +88,9 @@ def show_traces(routes, dispatchers=DISPATCHERS, *, out=sys.stdout, text=True,
     @raise ActornetError: the SVG file could not be written (not an OSError,
         which ``actornet.cli.main`` reports as a failed connection).
     """
-    traces = [(_key(route), timeline(route, dispatchers, slow_ms=slow_ms)) for route in routes]
+    titles = titles or [_key(route) for route in routes]
+    traces = [(title, timeline(route, dispatchers, slow_ms=slow_ms))
+              for title, route in zip(titles, routes, strict=True)]
     if json_out:
         print(json.dumps([{"key": key, **as_json(trace)} for key, trace in traces]), file=out)
     elif text:
@@ -260,10 +263,21 @@ async def run_trace(reactor, args):
         except UnknownService as e:
             raise UnknownService(f"the dispatcher keeps no journal, so there are no bags to "
                                  f"trace ({e.message})") from e
-        return routes_from_journal(answer), await dispatcher_names(reached)
+        return answer, await dispatcher_names(reached)
 
-    routes, dispatchers = await with_client(reactor, args, read)
-    show_traces(routes, dispatchers, json_out=args.json, svg=args.svg, slow_ms=args.slow_ms)
+    answer, dispatchers = await with_client(reactor, args, read)
+    show_traces(routes_from_journal(answer), dispatchers, json_out=args.json, svg=args.svg,
+                slow_ms=args.slow_ms, titles=keys_from_journal(answer))
+
+
+def keys_from_journal(answer):
+    """The journal keys (``SERVER:SEQ``) of the bags in its answer, or None when
+    a bag has none (the drawing then titles it by its first stamp)."""
+    bags = answer.get("bags", [answer])
+    keys = [bag.get("key") for bag in bags]
+    if not all(isinstance(key, list) and len(key) == 2 for key in keys):
+        return None
+    return [f"{server}:{seq}" for server, seq in keys]
 
 
 def routes_from_journal(answer):
