@@ -79,8 +79,11 @@ def read_recording(path):
 
     The file is opened read-only: a journal a dispatcher is still writing may be
     read, and nothing is changed.
+    @raise FileNotFoundError: when there is no file at ``path``.
     @raise sqlite3.Error: when ``path`` is not a readable journal.
     """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no journal file at {path}")
     connection = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True)
     try:
         rows = connection.execute(

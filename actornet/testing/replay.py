@@ -58,6 +58,7 @@ async def replay(journal, actors, *, services=None, reactor=None):
     @param reactor: the real reactor that drives the cluster's Clock.
     @return: the :class:`Difference` of every request whose answer differs,
         in the order they were recorded; empty when every answer matches.
+    @raise FileNotFoundError: when there is no file at ``journal``.
     @raise sqlite3.Error: when ``journal`` is not a readable journal file.
     """
     names = {actor.name for actor in actors}
