@@ -211,6 +211,26 @@ async def test_requests_actors_asked_or_forwarded_are_left_to_the_actors(tmp_pat
 
 
 @pytest_twisted.ensureDeferred
+async def test_targets_are_replayed_and_a_gathered_answer_is_compared_whole(tmp_path):
+    """A request to one named actor goes to it again, and an ``all`` request's
+    combined answer is compared member by member."""
+
+    async def targeted(cluster, client):
+        await client.ask("ledger", "add", {"a": 1, "b": 1}, target="ledger-2")
+        await client.ask("ledger", "add", {"a": 6, "b": 6}, target="all")
+
+    path = tmp_path / "journal.db"
+    await record(path, [Ledger("ledger-1"), Ledger("ledger-2")], targeted)
+    first, second = Ledger("ledger-1"), OffByOne("ledger-2")
+    [difference] = await replay(path, actors=[first, second])
+    assert len(first.arrived) == 1 and len(second.arrived) == 2
+    assert difference.recorded.body == {"ledger-1": {"status": 200, "result": {"sum": 12}},
+                                        "ledger-2": {"status": 200, "result": {"sum": 12}}}
+    assert difference.replayed.body == {"ledger-1": {"status": 200, "result": {"sum": 12}},
+                                        "ledger-2": {"status": 200, "result": {"sum": 13}}}
+
+
+@pytest_twisted.ensureDeferred
 async def test_services_limits_the_replay_to_their_requests(tmp_path):
     """With ``services``, requests to other services are neither sent nor compared."""
 
