@@ -5,7 +5,7 @@ import time
 import pytest
 import pytest_twisted
 
-from actornet import Actor, handler
+from actornet import Actor, RemoteError, handler
 from actornet.protocols.codes import Status
 from actornet.testing import Cluster, Difference, Outcome, read_recording, replay
 
@@ -155,7 +155,7 @@ async def test_a_request_that_failed_matches_when_it_fails_the_same_way(tmp_path
     async def overdrawn(cluster, client):
         client.tell("ledger", "deposit", {"amount": 5})
         await client.ask("ledger", "withdraw", {"amount": 3})
-        with pytest.raises(Exception, match="only 2 left"):
+        with pytest.raises(RemoteError, match="only 2 left"):
             await client.ask("ledger", "withdraw", {"amount": 4})
 
     path = tmp_path / "journal.db"
@@ -178,7 +178,7 @@ async def test_a_failure_that_changed_is_reported(tmp_path):
             return {"total": self.total}
 
     async def overdrawn(cluster, client):
-        with pytest.raises(Exception, match="only 0 left"):
+        with pytest.raises(RemoteError, match="only 0 left"):
             await client.ask("ledger", "withdraw", {"amount": 4})
 
     path = tmp_path / "journal.db"
