@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import pytest_twisted
 from test_twistd import start_twistd, stop
+
+from actornet.testing import Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -27,7 +30,7 @@ def readme_blocks():
 
 
 @pytest.mark.parametrize("name", ["greeter.py", "test_greeter.py", "test_greeter_trial.py",
-                                  "script.py"])
+                                  "script.py", "test_incident.py"])
 def test_readme_shows_the_example_files_exactly(name):
     """Each example file in the README is the file in examples/, byte for byte."""
     assert readme_blocks()[name] == (EXAMPLES / name).read_text()
@@ -78,3 +81,42 @@ def test_readme_script_example_asks_the_example_network(tmp_path):
     finally:
         stop(network)
     assert (done.returncode, done.stdout) == (0, "99\n"), done.stderr
+
+
+async def record_incident(path, greeter):
+    """A greeter network's traffic, journaled to ``path`` as production would."""
+    cluster = await Cluster(mode="memory", journal=str(path)).start()
+    try:
+        await cluster.add(greeter)
+        client = await cluster.client("shop")
+        await client.ask("greet", "hello", {"name": "ada"})
+        await cluster.advance(30)
+        await client.ask("greet", "shout", {"name": "bob"})
+    finally:
+        await cluster.stop()
+
+
+def run_incident_test(folder):
+    return subprocess.run([sys.executable, "-m", "pytest", "test_incident.py", "-q",
+                           "-p", "no:cacheprovider"], cwd=folder, capture_output=True,
+                          text=True, timeout=100)
+
+
+@pytest_twisted.ensureDeferred
+async def test_readme_replay_example_passes_and_names_a_changed_answer(tmp_path, monkeypatch):
+    """test_incident.py passes against the greeter that recorded incident.db, and a
+    changed greeter fails it, naming the request whose answer changed."""
+    for name in ("greeter.py", "test_incident.py"):
+        shutil.copy(EXAMPLES / name, tmp_path / name)
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    from greeter import Greeter
+    await record_incident(tmp_path / "incident.db", Greeter("greeter-1"))
+    done = run_incident_test(tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+    greeter = tmp_path / "greeter.py"
+    greeter.write_text(greeter.read_text().replace(".upper()", ".title()"))
+    done = run_incident_test(tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "method='shout'" in done.stdout and "HELLO, BOB" in done.stdout
+    assert "Hello, Bob" in done.stdout
