@@ -21,6 +21,7 @@ import traceback
 
 import federation
 import peers
+import progress
 import scenarios
 from procs import BENCH, raise_fd_limit, stop_all
 
@@ -36,6 +37,7 @@ GROUPS = [
     ("norfab", ["norfab"], peers.norfab),
     ("crossbar", ["crossbar-latency", "crossbar-pipelined"], peers.crossbar),
     ("federation", federation.NAMES, federation.federation),
+    ("progress", progress.NAMES, progress.progress),
 ]
 
 # scenario: (field, baseline scenario); ratio_to_raw = value / the baseline's value, where
@@ -132,6 +134,8 @@ def table(lines, elapsed):
             rate = f"{r['mb_per_s']:,.1f} MB/s"
         elif "req_per_s" in r:
             rate = f"{r['req_per_s']:,.0f} req/s"
+        elif "events_per_s" in r:
+            rate = f"{r['events_per_s']:,.0f} ev/s"
         else:
             rate = f"{r['dispatcher_cpu_pct']:.2f} % CPU"
         ratio = next((r[key] for key in RATIOS if key in r), None)
@@ -159,10 +163,14 @@ def _notes(r):
     if r.get("cpu_us_per_req"):
         notes.append("cpu us/req " + " ".join(
             f"{k} {v:.0f}" for k, v in r["cpu_us_per_req"].items() if round(v)))
+    elif r.get("cpu_us_per_event"):
+        notes.append("cpu us/event " + " ".join(
+            f"{k} {v:.1f}" for k, v in r["cpu_us_per_event"].items()))
+        notes.append(f"job ms {r['job_ms']:.0f}")
     elif r.get("cpu_pct"):
         notes.append("cpu% " + " ".join(f"{k} {v:.0f}" for k, v in r["cpu_pct"].items()))
     for key in ("cpu_us_per_msg", "extra_in_copies", "kib_per_idle_actor",
-                "dispatcher_rss_kib", "errors"):
+                "dispatcher_rss_kib", "errors", "dropped"):
         if r.get(key):
             notes.append(f"{key} {r[key]:,.4g}" if isinstance(r[key], float)
                          else f"{key} {r[key]:,}")
