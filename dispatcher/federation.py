@@ -19,7 +19,6 @@ would have left it are refused FEDERATION_DOWN until NATS is back.
 """
 
 import random
-import struct
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import LoopingCall
@@ -27,15 +26,10 @@ from twisted.logger import Logger
 
 from actornet.dispatcher.claims import Claims
 from actornet.dispatcher.directory import BadHello, RemoteDispatcher, hello, read_hello
-from actornet.dispatcher.links import HEADER, OPEN, RESET, LinkTransport
+from actornet.dispatcher.fedevents import EventRelay
+from actornet.dispatcher.links import HEADER, OPEN, STALE, LinkTransport, Renew
 from actornet.dispatcher.peer import DispatcherProtocol
 from actornet.dispatcher.remote import RemoteActor
-from actornet.protocols import codec
-from actornet.protocols.codes import Kind
-from actornet.protocols.envelope import MalformedEnvelope, check
-from actornet.protocols.framing import frame_parts
-
-_FRAME = struct.Struct(">II")
 
 
 class LinkProtocol(DispatcherProtocol):
@@ -75,7 +69,9 @@ class Federation:
         self.registry.federation_down = "not connected to NATS yet"
         self.claims = Claims(bus, self.name, self.boot, self.owner_alive)
         dispatcher.federation = self
-        dispatcher.topics.relay = self.relay
+        self.events = EventRelay(dispatcher, bus, self.prefix, self.links,
+                                 lambda: self.up_since is not None)
+        dispatcher.topics.relay = self.events.relay
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -83,7 +79,7 @@ class Federation:
         """Subscribe, say hello every keepalive interval, and connect."""
         self.bus.subscribe(f"{self.prefix}.hello", self.hello_in)
         self.bus.subscribe(f"{self.prefix}.link.{self.name}.*", self.link_in)
-        self.bus.subscribe(f"{self.prefix}.events.*", self.event_in)
+        self.bus.subscribe(f"{self.prefix}.events.*", self.events.event_in)
         self._ticker = LoopingCall(self.tick)
         self._ticker.clock = self.clock
         self._ticker.start(self.dispatcher.liveness.interval, now=False)
@@ -339,72 +335,20 @@ class Federation:
             return
         remote.last_seen = self.clock.seconds()
         link = self.link_to(remote)
-        transport = link.protocol.transport
-        if seq == RESET:
-            closes = data[HEADER.size:HEADER.size + 4] == transport.epoch_bytes
-            if epoch == transport.in_epoch or closes:
-                link.dropped_because = f"dispatcher {sender} closed the link"
-                transport.abortConnection()
-            return
-        if seq == OPEN and epoch == transport.in_epoch:
-            return
-        if epoch != transport.in_epoch:
-            if seq != OPEN:
-                self.stats["federation_stale_messages"] += 1
-                if epoch not in transport.refused:
-                    transport.refused.add(epoch)
-                    transport.refuse(epoch)
-                return
-            knows = int.from_bytes(data[HEADER.size:HEADER.size + 4], "big")
-            if knows != transport.epoch and transport.seq > OPEN:
-                link.dropped_because = f"dispatcher {sender} opened a new link"
-                transport.abortConnection()
-                link = self.link_to(remote, epoch)
-            else:
-                if knows != transport.epoch:
-                    transport.in_epoch = epoch
-                    transport.open()
-                transport.established(epoch)
-            link.protocol.transport.in_seq = OPEN
-            return
-        if seq != transport.in_seq + 1:
-            self.stats["federation_gaps"] += 1
-            link.dropped_because = (f"{seq - transport.in_seq - 1} messages from dispatcher "
-                                    f"{sender} were lost")
-            transport.abortConnection()
-            return
-        transport.in_seq = seq
-        link.protocol.dataReceived(data[HEADER.size:])
-
-    # -- events ----------------------------------------------------------------
-
-    def relay(self, envelope, body):
-        """An event published here goes to every other dispatcher's subscribers."""
-        if self.up_since is not None:
-            self.bus.publish(f"{self.prefix}.events.{self.name}",
-                             b"".join(frame_parts(codec.encode(envelope), body)))
-
-    def event_in(self, subject, data):
-        sender = subject.rpartition(".")[2]
-        link = self.links.get(sender)
-        if link is None:
+        meaning = link.protocol.transport.receive(epoch, seq, data[HEADER.size:])
+        if type(meaning) is bytes:
+            link.protocol.dataReceived(meaning)
+        elif meaning is STALE:
             self.stats["federation_stale_messages"] += 1
-            return
-        try:
-            total, size = _FRAME.unpack_from(data)
-            if 4 + total != len(data) or 8 + size > len(data):
-                raise MalformedEnvelope("not one whole frame")
-            envelope = codec.decode(data[8:8 + size])
-            if check(envelope) is not Kind.EVENT:
-                raise MalformedEnvelope("not an event")
-        except (ValueError, struct.error) as e:
-            self.stats["federation_bad_messages"] += 1
-            self.log.warn("federation: ignored an event from {sender}: {why}", sender=sender,
-                          why=e)
-            return
-        route = envelope.setdefault("r", [])
-        self.dispatcher.outbox.stamp(route, link, self.clock.seconds())
-        self.dispatcher.topics.deliver(envelope, data[8 + size:])
+        elif type(meaning) is Renew:
+            link.dropped_because = f"dispatcher {sender} opened a new link"
+            link.protocol.transport.abortConnection()
+            self.link_to(remote, meaning.epoch).protocol.transport.in_seq = OPEN
+        elif meaning is not None:
+            if meaning.gap:
+                self.stats["federation_gaps"] += 1
+            link.dropped_because = meaning.why
+            link.protocol.transport.abortConnection()
 
     # -- the network view ------------------------------------------------------
 

@@ -23,6 +23,7 @@ and no frame of an old stream is taken for a new one's.
 
 import struct
 
+import attrs
 from twisted.internet.interfaces import IAddress, ITransport
 from zope.interface import implementer
 
@@ -39,6 +40,27 @@ the epoch of the stream it last received on that link, so the other end closes
 its side whichever of the two streams it knows.  A refusal (see
 :meth:`LinkTransport.refuse`) names epoch 0 in its header: it closes only the
 stream in its body, not the one its sender is opening."""
+
+
+@attrs.frozen
+class Renew:
+    """The other end opened a new stream while this end's has carried frames it
+    cannot have linked: this link must close and a new one follow ``epoch``."""
+
+    epoch: int
+
+
+@attrs.frozen
+class Broken:
+    """The link must close: ``why`` (``gap``: messages were lost)."""
+
+    why: str
+    gap: bool = False
+
+
+STALE = "stale"
+"""What :meth:`LinkTransport.receive` answers for a message of a stream this end
+does not know (it was refused)."""
 
 
 @implementer(IAddress)
@@ -118,6 +140,41 @@ class LinkTransport:
         held, self.held = self.held, []
         for data in held:
             self._send(data)
+
+    def receive(self, epoch, seq, payload):
+        """What one message of the other end's stream (``epoch``, ``seq``) means.
+
+        @return: the frames' bytes to parse; None when it carries none (an open, a
+            repeated open); :data:`STALE` for a message of a stream this end does
+            not know (refused, once per stream); a :class:`Broken` or a
+            :class:`Renew` when the link must close.
+        """
+        if seq == RESET:
+            if epoch == self.in_epoch or payload[:4] == self.epoch_bytes:
+                return Broken(f"dispatcher {self.address.dispatcher} closed the link")
+            return None
+        if seq == OPEN and epoch == self.in_epoch:
+            return None
+        if epoch != self.in_epoch:
+            if seq != OPEN:
+                if epoch not in self.refused:
+                    self.refused.add(epoch)
+                    self.refuse(epoch)
+                return STALE
+            knows = int.from_bytes(payload[:4], "big")
+            if knows != self.epoch and self.seq > OPEN:
+                return Renew(epoch)
+            if knows != self.epoch:
+                self.in_epoch = epoch
+                self.open()
+            self.established(epoch)
+            self.in_seq = OPEN
+            return None
+        if seq != self.in_seq + 1:
+            return Broken(f"{seq - self.in_seq - 1} messages from dispatcher "
+                          f"{self.address.dispatcher} were lost", gap=True)
+        self.in_seq = seq
+        return payload
 
     def _send(self, data):
         chunk = self.chunk
