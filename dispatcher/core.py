@@ -165,13 +165,7 @@ class Dispatcher:
     def connected(self, protocol):
         """A new connection: it may send one small frame (REGISTER) within
         ``register_timeout`` seconds; throttled addresses are closed at once."""
-        self._conn_ids += 1
-        now = self.clock.seconds()
-        gate = OutboundGate(protocol, self.settings.outbound_limit_bytes, self.stats,
-                            self.clock)
-        peer = Peer(self._conn_ids, protocol, gate, now, last_seen=now, last_sent=now)
-        peer.address = _address(protocol.transport)
-        self.peers.add(peer)
+        peer = self._new_peer(protocol, address=_address(protocol.transport))
         self.stats["connections"] += 1
         if self.throttle.blocked(peer.address):
             self.stats["auth_throttled"] += 1
@@ -187,15 +181,20 @@ class Dispatcher:
         """A federation link to dispatcher ``name`` (see
         :mod:`~actornet.dispatcher.federation`): a peer admitted by the federation,
         not by REGISTER, and not an actor of this star."""
+        peer = self._new_peer(protocol, name=name, identity=SHARED, link=name,
+                              address=f"dispatcher {name}", stamp_prefix=stamp_prefix(name))
+        self.stats["links"] += 1
+        return peer
+
+    def _new_peer(self, protocol, **fields):
+        """The record of a new connection, with its connection id and outbound gate."""
         self._conn_ids += 1
         now = self.clock.seconds()
         gate = OutboundGate(protocol, self.settings.outbound_limit_bytes, self.stats,
                             self.clock)
-        peer = Peer(self._conn_ids, protocol, gate, now, name=name, last_seen=now,
-                    last_sent=now, identity=SHARED, link=name, address=f"dispatcher {name}")
-        peer.stamp_prefix = stamp_prefix(name)
+        peer = Peer(self._conn_ids, protocol, gate, now, last_seen=now, last_sent=now,
+                    **fields)
         self.peers.add(peer)
-        self.stats["links"] += 1
         return peer
 
     def _register_timeout(self, peer):

@@ -50,25 +50,37 @@ def actornet_any_cluster(request):
     yield from _running(request.param)
 
 
+def _started_then_stopped(make):
+    """A fixture's body: ``await start(...)`` builds with ``make(...)`` and starts
+    what it made; everything made is stopped after the test, even what failed to
+    start (each thing's ``start`` and ``stop`` are coroutines)."""
+    import pytest_twisted
+    from twisted.internet.defer import ensureDeferred
+
+    made = []
+
+    async def start(*args, timeout=30.0, **options):
+        thing, starting = make(*args, timeout=timeout, **options)
+        made.append(thing)
+        return await starting
+
+    yield start
+    for thing in made:
+        if getattr(thing, "running", True):
+            pytest_twisted.blockon(ensureDeferred(thing.stop()))
+
+
 @pytest.fixture
 def actornet_twistd():
     """``await actornet_twistd(config, ready="listening on")``: a running twistd network
     (``ready`` is the output line to wait for; an actors-only config prints no
     splash line, so wait for e.g. ``"twistd"`` or an actor's own line)."""
-    import pytest_twisted
-    from twisted.internet.defer import ensureDeferred
 
-    started = []
-
-    async def start(config, *, ready="listening on", timeout=30.0, **options):
+    def make(config, *, ready="listening on", timeout, **options):
         network = TwistdNetwork(config, **options)
-        started.append(network)
-        return await network.start(ready, timeout)
+        return network, network.start(ready, timeout)
 
-    yield start
-    for network in started:
-        if network.running:
-            pytest_twisted.blockon(ensureDeferred(network.stop()))
+    yield from _started_then_stopped(make)
 
 
 @pytest.fixture
@@ -76,19 +88,12 @@ def actornet_nats():
     """``await actornet_nats(size=3, jetstream=True, token=None)``: a started
     :class:`NatsCluster` (other keywords go to it too), stopped after the test even
     when it failed to start."""
-    import pytest_twisted
-    from twisted.internet.defer import ensureDeferred
 
-    started = []
-
-    async def start(size=3, *, timeout=30.0, **options):
+    def make(size=3, *, timeout, **options):
         cluster = NatsCluster(size, **options)
-        started.append(cluster)
-        return await cluster.start(timeout)
+        return cluster, cluster.start(timeout)
 
-    yield start
-    for cluster in started:
-        pytest_twisted.blockon(ensureDeferred(cluster.stop()))
+    yield from _started_then_stopped(make)
 
 
 @pytest.fixture
@@ -96,16 +101,9 @@ def actornet_federation():
     """``await actornet_federation(["A", "B"], nats=1)``: a started
     :class:`FederatedNetwork` (other keywords go to it too), stopped after the
     test.  Needs pytest-twisted's asyncio reactor (``--reactor=asyncio``)."""
-    import pytest_twisted
-    from twisted.internet.defer import ensureDeferred
 
-    started = []
-
-    async def start(names=("A", "B"), *, timeout=30.0, **options):
+    def make(names=("A", "B"), *, timeout, **options):
         network = FederatedNetwork(names, **options)
-        started.append(network)
-        return await network.start(timeout)
+        return network, network.start(timeout)
 
-    yield start
-    for network in started:
-        pytest_twisted.blockon(ensureDeferred(network.stop()))
+    yield from _started_then_stopped(make)
