@@ -93,8 +93,8 @@ class Dispatcher:
         self._handlers = {
             Kind.REQUEST: self.requests.request,
             Kind.RESPONSE: self.requests.response,
-            Kind.PROGRESS: self.requests.jobs.progress,
-            Kind.CANCEL: self.requests.jobs.cancel,
+            Kind.PROGRESS: self.requests.longjobs.progress,
+            Kind.CANCEL: self.requests.longjobs.cancel,
             Kind.EVENT: self.topics.event,
             Kind.KEEPALIVE: self._keepalive_in,
             Kind.SUBSCRIBE: self.topics.subscribe_to,
@@ -214,7 +214,7 @@ class Dispatcher:
         peer.outbound.stopProducing()
         self.registry.remove(peer)
         self.topics.forget(peer)
-        self.stats["discarded_asks"] += self.requests.jobs.asker_gone(peer)
+        self.stats["discarded_asks"] += self.requests.longjobs.asker_gone(peer)
         if peer.leaving:
             why = "it said DISCONNECT"
         else:

@@ -33,7 +33,7 @@ def drain(clock, requests, inflight, timeout):
     def expired():
         left = inflight.take_all()
         for pending in left:
-            requests.jobs.stop(pending)
+            requests.longjobs.stop(pending)
             requests.fail(pending, Status.SHUTTING_DOWN,
                           f"the dispatcher shut down before {pending.worker.label} answered")
         drained.callback(len(left))

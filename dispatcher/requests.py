@@ -16,9 +16,9 @@ from twisted.logger import Logger
 from actornet.dispatcher.admission import Refusal
 from actornet.dispatcher.gather import Gather
 from actornet.dispatcher.inflight import InFlight, Pending
-from actornet.dispatcher.jobs import Jobs
 from actornet.dispatcher.journal_service import SERVICE as JOURNAL
 from actornet.dispatcher.journal_service import JournalService
+from actornet.dispatcher.longjobs import LongJobs
 from actornet.dispatcher.management import SERVICE as MANAGEMENT
 from actornet.dispatcher.management import ManagementError
 from actornet.dispatcher.router import busy_message
@@ -48,7 +48,7 @@ class Requests:
         self.journal_service = JournalService(journal)
         self.answered_here = {MANAGEMENT: self._manage, JOURNAL: self._journal}
         self.draining = False
-        self.jobs = Jobs(self.inflight, outbox, stats, self.dead_letter)
+        self.longjobs = LongJobs(self.inflight, outbox, stats, self.dead_letter)
 
     # -- requests ------------------------------------------------------------
 
@@ -347,7 +347,7 @@ class Requests:
     def expired(self, pending):
         """A request's deadline passed: its asker gets TIMEOUT, its worker a CANCEL."""
         self.stats["timeouts"] += 1
-        self.jobs.stop(pending)
+        self.longjobs.stop(pending)
         self.fail(pending, Status.TIMEOUT,
                   f"{pending.worker.label} did not answer {pending.service}.{pending.method} "
                   "before its deadline")

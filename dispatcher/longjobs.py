@@ -20,7 +20,7 @@ from actornet.dispatcher.routes import extends
 from actornet.protocols import messages
 
 
-class Jobs:
+class LongJobs:
     """Handles PROGRESS and CANCEL frames; ``dead_letter(peer, envelope, why)``
     counts and logs a frame that belongs to nothing in flight."""
 
