@@ -1,8 +1,9 @@
 """What ``actornet call`` shows while it waits: progress reports, and Ctrl-C.
 
 Reports go to stderr as they come, so stdout stays the answer's JSON alone: a
-bar redrawn in place when stderr is a terminal and the reports count ``done``
-of ``total``, otherwise one line per report.  Ctrl-C cancels the request (the
+rich bar redrawn in place when stderr is a terminal and the reports count
+``done`` of ``total`` (other reports are printed above it), otherwise one line
+per report.  Ctrl-C cancels the request (the
 handler is told to stop) rather than killing the process mid-exchange.
 """
 
@@ -11,7 +12,7 @@ import signal
 import sys
 from contextlib import contextmanager
 
-from actornet.fetch import ProgressBar
+from actornet.console import ProgressBar
 
 EXIT_CANCELLED = 130
 """``call`` was interrupted (SIGINT) and its request cancelled: 128 + SIGINT, as shells say."""
@@ -35,8 +36,11 @@ class ProgressPrinter:
             if self.bar is not None:
                 self.bar(done, total)
                 return
-        text = json.dumps(dict(bag), default=str)
-        print(f"progress ({bag.sender}): {text}", file=self.stream, flush=True)
+        line = f"progress ({bag.sender}): {json.dumps(dict(bag), default=str)}"
+        if self.bar is not None:
+            self.bar.note(line)
+        else:
+            print(line, file=self.stream, flush=True)
 
     def finish(self):
         if self.bar is not None:

@@ -224,9 +224,11 @@ def _add_admin(subparsers):
     dispatchers.add_argument("--json", action="store_true", help="print the answer as JSON")
     connection_arguments(dispatchers)
     status = _command(subparsers, "status", commands.run_status,
-                      "the dispatcher's state (endpoints, uptime, counters), as JSON",
-                      STATUS_EPILOG)
+                      "the dispatcher's state (endpoints, uptime, counters)", STATUS_EPILOG)
+    status.add_argument("--json", action="store_true",
+                        help="print the answer as JSON on a terminal too")
     connection_arguments(status)
+
     stop = _command(subparsers, "stop", commands.run_stop,
                     "shut the dispatcher down (sends its token when it has one)", STOP_EPILOG)
     connection_arguments(stop)

@@ -9,7 +9,10 @@ from actornet import commands
 DESCRIPTION = f"""\
 Talk to a running actornet network from a shell.
 
-An answer is printed as JSON on stdout.  A failure is one line on stderr,
+An answer is printed as JSON on stdout; a command that shows a table (workers,
+dispatchers, jobs, status, the route and trace of call) draws it with rich
+when its stream is a terminal, and prints plain aligned text (for status,
+JSON) on a pipe or with --json.  A failure is one line on stderr,
 "actornet: STATUS: what happened" (STATUS is timeout, no_workers, actor_lost,
 unknown_service, ...).
 
@@ -52,7 +55,8 @@ held it).
 --trace draws the route as a timeline on stderr: one row per hop with its
 KIND (dispatcher or actor), +MS, GAP MS (since the previous hop let go of the
 bag: the wire and the queues) and HELD MS, then a bar to scale: "." for the
-gap, "#" for the time held.  Slow hops end in "<< slow" (red on a terminal).
+gap, "#" for the time held.  Slow hops end in "<< slow" (red on a terminal,
+unless $NO_COLOR is set).
 
 examples:
   actornet call math add --data '{{"a": 50, "b": 49}}'
@@ -109,6 +113,9 @@ examples:
   actornet dispatchers --json | jq '.dispatchers[].name'"""
 
 STATUS_EPILOG = """\
+On a terminal, a table of FIELD and VALUE (nested fields named by their path,
+counters.NAME); on a pipe, or with --json, the answer as JSON.
+
 example:
   actornet status | jq .uptime"""
 
@@ -119,8 +126,9 @@ example:
 FETCH_EPILOG = """\
 The answer is {"path", "dest", "bytes", "sha256", "skipped", "source",
 "seconds"}: bytes is what was transferred (0 when dest already held the same
-file), seconds how long it took (rounded to milliseconds).  On a terminal a
-progress bar is drawn on stderr.
+file), seconds how long it took (rounded to milliseconds).  When stderr is a
+terminal a progress bar is drawn there.
+
 
 example:
   actornet fetch hello.txt --dest /tmp"""

@@ -3,12 +3,13 @@
 Every command prints its answer as JSON (or a table) on stdout and returns its
 exit status (None for 0); failures are raised for ``actornet.cli.main`` to
 print as one line.  Routes go to stderr, so stdout stays pure JSON for ``jq``.
+Tables and bars are drawn by :mod:`actornet.console`: rich on a terminal, the
+plain text scripts parse elsewhere.
 """
 
 import base64
 import datetime
 import json
-import os
 import sys
 from pathlib import PurePosixPath
 
@@ -16,11 +17,12 @@ from twisted.internet.defer import CancelledError, Deferred
 
 from actornet.call_progress import EXIT_CANCELLED, ProgressPrinter, cancelled_by_interrupt
 from actornet.cli_connect import reach
-from actornet.fetch import FetchError, ProgressBar, fetch
+from actornet.console import ProgressBar, Rows, show
+from actornet.fetch import FetchError, fetch
 from actornet.protocols.codes import Status
 from actornet.protocols.errors import ActornetError, Cancelled, UnknownService
 from actornet.protocols.stamp import Stamp
-from actornet.trace import DISPATCHERS, as_json, draw, timeline
+from actornet.trace import DISPATCHERS, as_json, draw, timeline, timeline_rows
 from actornet.trace_svg import as_svg
 
 EXIT_SOME_FAILED = 3
@@ -45,28 +47,18 @@ def _jsonable(value):
     return str(value)
 
 
-def format_table(titles, rows, numeric=()):
-    """An aligned text table, a header line first; columns whose index is in
-    ``numeric`` are right-aligned."""
-    cells = [list(titles), *rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(titles))]
-    return "\n".join(
-        "  ".join(cell.rjust(width) if i in numeric else cell.ljust(width)
-                  for i, (cell, width) in enumerate(zip(line, widths, strict=True))).rstrip()
-        for line in cells)
-
-
 ROUTE_COLUMNS = ("HOP", "NAME", "HOST:PID", "CONN", "SEQ", "+MS", "HELD MS")
 
 
-def format_route(route):
+def route_rows(route):
     """One row per stamp: hop, name, host:pid, connection, sequence, when it
     arrived after the first stamp and how long that hop held the bag (ms)."""
     start = route[0].arrived if route else 0.0
-    rows = [[str(stamp.hop), stamp.name, f"{stamp.host}:{stamp.pid}", str(stamp.conn),
-             str(stamp.seq), f"{(stamp.arrived - start) * 1000:.3f}",
-             f"{(stamp.departed - stamp.arrived) * 1000:.3f}"] for stamp in route]
-    return format_table(ROUTE_COLUMNS, rows, numeric={0, 3, 4, 5, 6})
+    return Rows(ROUTE_COLUMNS, [
+        [str(stamp.hop), stamp.name, f"{stamp.host}:{stamp.pid}", str(stamp.conn),
+         str(stamp.seq), f"{(stamp.arrived - start) * 1000:.3f}",
+         f"{(stamp.departed - stamp.arrived) * 1000:.3f}"] for stamp in route],
+        numeric={0, 3, 4, 5, 6})
 
 
 async def dispatcher_names(reached):
@@ -80,10 +72,10 @@ def show_traces(routes, dispatchers=DISPATCHERS, *, out=sys.stdout, text=True,
                 json_out=False, svg=None, slow_ms=None, titles=None):
     """Draw each of ``routes`` (bags' routes, sequences of stamps), each titled
     with ``titles`` (the journal's keys) or else its first stamp's name and
-    sequence number: with
-    ``text`` as a terminal timeline on ``out`` (colored when ``out`` is a
-    terminal and $NO_COLOR is unset), with ``json_out`` as one JSON list on
-    ``out``, with ``svg`` as an SVG picture written to that file.
+    sequence number: with ``text`` as a timeline on ``out`` (a rich table when
+    ``out`` is a terminal, else :func:`~actornet.trace.draw`'s text), with
+    ``json_out`` as one JSON list on ``out``, with ``svg`` as an SVG picture
+    written to that file.
 
     @raise ActornetError: the SVG file could not be written (not an OSError,
         which ``actornet.cli.main`` reports as a failed connection).
@@ -94,11 +86,10 @@ def show_traces(routes, dispatchers=DISPATCHERS, *, out=sys.stdout, text=True,
     if json_out:
         print(json.dumps([{"key": key, **as_json(trace)} for key, trace in traces]), file=out)
     elif text:
-        color = out.isatty() and "NO_COLOR" not in os.environ
         for key, trace in traces:
             print(f"trace of {key} ({len(trace.hops)} hops, {trace.total_ms:.3f} ms):",
-                  file=out)
-            print(draw(trace, color=color), file=out)
+                  file=out, flush=True)
+            show(timeline_rows(trace), out, text=draw(trace))
     if svg:
         try:
             with open(svg, "w", encoding="utf-8") as picture:
@@ -127,7 +118,7 @@ async def run_call(reactor, args):
     print(json.dumps(answer, default=_jsonable), flush=True)
     if args.route:
         print(f"route ({len(answer.route)} stamps):", file=sys.stderr)
-        print(format_route(answer.route), file=sys.stderr)
+        show(route_rows(answer.route), sys.stderr)
     if tracing:
         show_traces([answer.route], dispatchers, out=sys.stderr, text=args.trace,
                     json_out=args.trace_json, svg=args.svg, slow_ms=args.slow_ms)
@@ -160,16 +151,17 @@ WORKER_COLUMNS = (("name", "NAME"), ("services", "SERVICES"), ("dispatcher", "DI
                   ("in_flight", "IN-FLIGHT"), ("handled", "HANDLED"))
 
 
-def format_workers(rows):
-    """The rows of ``show`` as an aligned text table."""
-    lines = []
-    for row in rows:
-        line = []
+def worker_rows(actors):
+    """The actors ``show`` lists, one row each; dead ones dim on a terminal."""
+    cells = []
+    for actor in actors:
+        row = []
         for key, _ in WORKER_COLUMNS:
-            value = row.get(key, "-")
-            line.append(",".join(value) if isinstance(value, list) else str(value))
-        lines.append(line)
-    return format_table([title for _, title in WORKER_COLUMNS], lines)
+            value = actor.get(key, "-")
+            row.append(",".join(value) if isinstance(value, list) else str(value))
+        cells.append(row)
+    return Rows([title for _, title in WORKER_COLUMNS], cells,
+                styles=["dim" if actor.get("status") == "dead" else "" for actor in actors])
 
 
 async def run_workers(reactor, args):
@@ -193,7 +185,7 @@ async def run_workers(reactor, args):
     if args.json:
         print(json.dumps(answer["actors"]))
     else:
-        print(format_workers(answer["actors"]))
+        show(worker_rows(answer["actors"]))
 
 
 DISPATCHER_COLUMNS = (("name", "NAME"), ("status", "STATUS"), ("host", "HOST"), ("pid", "PID"),
@@ -208,9 +200,9 @@ async def run_dispatchers(reactor, args):
     if args.json:
         print(json.dumps(answer))
         return
-    rows = [[str(row.get(key, "-")) for key, _ in DISPATCHER_COLUMNS]
-            for row in answer["dispatchers"]]
-    print(format_table([title for _, title in DISPATCHER_COLUMNS], rows))
+    show(Rows([title for _, title in DISPATCHER_COLUMNS],
+              [[str(row.get(key, "-")) for key, _ in DISPATCHER_COLUMNS]
+               for row in answer["dispatchers"]]))
     if answer.get("down"):
         print(f"the federation link is down: {answer['down']}", file=sys.stderr)
 
@@ -218,7 +210,29 @@ async def run_dispatchers(reactor, args):
 async def run_status(reactor, args):
     answer = await with_client(reactor, args,
                                lambda reached: reached.ask("mmi", "show_dispatcher"))
-    print(json.dumps(answer, indent=2))
+    text = json.dumps(answer, indent=2)
+    if args.json:
+        print(text)
+    else:
+        show(status_rows(answer), text=text)
+
+
+def status_rows(answer):
+    """``show_dispatcher``'s answer as FIELD and VALUE rows for a terminal:
+    a nested field is named by its path (``counters.requests``), a list is
+    comma-separated."""
+    def fields(path, value):
+        if isinstance(value, dict) and value:
+            for key, inner in value.items():
+                yield from fields(f"{path}.{key}" if path else key, inner)
+        elif isinstance(value, list):
+            yield path, ", ".join(map(str, value))
+        else:
+            yield path, value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+    return Rows(("FIELD", "VALUE"), list(fields("", answer)))
+
 
 
 async def run_stop(reactor, args):

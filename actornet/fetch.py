@@ -21,7 +21,6 @@ timed on its ``clock``.  The ``actornet fetch`` command is in :mod:`actornet.cli
 import hashlib
 import os
 import secrets
-import sys
 from pathlib import Path, PurePosixPath
 
 from twisted.internet.defer import DeferredLock, DeferredQueue
@@ -235,53 +234,3 @@ def _sha256_of(path):
             digest.update(block)
     return digest.hexdigest()
 
-
-class ProgressBar:
-    """A one-line progress bar redrawn in place with ``\\r``.
-
-    Use :meth:`for_terminal` to get one only when the stream is a terminal, so
-    logs and pipes never fill with control characters.  The rate is measured
-    on ``clock`` (the client's).  ``in_bytes=False`` shows plain counts (a
-    handler's ``done`` of ``total`` steps) and no rate.
-    """
-
-    def __init__(self, label, stream, clock, width=30, in_bytes=True):
-        self.label = label
-        self.stream = stream
-        self.width = width
-        self.in_bytes = in_bytes
-        self.clock = clock
-        self.started = clock.seconds()
-        self.shown = None
-
-    @classmethod
-    def for_terminal(cls, label, clock, stream=None, in_bytes=True):
-        """A bar on ``stream`` (default stderr), or None when it is not a TTY."""
-        stream = sys.stderr if stream is None else stream
-        isatty = getattr(stream, "isatty", None)
-        if isatty is None or not isatty():
-            return None
-        return cls(label, stream, clock, in_bytes=in_bytes)
-
-    def __call__(self, done, total):
-        fraction = done / total if total else 1.0
-        filled = int(fraction * self.width)
-        shown = (filled, int(fraction * 1000))
-        if shown == self.shown:
-            return
-        self.shown = shown
-        if self.in_bytes:
-            elapsed = max(self.clock.seconds() - self.started, 1e-9)
-            detail = (f"{done / 1e6:.1f}/{total / 1e6:.1f} MB "
-                      f"{done / elapsed / 1e6:.1f} MB/s")
-        else:
-            detail = f"{done:g}/{total:g}"
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
-                          f"{fraction * 100:5.1f}% {detail}")
-        self.stream.flush()
-
-    def finish(self):
-        """End the line, if anything was drawn."""
-        if self.shown is not None:
-            self.stream.write("\n")
-            self.stream.flush()

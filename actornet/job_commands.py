@@ -3,11 +3,15 @@ the command line (see :mod:`actornet.actors.jobs`)."""
 
 import json
 
-from actornet.commands import _jsonable, format_table, with_client
+from actornet.commands import _jsonable, with_client
+from actornet.console import Rows, show
 
 JOB_COLUMNS = (("job", "JOB"), ("service", "SERVICE"), ("method", "METHOD"),
                ("state", "STATE"), ("actors", "ACTORS"), ("submitted", "SUBMITTED"),
                ("finished", "FINISHED"))
+JOB_STYLES = {"failed": "red", "lost": "red", "cancelled": "dim"}
+"""How a terminal shows a job by its state; the others are left plain."""
+
 
 
 async def run_submit(reactor, args):
@@ -31,6 +35,8 @@ async def run_jobs(reactor, args):
     if args.json:
         print(json.dumps(answer, default=_jsonable))
         return
-    rows = [[",".join(row[key]) if key == "actors" else str(row.get(key) or "-")
-             for key, _ in JOB_COLUMNS] for row in answer["jobs"]]
-    print(format_table([title for _, title in JOB_COLUMNS], rows))
+    jobs = answer["jobs"]
+    show(Rows([title for _, title in JOB_COLUMNS],
+              [[",".join(job[key]) if key == "actors" else str(job.get(key) or "-")
+                for key, _ in JOB_COLUMNS] for job in jobs],
+              styles=[JOB_STYLES.get(job.get("state"), "") for job in jobs]))

@@ -3,9 +3,9 @@
 A route says when each hop received a bag and when it let go of it; what a
 reader wants from it is the shape: which hops held the bag, how long it spent
 between hops (on the wire and in queues), and which of those dominate.
-:func:`timeline` computes that once, as plain numbers, and :func:`draw` and
-:func:`as_json` (and :func:`actornet.trace_svg.as_svg`) only present it, so
-every drawing shows the same figures.
+:func:`timeline` computes that once, as plain numbers, and :func:`draw`,
+:func:`timeline_rows`, :func:`as_json` (and :func:`actornet.trace_svg.as_svg`)
+only present it, so every drawing shows the same figures.
 
 Which hops are dispatchers is decided by name: the caller passes the names of
 the network's dispatchers (``actornet`` asks ``mmi dispatchers`` for them).
@@ -19,8 +19,13 @@ disagree, and is shown as it is rather than hidden.
 """
 
 import math
+from functools import partial
 
 import attrs
+from rich.measure import Measurement
+from rich.text import Text
+
+from actornet.console import Rows
 
 DISPATCHERS = frozenset({"dispatcher"})
 """The dispatcher's name unless its config gives another."""
@@ -30,7 +35,10 @@ SLOW_SHARE = 0.3
 least this share of the whole route's is slow."""
 
 BAR_WIDTH = 40
-"""Characters of a terminal timeline's bar, whatever the route's duration."""
+"""Characters of a text timeline's bar, whatever the route's duration."""
+MIN_BAR_WIDTH = 12
+"""Characters of a terminal's bar at the least, when its table is squeezed."""
+
 
 WIRE, HELD = ".", "#"
 
@@ -127,33 +135,65 @@ def bar(hop, total_ms, width=BAR_WIDTH):
 
 
 COLUMNS = ("HOP", "NAME", "HOST:PID", "KIND", "+MS", "GAP MS", "HELD MS")
+NUMERIC = frozenset({0, 4, 5, 6})
 SLOW_MARK = "<< slow"
-_RED, _DIM, _RESET = "\x1b[1;31m", "\x1b[2m", "\x1b[0m"
 
 
-def draw(trace, *, width=BAR_WIDTH, color=False):
-    """The timeline as text, one row per hop under a header: the numbers, then
-    the hop's :func:`bar` between ``|``, then ``<< slow`` on slow hops.  With
-    ``color`` (for a terminal) slow rows are red and dispatcher rows dim."""
-    titles = [*COLUMNS, f"|0{f'{trace.total_ms:.3f} ms': >{width - 1}}|"]
-    rows = [[str(hop.hop), hop.name, hop.where, hop.kind, f"{hop.offset_ms:.3f}",
-             f"{hop.gap_ms:.3f}", f"{hop.held_ms:.3f}", f"|{bar(hop, trace.total_ms, width)}|"]
-            for hop in trace.hops]
-    cells = [titles, *rows]
+def _numbers(hop):
+    return [str(hop.hop), hop.name, hop.where, hop.kind, f"{hop.offset_ms:.3f}",
+            f"{hop.gap_ms:.3f}", f"{hop.held_ms:.3f}"]
+
+
+def _scale(trace, width):
+    return f"0{f'{trace.total_ms:.3f} ms': >{width - 1}}"
+
+
+def draw(trace, *, width=BAR_WIDTH):
+    """The timeline as plain text, one row per hop under a header: the
+    numbers, then the hop's :func:`bar` between ``|``, then ``<< slow`` on
+    slow hops.  This is what a pipe or a file gets; a terminal gets
+    :func:`timeline_rows` as a table."""
+    titles = [*COLUMNS, f"|{_scale(trace, width)}|"]
+    cells = [titles, *([*_numbers(hop), f"|{bar(hop, trace.total_ms, width)}|"]
+                       for hop in trace.hops)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(titles))]
-    numeric = {0, 4, 5, 6}
-    text = ["  ".join(cell.rjust(size) if i in numeric else cell.ljust(size)
+    text = ["  ".join(cell.rjust(size) if i in NUMERIC else cell.ljust(size)
                       for i, (cell, size) in enumerate(zip(row, widths, strict=True)))
             for row in cells]
     lines = [text[0].rstrip()]
     for hop, row in zip(trace.hops, text[1:], strict=True):
-        row = f"{row}  {SLOW_MARK}" if hop.slow else row.rstrip()
-        if color and hop.slow:
-            row = f"{_RED}{row}{_RESET}"
-        elif color and hop.kind == "dispatcher":
-            row = f"{_DIM}{row}{_RESET}"
-        lines.append(row)
+        lines.append(f"{row}  {SLOW_MARK}" if hop.slow else row.rstrip())
     return "\n".join(lines)
+
+
+def timeline_rows(trace):
+    """The timeline as a table for a terminal: the numbers, the bar (its
+    column titled with the scale, both drawn to the column's width) and the
+    slow mark; slow rows red, dispatcher rows dim."""
+    return Rows(titles=[*COLUMNS, ToScale(lambda width: _scale(trace, width)), ""],
+                numeric=NUMERIC,
+                cells=[[*_numbers(hop), ToScale(partial(bar, hop, trace.total_ms)),
+                        SLOW_MARK if hop.slow else ""] for hop in trace.hops],
+                styles=["bold red" if hop.slow else "dim" if hop.kind == "dispatcher" else ""
+                        for hop in trace.hops])
+
+
+@attrs.frozen
+class ToScale:
+    """A rich renderable: ``draw(width)``'s text at the width its table
+    column gets (asking for ``MIN_BAR_WIDTH`` to ``BAR_WIDTH``), so a narrow
+    terminal gets a shorter bar, still to scale, rather than a folded one."""
+
+    draw: object
+
+    def __rich_measure__(self, console, options):
+        return Measurement(MIN_BAR_WIDTH, BAR_WIDTH)
+
+    def __rich_console__(self, console, options):
+        yield Text(self.draw(min(options.max_width, BAR_WIDTH)), no_wrap=True)
+
+
+
 
 
 def as_json(trace):
