@@ -17,7 +17,7 @@ from twisted.internet.defer import CancelledError, Deferred
 
 from actornet.call_progress import EXIT_CANCELLED, ProgressPrinter, cancelled_by_interrupt
 from actornet.cli_connect import reach
-from actornet.console import ProgressBar, Rows, show
+from actornet.console import ProgressBar, Rows, show_table
 from actornet.fetch import FetchError, fetch
 from actornet.protocols.codes import Status
 from actornet.protocols.errors import ActornetError, Cancelled, UnknownService
@@ -89,7 +89,7 @@ def show_traces(routes, dispatchers=DISPATCHERS, *, out=sys.stdout, text=True,
         for key, trace in traces:
             print(f"trace of {key} ({len(trace.hops)} hops, {trace.total_ms:.3f} ms):",
                   file=out, flush=True)
-            show(timeline_rows(trace), out, text=draw(trace))
+            show_table(timeline_rows(trace), out, text=draw(trace))
     if svg:
         try:
             with open(svg, "w", encoding="utf-8") as picture:
@@ -118,7 +118,7 @@ async def run_call(reactor, args):
     print(json.dumps(answer, default=_jsonable), flush=True)
     if args.route:
         print(f"route ({len(answer.route)} stamps):", file=sys.stderr)
-        show(route_rows(answer.route), sys.stderr)
+        show_table(route_rows(answer.route), sys.stderr)
     if tracing:
         show_traces([answer.route], dispatchers, out=sys.stderr, text=args.trace,
                     json_out=args.trace_json, svg=args.svg, slow_ms=args.slow_ms)
@@ -168,7 +168,7 @@ async def run_workers(reactor, args):
     query = {key: value for key, value in (("service", args.service), ("status", args.status))
              if value}
 
-    async def show(reached):
+    async def list_actors(reached):
         try:
             return await reached.client.ask("keepalive", "show", query,
                                             timeout=reached.seconds_left())
@@ -181,11 +181,11 @@ async def run_workers(reactor, args):
             answer["actors"] = []
         return answer
 
-    answer = await with_client(reactor, args, show)
+    answer = await with_client(reactor, args, list_actors)
     if args.json:
         print(json.dumps(answer["actors"]))
     else:
-        show(worker_rows(answer["actors"]))
+        show_table(worker_rows(answer["actors"]))
 
 
 DISPATCHER_COLUMNS = (("name", "NAME"), ("status", "STATUS"), ("host", "HOST"), ("pid", "PID"),
@@ -200,7 +200,7 @@ async def run_dispatchers(reactor, args):
     if args.json:
         print(json.dumps(answer))
         return
-    show(Rows([title for _, title in DISPATCHER_COLUMNS],
+    show_table(Rows([title for _, title in DISPATCHER_COLUMNS],
               [[str(row.get(key, "-")) for key, _ in DISPATCHER_COLUMNS]
                for row in answer["dispatchers"]]))
     if answer.get("down"):
@@ -214,7 +214,7 @@ async def run_status(reactor, args):
     if args.json:
         print(text)
     else:
-        show(status_rows(answer), text=text)
+        show_table(status_rows(answer), text=text)
 
 
 def status_rows(answer):

@@ -43,7 +43,7 @@ class Rows:
     style per row ("" for none) that only a terminal shows.
 
     A title or cell that only a terminal shows (in a table whose plain text
-    is drawn otherwise, see :func:`show`) may be any rich renderable, such as
+    is drawn otherwise, see :func:`show_table`) may be any rich renderable, such as
     a drawing that fits itself to its column's width."""
 
     titles: tuple = attrs.field(converter=tuple)
@@ -78,7 +78,7 @@ def rich_table(rows):
     return table
 
 
-def show(rows, stream=None, *, text=None, console=None):
+def show_table(rows, stream=None, *, text=None, console=None):
     """Print ``rows`` on ``stream`` (default stdout): a rich table when it is a
     terminal (or on ``console``, when given), else ``text`` (default: the
     :func:`plain` table)."""

@@ -4,7 +4,7 @@ the command line (see :mod:`actornet.actors.jobs`)."""
 import json
 
 from actornet.commands import _jsonable, with_client
-from actornet.console import Rows, show
+from actornet.console import Rows, show_table
 
 JOB_COLUMNS = (("job", "JOB"), ("service", "SERVICE"), ("method", "METHOD"),
                ("state", "STATE"), ("actors", "ACTORS"), ("submitted", "SUBMITTED"),
@@ -36,7 +36,7 @@ async def run_jobs(reactor, args):
         print(json.dumps(answer, default=_jsonable))
         return
     jobs = answer["jobs"]
-    show(Rows([title for _, title in JOB_COLUMNS],
+    show_table(Rows([title for _, title in JOB_COLUMNS],
               [[",".join(job[key]) if key == "actors" else str(job.get(key) or "-")
                 for key, _ in JOB_COLUMNS] for job in jobs],
               styles=[JOB_STYLES.get(job.get("state"), "") for job in jobs]))

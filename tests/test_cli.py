@@ -1,14 +1,17 @@
 """The ``actornet`` command as a new user meets it: run for real against twistd
 networks and against peers that are not dispatchers, on 127.0.0.1."""
 
+import fcntl
 import io
 import json
 import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -24,6 +27,7 @@ from actornet import DataBag
 from actornet.call_progress import ProgressPrinter
 from actornet.cli import parser
 from actornet.commands import WORKER_COLUMNS
+from actornet.trace import SLOW_MARK
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -595,17 +599,88 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_progress_counting_done_of_total_draws_a_bar_on_a_terminal():
-    """On a terminal, reports with done and total redraw one bar of counts (no MB);
-    a report without them is printed as its own line."""
+def test_progress_counting_done_of_total_draws_a_bar_on_a_terminal(monkeypatch):
+    """On a terminal, reports with done and total redraw one rich bar of counts
+    (no MB), and a report without them is printed above it; on a pipe each
+    report is a line of its own."""
+    monkeypatch.setenv("COLUMNS", "100")
     screen = Terminal()
     printer = ProgressPrinter("steps.count", Clock(), screen)
     for done in (1, 2, 3):
         printer(DataBag.received({"done": done, "total": 3}, [], "steps"))
+    printer(DataBag.received({"stage": "checked"}, [], "steps"))
     printer.finish()
-    drawn = screen.getvalue()
-    assert drawn.count("\r") == 3 and drawn.endswith("100.0% 3/3\n") and "MB" not in drawn
+    drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    redrawn = drawn.split("\r")
+    assert len(redrawn) > 3 and "MB" not in drawn
+    assert redrawn[-1].startswith("steps.count ━") and redrawn[-1].endswith("100% 3/3\n")
+    assert 'progress (steps): {"stage": "checked"}\n' in drawn
     piped = io.StringIO()
+
     ProgressPrinter("steps.hang", Clock(), piped)(
         DataBag.received({"stage": "started"}, [], "steps"))
     assert piped.getvalue() == 'progress (steps): {"stage": "started"}\n'
+
+
+def in_terminal(*args, **env):
+    """Run the CLI with stdout and stderr on a pseudo-terminal 160 columns wide;
+    return its exit status and what the terminal showed (lines end in \\n)."""
+    leader, follower = os.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+    clean = {name: value for name, value in os.environ.items()
+             if name not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES")}
+    process = subprocess.Popen([ACTORNET, *args], stdin=subprocess.DEVNULL, stdout=follower,
+                               stderr=follower, env={**clean, "TERM": "xterm-256color", **env})
+    os.close(follower)
+    shown = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown.append(chunk)
+    os.close(leader)
+    return process.wait(timeout=30), b"".join(shown).decode().replace("\r\n", "\n")
+
+
+def test_on_a_terminal_workers_and_status_are_rich_tables(network):
+    """Under a pseudo-terminal `workers` draws a box table with a row per actor
+    and `status` one of FIELD and VALUE; `--json` still prints JSON there."""
+    status, shown = in_terminal("workers", *network)
+    assert status == 0, shown
+    lines = SGR_OR_CURSOR.sub("", shown).splitlines()
+    assert lines[0].startswith("┏") and lines[2].startswith("┡") and lines[-1].startswith("└")
+    assert [cell.strip() for cell in lines[1].split("┃")[1:-1]] == [
+        title for _, title in WORKER_COLUMNS]
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in lines[3:-1]]
+    assert {row[0] for row in rows} == {"keepalive", "files", "echo", "stall", "steps",
+                                        "picky-1", "picky-2"}
+    assert {row[3] for row in rows} == {"alive"}
+    status, shown = in_terminal("status", *network)
+    assert status == 0, shown
+    fields = {line.split("│")[1].strip() for line in
+              SGR_OR_CURSOR.sub("", shown).splitlines() if line.startswith("│")}
+    assert {"name", "uptime", "keepalive.interval", "token_required"} <= fields
+    status, shown = in_terminal("workers", "--json", *network)
+    assert status == 0 and len(json.loads(shown)) == 7
+
+
+def test_on_a_terminal_slow_hops_are_red_unless_no_color_is_set(network):
+    """`call --trace --slow-ms 0` marks every hop slow: red rows on a terminal,
+    no colour codes under $NO_COLOR, the table and its marks the same."""
+    args = ("call", "echo", "echo", "--trace", "--slow-ms", "0", *network)
+    status, coloured = in_terminal(*args)
+    assert status == 0, coloured
+    assert "\x1b[1;31m" in coloured
+    status, uncoloured = in_terminal(*args, NO_COLOR="1")
+    assert status == 0, uncoloured
+    codes = {int(code) for params in re.findall(r"\x1b\[([0-9;]*)m", uncoloured)
+             for code in params.split(";") if code}
+    assert not {code for code in codes if 30 <= code <= 49 or 90 <= code <= 107}
+    table = SGR_OR_CURSOR.sub("", uncoloured)
+    assert "┏" in table and table.count(SLOW_MARK) == 4
+
+
+SGR_OR_CURSOR = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

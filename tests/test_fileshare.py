@@ -1,13 +1,11 @@
 """The file share actor and the fetch helper, over real loopback sockets."""
 
 import hashlib
-import io
 import os
 import time
 
 import pytest
 import pytest_twisted
-from twisted.internet.task import Clock
 
 import actornet.actors.fileshare
 import actornet.actors.listing
@@ -16,7 +14,7 @@ from actornet import RemoteError
 from actornet.actors.fileshare import FileShare
 from actornet.cli import parser
 from actornet.dispatcher.settings import DispatcherSettings
-from actornet.fetch import CHUNK, IN_FLIGHT, FetchError, ProgressBar, fetch
+from actornet.fetch import CHUNK, IN_FLIGHT, FetchError, fetch
 from actornet.protocols.codes import Status
 from actornet.protocols.errors import ActornetError
 
@@ -492,22 +490,6 @@ def test_root_is_relative_to_the_config_folder_and_defaults_to_cwd(tmp_path, mon
     monkeypatch.chdir(tmp_path / "files")
     assert FileShare().root == os.path.realpath(tmp_path / "files")
 
-
-def test_progress_bar_draws_only_on_a_terminal():
-    """No bar for a pipe; on a terminal, one ``\\r``-redrawn line ended by finish()."""
-    assert ProgressBar.for_terminal("x", Clock(), io.StringIO()) is None
-
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    screen = Terminal()
-    bar = ProgressBar.for_terminal("big.bin", Clock(), screen)
-    bar(512, 1024)
-    bar(1024, 1024)
-    bar.finish()
-    drawn = screen.getvalue()
-    assert drawn.count("\r") == 2 and drawn.endswith("\n") and "100.0%" in drawn
 
 
 def test_cli_has_a_fetch_command():

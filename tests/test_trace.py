@@ -3,14 +3,17 @@ all computed from stamps whose times are known."""
 
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
+from rich.console import Console
 
 from actornet.commands import routes_from_journal, show_traces
+from actornet.console import show_table
 from actornet.protocols.errors import ActornetError
 from actornet.protocols.stamp import Stamp
-from actornet.trace import SLOW_MARK, bar, draw, timeline
+from actornet.trace import BAR_WIDTH, SLOW_MARK, bar, draw, timeline, timeline_rows
 from actornet.trace_svg import BAR_PX, as_svg
 
 START = 1_700_000_000.0
@@ -105,12 +108,34 @@ def test_the_drawing_has_a_header_and_a_row_per_hop_with_marks():
     assert "\x1b" not in "".join(rows)
 
 
-def test_color_makes_slow_rows_red_and_dispatcher_rows_dim():
-    """On a terminal the slow row is red, dispatcher rows dim, the client plain."""
-    rows = draw(timeline(ROUTE), color=True).splitlines()[1:]
-    assert rows[2].startswith("\x1b[1;31m") and rows[2].endswith("\x1b[0m")
-    assert rows[1].startswith("\x1b[2m") and rows[3].startswith("\x1b[2m")
-    assert "\x1b" not in rows[0]
+def test_on_a_terminal_the_timeline_is_a_table_with_bars_to_the_column_width():
+    """A rich table: the numbers, the scale over the bar column, each bar to
+    scale at the width the terminal leaves it, the slow row red and marked,
+    dispatcher rows dim."""
+    out = io.StringIO()
+    show_table(timeline_rows(timeline(ROUTE)),
+         console=Console(file=out, force_terminal=True, width=140, color_system="standard"))
+    lines = out.getvalue().splitlines()
+    plain = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in lines]
+    cells = [[cell.strip() for cell in line.split("│")[1:-1]] for line in plain[3:7]]
+    assert [title.strip() for title in plain[1].split("┃")[1:8]] == [
+        "HOP", "NAME", "HOST:PID", "KIND", "+MS", "GAP MS", "HELD MS"]
+    assert plain[1].split("┃")[8].strip().split() == ["0", "12.000", "ms"]
+    assert [row[:7] for row in cells][2] == ["3", "echo", "vm:103", "actor", "4.000",
+                                             "2.000", "6.000"]
+    assert [row[8] for row in cells] == ["", "", SLOW_MARK, ""]
+    bars = [line.split("│")[8][1:-1] for line in plain[3:7]]
+    assert bars == [bar(hop, 12.0, BAR_WIDTH) for hop in timeline(ROUTE).hops]
+    assert "\x1b[1;31m" in lines[5] and "\x1b[2m" in lines[4] and "\x1b[2m" in lines[6]
+    assert "\x1b[" not in lines[3]
+    narrow = io.StringIO()
+    show_table(timeline_rows(timeline(ROUTE)), console=Console(file=narrow, width=100,
+                                                         color_system=None))
+
+    row = narrow.getvalue().splitlines()[5]
+    scaled = row.split("│")[8][1:-1]
+    assert len(scaled) < BAR_WIDTH and scaled == bar(timeline(ROUTE).hops[2], 12.0, len(scaled))
+
 
 
 def hop_groups(svg):
