@@ -3,8 +3,8 @@
 Reports go to stderr as they come, so stdout stays the answer's JSON alone: a
 rich bar redrawn in place when stderr is a terminal and the reports count
 ``done`` of ``total`` (other reports are printed above it), otherwise one line
-per report.  Ctrl-C cancels the request (the
-handler is told to stop) rather than killing the process mid-exchange.
+per report.  Ctrl-C cancels the request (the handler is told to stop) rather
+than killing the process mid-exchange.
 """
 
 import json

@@ -228,7 +228,6 @@ def _add_admin(subparsers):
     status.add_argument("--json", action="store_true",
                         help="print the answer as JSON on a terminal too")
     connection_arguments(status)
-
     stop = _command(subparsers, "stop", commands.run_stop,
                     "shut the dispatcher down (sends its token when it has one)", STOP_EPILOG)
     connection_arguments(stop)

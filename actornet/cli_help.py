@@ -129,7 +129,6 @@ The answer is {"path", "dest", "bytes", "sha256", "skipped", "source",
 file), seconds how long it took (rounded to milliseconds).  When stderr is a
 terminal a progress bar is drawn there.
 
-
 example:
   actornet fetch hello.txt --dest /tmp"""
 

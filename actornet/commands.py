@@ -201,8 +201,8 @@ async def run_dispatchers(reactor, args):
         print(json.dumps(answer))
         return
     show_table(Rows([title for _, title in DISPATCHER_COLUMNS],
-              [[str(row.get(key, "-")) for key, _ in DISPATCHER_COLUMNS]
-               for row in answer["dispatchers"]]))
+                    [[str(row.get(key, "-")) for key, _ in DISPATCHER_COLUMNS]
+                     for row in answer["dispatchers"]]))
     if answer.get("down"):
         print(f"the federation link is down: {answer['down']}", file=sys.stderr)
 
@@ -230,9 +230,7 @@ def status_rows(answer):
         else:
             yield path, value if isinstance(value, str) else json.dumps(value, default=str)
 
-
     return Rows(("FIELD", "VALUE"), list(fields("", answer)))
-
 
 
 async def run_stop(reactor, args):

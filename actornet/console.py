@@ -43,8 +43,8 @@ class Rows:
     style per row ("" for none) that only a terminal shows.
 
     A title or cell that only a terminal shows (in a table whose plain text
-    is drawn otherwise, see :func:`show_table`) may be any rich renderable, such as
-    a drawing that fits itself to its column's width."""
+    is drawn otherwise, see :func:`show_table`) may be any rich renderable,
+    such as a drawing that fits itself to its column's width."""
 
     titles: tuple = attrs.field(converter=tuple)
     cells: tuple = attrs.field(converter=lambda rows: tuple(tuple(row) for row in rows))

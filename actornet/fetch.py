@@ -233,4 +233,3 @@ def _sha256_of(path):
         while block := source.read(HASH_BLOCK):
             digest.update(block)
     return digest.hexdigest()
-

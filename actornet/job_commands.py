@@ -13,7 +13,6 @@ JOB_STYLES = {"failed": "red", "lost": "red", "cancelled": "dim"}
 """How a terminal shows a job by its state; the others are left plain."""
 
 
-
 async def run_submit(reactor, args):
     request = {"service": args.service, "method": args.method, "data": args.data,
                "target": args.target, "timeout": args.job_timeout}
@@ -37,6 +36,6 @@ async def run_jobs(reactor, args):
         return
     jobs = answer["jobs"]
     show_table(Rows([title for _, title in JOB_COLUMNS],
-              [[",".join(job[key]) if key == "actors" else str(job.get(key) or "-")
-                for key, _ in JOB_COLUMNS] for job in jobs],
-              styles=[JOB_STYLES.get(job.get("state"), "") for job in jobs]))
+                    [[",".join(job[key]) if key == "actors" else str(job.get(key) or "-")
+                      for key, _ in JOB_COLUMNS] for job in jobs],
+                    styles=[JOB_STYLES.get(job.get("state"), "") for job in jobs]))

@@ -39,7 +39,6 @@ BAR_WIDTH = 40
 MIN_BAR_WIDTH = 12
 """Characters of a terminal's bar at the least, when its table is squeezed."""
 
-
 WIRE, HELD = ".", "#"
 
 
@@ -191,9 +190,6 @@ class ToScale:
 
     def __rich_console__(self, console, options):
         yield Text(self.draw(min(options.max_width, BAR_WIDTH)), no_wrap=True)
-
-
-
 
 
 def as_json(trace):

@@ -683,4 +683,22 @@ def test_on_a_terminal_slow_hops_are_red_unless_no_color_is_set(network):
     assert "┏" in table and table.count(SLOW_MARK) == 4
 
 
+def test_on_a_terminal_fetch_and_call_progress_draw_rich_bars(network, tmp_path):
+    """`fetch` draws its bar to 100% (bytes) before the JSON answer, and
+    `call --progress` one counting to 3/3."""
+    status, shown = in_terminal("fetch", "hello.txt", "--dest", str(tmp_path), *network)
+    assert status == 0, shown
+    *bar, answer = SGR_OR_CURSOR.sub("", shown).rstrip("\n").split("\n")
+    last = "\n".join(bar).split("\r")[-1]
+    assert last.startswith("hello.txt ━") and "100% 6/6 bytes" in last
+    assert json.loads(answer)["bytes"] == 6
+    status, shown = in_terminal("call", "steps", "count", "--progress", *network)
+    assert status == 0, shown
+    *bar, answer = SGR_OR_CURSOR.sub("", shown).rstrip("\n").split("\n")
+    last = "\n".join(bar).split("\r")[-1]
+    assert last.startswith("steps.count ━") and last.endswith("100% 3/3")
+    assert json.loads(answer) == {"counted": 3}
+
+
 SGR_OR_CURSOR = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+

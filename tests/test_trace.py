@@ -131,11 +131,9 @@ def test_on_a_terminal_the_timeline_is_a_table_with_bars_to_the_column_width():
     narrow = io.StringIO()
     show_table(timeline_rows(timeline(ROUTE)), console=Console(file=narrow, width=100,
                                                          color_system=None))
-
     row = narrow.getvalue().splitlines()[5]
     scaled = row.split("│")[8][1:-1]
     assert len(scaled) < BAR_WIDTH and scaled == bar(timeline(ROUTE).hops[2], 12.0, len(scaled))
-
 
 
 def hop_groups(svg):
