@@ -9,10 +9,10 @@ from actornet import commands
 DESCRIPTION = f"""\
 Talk to a running actornet network from a shell.
 
-An answer is printed as JSON on stdout; a command that shows a table (workers,
-dispatchers, jobs, status, the route and trace of call) draws it with rich
-when its stream is a terminal, and prints plain aligned text (for status,
-JSON) on a pipe or with --json.  A failure is one line on stderr,
+An answer is printed as JSON on stdout.  Tables (workers, dispatchers, jobs,
+status, trace, and call's --route and --trace) are drawn with rich when their
+stream is a terminal, and printed as plain aligned text (status: JSON) on a
+pipe or a file, or with --json.  A failure is one line on stderr,
 "actornet: STATUS: what happened" (STATUS is timeout, no_workers, actor_lost,
 unknown_service, ...).
 
