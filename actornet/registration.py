@@ -135,7 +135,8 @@ class Registrations:
     @param hooks: :class:`Hook` records.
     @param clock: bounds each call with the hook's timeout.
     @param on_required_failure: called with the hook and the failure when a
-        ``required`` hook fails to register; the hooks after it are not called.
+        ``required`` hook fails to register (it says why; nothing else is
+        logged); the hooks after it are not called.
     @ivar registering: the Deferred of the running or finished ``register``
         (None before it), for whoever must wait for the registering to be over.
     """
@@ -184,11 +185,11 @@ class Registrations:
                 continue
             except Exception:
                 failure = Failure()
-            self.log.error("actornet: registration {hook!r}: {method} failed: {why}",
-                           hook=hook.name, method=method, why=_reason(failure, hook))
             if method == "register" and hook.required:
                 self.on_required_failure(hook, failure)
                 return False
+            self.log.error("actornet: registration {hook!r}: {method} failed: {why}",
+                           hook=hook.name, method=method, why=_reason(failure, hook))
         return True
 
     def _call(self, hook, method, info):
@@ -212,7 +213,7 @@ def stop_for_required(reactor, log=Registrations.log):
         log.critical("actornet: stopping: the required registration {hook!r} failed "
                      "({why})", hook=hook.name, why=_reason(failure, hook))
         atexit.register(_exit_with, 1)
-        reactor.stop()
+        reactor.callWhenRunning(reactor.stop)
 
     return stop
 
