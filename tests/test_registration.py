@@ -1,6 +1,9 @@
 """Registration hooks: when they run, what they are told, and what a failing one does."""
 
+import json
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,11 +13,13 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.logger import globalLogPublisher
+from twisted.web.resource import Resource
+from twisted.web.server import Site
 from zope.interface import implementer
 
 from actornet import connect, tap
 from actornet.config import ConfigError, load
-from actornet.registration import Hook, IRegistration, Registrations
+from actornet.registration import Bound, Hook, IRegistration, NetworkInfo, Registrations
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -285,3 +290,82 @@ def test_registration_needs_a_dispatcher_and_names_of_its_own(tmp_path):
     with pytest.raises(ConfigError, match="registration: the name 'reg_hooks:Consul' is used "
                                           "more than once"):
         load(_config(tmp_path, one + one))
+
+
+# -- the README's example hook, against a stand-in Consul agent --------------------
+
+
+class ConsulAgent(Resource):
+    """Answers PUTs as a Consul agent does and keeps them; ``status`` is its answer."""
+
+    isLeaf = True
+
+    def __init__(self):
+        super().__init__()
+        self.puts = []
+        self.status = 200
+
+    def render_PUT(self, request):
+        body = request.content.read()
+        self.puts.append((request.path.decode(), json.loads(body) if body else None))
+        request.setResponseCode(self.status)
+        return b"" if self.status == 200 else b"Invalid check: TCP address"
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_example_consul_hook_registers_the_bound_port_and_deregisters(tmp_path):
+    """examples/consul_hook.py PUTs the service with the port actually bound (tcp:0)
+    and a TCP check, and removes it again on stop."""
+    shutil.copy(EXAMPLES / "consul_hook.py", tmp_path)
+    agent = ConsulAgent()
+    port = reactor.listenTCP(0, Site(agent), interface="127.0.0.1")
+    config = tmp_path / "net.toml"
+    config.write_text(f"""
+[dispatcher]
+listen = ["tcp:0:interface=127.0.0.1"]
+connection_file = false
+name = "edge"
+
+[[registration]]
+class = "consul_hook:ConsulRegistration"
+options = {{ agent = "http://127.0.0.1:{port.getHost().port}", check_interval = 5 }}
+""")
+    root = tap.build(load(config), reactor)
+    service = root.services[0]
+    try:
+        root.startService()
+        assert await service.registrations.registering is True
+        bound = service.listeners[0].endpoint.port.getHost().port
+        assert agent.puts == [("/v1/agent/service/register", {
+            "ID": "actornet-edge", "Name": "actornet", "Tags": ["edge"],
+            "Address": "127.0.0.1", "Port": bound,
+            "Meta": {"version": service.registrations.info.version,
+                     "pid": str(os.getpid())},
+            "Check": {"TCP": f"127.0.0.1:{bound}", "Interval": "5s"}})]
+        await root.stopService()
+        assert agent.puts[1] == ("/v1/agent/service/deregister/actornet-edge", None)
+    finally:
+        await port.stopListening()
+
+
+@pytest.mark.filterwarnings("ignore:Using readBody with a transport")
+@pytest_twisted.ensureDeferred
+async def test_a_refusing_consul_is_logged_with_its_answer(tmp_path, logged):
+    """A Consul that answers 400 makes register fail with its answer in the log line."""
+    shutil.copy(EXAMPLES / "consul_hook.py", tmp_path)
+    sys.path.insert(0, str(tmp_path))
+    from consul_hook import ConsulRegistration
+
+    agent = ConsulAgent()
+    agent.status = 400
+    port = reactor.listenTCP(0, Site(agent), interface="127.0.0.1")
+    hook = Hook("consul", ConsulRegistration(f"http://127.0.0.1:{port.getHost().port}"))
+    runner = Registrations([hook], reactor, None)
+    bound = Bound("tcp:0", "tcp:host=127.0.0.1:port=1", "127.0.0.1", 1)
+    try:
+        await runner.register(NetworkInfo("edge", 1, "here", (bound,), None, (), "0",
+                                          snapshot=None))
+    finally:
+        await port.stopListening()
+    assert any("registration 'consul': register failed: RuntimeError: Consul answered 400: "
+               "Invalid check: TCP address" in line for line in logged), logged
