@@ -47,9 +47,15 @@ table (connect, token) to join a dispatcher elsewhere, and [[actor]] tables
 restart_window).  [join] connect is one endpoint string or a list of them
 (connect = ["tcp:host=a:port=5570", "tcp:host=b:port=5570"]): an actor
 connects through the first that answers, and when that dispatcher goes it
-registers again through another, keeping its state.  Example:
+registers again through another, keeping its state.  [[registration]]
+tables (class = "module:Class" providing actornet.registration.IRegistration,
+name, options, required, timeout) tell other systems where the dispatcher
+listens once every listener listens, and deregister before any closes; under
+systemd (NOTIFY_SOCKET set) READY=1, STATUS=, WATCHDOG=1 and STOPPING=1 are
+sent with no config (example unit: examples/actornet.service).  Example:
 examples/cluster.toml; every key is described in the README's sections "The
-config file" and "Identities and permissions".
+config file", "Identities and permissions" and "Registering with systemd and
+others".
 Use -n (--nodaemon) to stay in the foreground."""
 
     optParameters = [
