@@ -76,8 +76,8 @@ class Bound:
 class NetworkInfo:
     """What a hook is told about the network it registers.
 
-    ``listen``: a :class:`Bound` per listener, TLS ones last; ``http``: the
-    monitoring URL (``http://127.0.0.1:5571/``) or None; ``actors``: the
+    ``listen``: a :class:`Bound` per listener of the dispatcher's, TLS ones
+    last; ``http``: the monitoring URL (``http://127.0.0.1:5571/``) or None; ``actors``: the
     names of the actors configured beside the dispatcher; ``snapshot``: a
     callable returning the dispatcher's current
     :class:`~actornet.dispatcher.snapshot.Snapshot` (its ``summary()`` is what
@@ -106,14 +106,16 @@ def bound(listener, tls=False):
 
 
 def describe(dispatcher, listeners, tls_listeners, http, actors):
-    """The :class:`NetworkInfo` of a running dispatcher and its listener services."""
+    """The :class:`NetworkInfo` of a running dispatcher and its listener services
+    (``http``, the monitoring one, is given as a URL, not among ``listen``)."""
     url = None
     if http is not None:
         where = http.endpoint.port.getHost()
         url = f"http://{where.host}:{where.port}/"
     return NetworkInfo(
         name=dispatcher.name, pid=os.getpid(), host=socket.gethostname(),
-        listen=tuple(bound(each, each in tls_listeners) for each in listeners),
+        listen=tuple(bound(each, each in tls_listeners) for each in listeners
+                     if each is not http),
         http=url, actors=tuple(actor.name for actor in actors),
         version=version("actornet"), snapshot=dispatcher.snapshot)
 
@@ -219,8 +221,12 @@ def stop_for_required(reactor, log=Registrations.log):
 
 
 def _exit_with(status):
-    """twistd ends with status 0 whatever stopped it; this runs last, after it
-    removed its pid file and logged its last line."""
+    """End the process with ``status``: twistd ends with 0 whatever stopped it.
+
+    Runs at the interpreter's exit, after twistd removed its pid file and
+    logged its last line; exit handlers registered before it are skipped
+    (actornet registers none in a running network).
+    """
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)

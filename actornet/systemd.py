@@ -157,3 +157,11 @@ def from_environment(environ, clock, pid=None):
             interval = int(usec) / 2 / 1e6
     notifier = SystemdNotifier(NotifySocket(address), clock, interval)
     return (Hook("systemd", notifier, required=False, timeout=5.0),)
+
+
+def warn_when_not_spoken(environ):
+    """Say in the log why a process without a dispatcher never tells systemd
+    it is ready: a ``Type=notify`` unit would otherwise time out in silence."""
+    if environ.get("NOTIFY_SOCKET"):
+        Logger().warn("actornet: NOTIFY_SOCKET is set, but only a config with a [dispatcher] "
+                      "speaks systemd's notify protocol: run this one as Type=simple")

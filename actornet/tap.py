@@ -292,6 +292,7 @@ def build(network, reactor):
         DispatcherService(network.dispatcher, reactor, network.actors,
                           hooks).setServiceParent(root)
     else:
+        systemd.warn_when_not_spoken(os.environ)
         supervise(network.actors, network.join.connect, reactor,
                   LinkSettings(token=network.join.token)).setServiceParent(root)
     return root

@@ -5,11 +5,12 @@ line saying which it reached, so a test can prove when the hooks ran."""
 
 import json
 import socket
+from urllib.parse import urlsplit
 
 from twisted.internet.defer import succeed
 from zope.interface import implementer
 
-from actornet.registration import IRegistration
+from actornet.registration import Bound, IRegistration
 
 
 @implementer(IRegistration)
@@ -29,9 +30,11 @@ class Probe:
         return succeed(None)
 
     def note(self, event, info):
+        reached = {bound.connect: reaches(bound) for bound in info.listen}
+        if info.http is not None:
+            reached[info.http] = reaches_http(info.http)
         line = {"event": event, "name": info.name, "http": info.http,
-                "actors": list(info.actors),
-                "reached": {bound.connect: reaches(bound) for bound in info.listen}}
+                "actors": list(info.actors), "reached": reached}
         with open(self.record, "a") as record:
             record.write(json.dumps(line) + "\n")
 
@@ -52,6 +55,12 @@ def reaches(bound):
     finally:
         probe.close()
     return True
+
+
+def reaches_http(url):
+    """Whether the monitoring site at ``url`` accepts a connection now."""
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    return reaches(Bound(url, url, host, port))
 
 
 def records(path):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
-from registration_probe import reaches, records
+from registration_probe import reaches, reaches_http, records
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
@@ -98,6 +98,7 @@ options = {{ record = "{record}", refuse = "the registry said no" }}
         await service.registrations.registering
         await next(root.actors()).when_attached()
         endpoint = service.connect_endpoint
+        http = service.http.endpoint.port.getHost().port
         client = await connect(endpoint, reactor=reactor)
         assert await client.ask("math", "add", {"a": 2, "b": 3}) == {"result": 5}
         await client.close()
@@ -107,14 +108,14 @@ options = {{ record = "{record}", refuse = "the registry said no" }}
     assert [line["event"] for line in lines] == ["register", "register", "deregister",
                                                  "deregister"]
     assert all(line["reached"] and all(line["reached"].values()) for line in lines), lines
-    tcp, unix, http = lines[0]["reached"]
-    assert (tcp, unix) == (endpoint, f"unix:path={tmp_path}/d.sock")
-    assert http.startswith("tcp:host=127.0.0.1:port=")
-    assert lines[0]["http"] == f"http://127.0.0.1:{http.rsplit('=', 1)[1]}/"
+    assert list(lines[0]["reached"]) == [endpoint, f"unix:path={tmp_path}/d.sock",
+                                         f"http://127.0.0.1:{http}/"]
+    assert lines[0]["http"] == f"http://127.0.0.1:{http}/"
     assert (lines[0]["name"], lines[0]["actors"]) == ("probed", ["math"])
     assert any("registration 'flaky': register failed: RuntimeError: the registry said no"
                in line for line in logged), logged
-    closed = [reaches(bound) for bound in service.registrations.info.listen]
+    info = service.registrations.info
+    closed = [reaches(bound) for bound in info.listen] + [reaches_http(info.http)]
     assert closed == [False, False, False], "the probe cannot tell open from closed"
 
 

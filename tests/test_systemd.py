@@ -296,3 +296,19 @@ def test_a_required_hook_that_fails_stops_twistd_before_systemd_hears_ready(tmp_
     assert systemd.lines("READY=1") == []
     assert [json.loads(line)["event"] for line in record.read_text().splitlines()] == [
         "register", "deregister"]
+
+
+def test_a_config_without_a_dispatcher_says_why_systemd_hears_nothing(tmp_path, systemd):
+    """Joining a dispatcher elsewhere under Type=notify logs that it will not say READY=1."""
+    config = tmp_path / "join.toml"
+    config.write_text('[join]\nconnect = "tcp:host=127.0.0.1:port=1"\n\n[[actor]]\n'
+                      'class = "actornet.actors.keepalive:Keepalive"\n')
+    process = start_under_systemd(config, tmp_path, systemd)
+    try:
+        process.output.wait_for("NOTIFY_SOCKET is set, but only a config with a [dispatcher] "
+                                "speaks systemd's notify protocol: run this one as Type=simple")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    systemd.receive_all_now()
+    assert systemd.messages == []
