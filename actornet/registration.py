@@ -77,9 +77,9 @@ class NetworkInfo:
     """What a hook is told about the network it registers.
 
     ``listen``: a :class:`Bound` per listener of the dispatcher's, TLS ones
-    last; ``http``: the monitoring URL (``http://127.0.0.1:5571/``) or None; ``actors``: the
-    names of the actors configured beside the dispatcher; ``snapshot``: a
-    callable returning the dispatcher's current
+    last; ``http``: the monitoring URL (``http://127.0.0.1:5571/``) or None;
+    ``actors``: the names of the actors configured beside the dispatcher;
+    ``snapshot``: a callable returning the dispatcher's current
     :class:`~actornet.dispatcher.snapshot.Snapshot` (its ``summary()`` is what
     a health report needs).
     """

@@ -26,6 +26,8 @@ from zope.interface import implementer
 from actornet.registration import Hook, IRegistration
 from actornet.tables import ConfigError
 
+log = Logger()
+
 STATUS_INTERVAL = 2.0
 """Seconds between looks at the counts; ``STATUS=`` is sent only when they changed."""
 
@@ -44,23 +46,29 @@ def notify_address(value):
 
 
 class NotifySocket:
-    """Sends notify messages to ``address``, never blocking."""
+    """Sends notify messages to ``address``, never blocking.
 
-    log = Logger()
+    A message that cannot go is dropped; the first of a run of failures is
+    logged (not every watchdog ping while systemd's socket is gone).
+    """
 
     def __init__(self, address):
         self.address = address
         self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self.socket.setblocking(False)
+        self.failing = False
 
     def send(self, *lines):
-        """Send ``lines`` as one message; False (and a log line) when it could not go."""
+        """Send ``lines`` as one message; False when it could not go."""
         try:
             self.socket.sendto("\n".join(lines).encode(), self.address)
         except OSError as e:
-            self.log.warn("actornet: systemd notify message {lines!r} not sent: {why}",
-                          lines=lines[0], why=e.strerror or e)
+            if not self.failing:
+                log.warn("actornet: systemd notify message {lines!r} not sent: {why}",
+                         lines=lines[0], why=e.strerror or e)
+            self.failing = True
             return False
+        self.failing = False
         return True
 
     def close(self):
@@ -121,7 +129,7 @@ class SystemdNotifier:
         loop = LoopingCall(function, *args)
         loop.clock = self.clock
         loop.start(seconds, now=now).addErrback(
-            lambda failure: Logger().failure("actornet: systemd notify loop stopped", failure))
+            lambda failure: log.failure("actornet: systemd notify loop stopped", failure))
         self._loops.append(loop)
 
 
@@ -163,5 +171,5 @@ def warn_when_not_spoken(environ):
     """Say in the log why a process without a dispatcher never tells systemd
     it is ready: a ``Type=notify`` unit would otherwise time out in silence."""
     if environ.get("NOTIFY_SOCKET"):
-        Logger().warn("actornet: NOTIFY_SOCKET is set, but only a config with a [dispatcher] "
+        log.warn("actornet: NOTIFY_SOCKET is set, but only a config with a [dispatcher] "
                       "speaks systemd's notify protocol: run this one as Type=simple")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from test_twistd import BIN, Output
 from twisted.internet.task import Clock
+from twisted.logger import formatEvent, globalLogPublisher
 
 from actornet.config import ConfigError
 from actornet.registration import NetworkInfo
@@ -137,12 +138,19 @@ def test_an_abstract_notify_socket_receives_the_message():
         systemd.close()
 
 
-def test_a_notify_socket_nobody_listens_on_is_logged_not_raised(tmp_path):
+def test_a_notify_socket_nobody_listens_on_is_logged_once_not_raised(tmp_path):
+    """Sends to a gone socket return False; only the first of the run is logged."""
+    logged = []
+    globalLogPublisher.addObserver(logged.append)
     notify = NotifySocket(str(tmp_path / "gone"))
     try:
-        assert notify.send("WATCHDOG=1") is False
+        assert [notify.send("WATCHDOG=1") for _ in range(3)] == [False, False, False]
     finally:
         notify.close()
+        globalLogPublisher.removeObserver(logged.append)
+    assert [formatEvent(event) for event in logged
+            if "not sent" in formatEvent(event)] == [
+        "actornet: systemd notify message 'WATCHDOG=1' not sent: No such file or directory"]
 
 
 def test_the_environment_is_read_and_cleared_for_the_processes_we_start(tmp_path):
