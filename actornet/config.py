@@ -11,9 +11,7 @@ error, not a crash after the network started), and the certificates of
 own directory is searched first, so actor modules can live beside the config.
 """
 
-import importlib
 import os
-import sys
 import tomllib
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from actornet.actors.link import LinkSettings
 from actornet.actors.supervisor import RestartPolicy
 from actornet.dispatcher.settings import CONFIG_KEYS, DispatcherSettings
 from actornet.federation_config import FederationConfig, read_federation
+from actornet.registration_config import read_registrations
 from actornet.tables import ConfigError, Reader
 
 DEFAULT_CONNECTION_FILE = "~/.actornet/connection.json"
@@ -87,6 +86,8 @@ class Config:
     dispatcher: DispatcherConfig | None
     join: JoinConfig | None
     actors: tuple
+    registrations: tuple = ()
+    """The :class:`~actornet.registration.Hook` of each ``[[registration]]`` table."""
 
     @property
     def token(self):
@@ -114,7 +115,7 @@ def load(path):
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from e
     top = Reader(path, "(top level)", raw,
-                 ("dispatcher", "join", "actor", "identities", "federation"))
+                 ("dispatcher", "join", "actor", "identities", "federation", "registration"))
     dispatcher = join = None
     identities = read_identities(path, top.get("identities", dict, {},
                                                expect="[identities.NAME] tables"))
@@ -147,6 +148,12 @@ def load(path):
         raise ConfigError(f"{path}: the [[actor]] tables beside a dispatcher with "
                           "[identities] register with its shared token: set dispatcher.token")
     search = str(Path(path).resolve().parent)
+    registration_tables = top.get("registration", list, [],
+                                  expect="an array of [[registration]] tables")
+    if registration_tables and dispatcher is None:
+        raise ConfigError(f"{path}: [[registration]] tells others where a dispatcher listens: "
+                          "it belongs in the config with the [dispatcher] table")
+    registrations = read_registrations(path, registration_tables, search)
     actors = []
     for index, table in enumerate(actor_tables):
         actors.extend(_actors(Reader(path, f"actor[{index}]", table, ACTOR_KEYS), search))
@@ -154,7 +161,7 @@ def load(path):
     for name in names:
         if names.count(name) > 1:
             raise ConfigError(f"{path}: the actor name {name!r} is used more than once")
-    return Config(path, dispatcher, join, tuple(actors))
+    return Config(path, dispatcher, join, tuple(actors), registrations)
 
 
 DISPATCHER_KEYS = ("listen", "connection_file", "http", "tls", *CONFIG_KEYS)
@@ -290,18 +297,11 @@ def _actors(reader, search):
 
 
 def _import_actor(reader, spec, search):
-    module_name, _, class_name = spec.partition(":")
-    if search not in sys.path:
-        sys.path.insert(0, search)
     try:
-        module = importlib.import_module(module_name)
-    except Exception as e:
+        cls = reader.import_class(spec, search)
+    except ConfigError:
         _renamed(reader, spec)
-        reader.fail("class", f"cannot import {module_name!r}: {type(e).__name__}: {e}")
-    cls = getattr(module, class_name, None)
-    if cls is None:
-        _renamed(reader, spec)
-        reader.fail("class", f"{spec!r}: module {module_name} has no {class_name}")
+        raise
     if not (isinstance(cls, type) and issubclass(cls, Actor)):
         reader.fail("class", f"{spec!r} is not an Actor subclass")
     return cls

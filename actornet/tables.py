@@ -5,6 +5,9 @@ a :class:`ConfigError` such as ``cluster.toml: actor[2].instances: expected a
 positive integer, got 0``.
 """
 
+import importlib
+import sys
+
 import attrs
 
 
@@ -63,3 +66,23 @@ class Reader:
             parse(None, description)
         except (ValueError, TypeError, OSError) as e:
             self.fail(key, f"{description!r} is not a usable endpoint: {e}")
+
+    def import_class(self, spec, search):
+        """The object ``spec`` ("package.module:Class") names, importing its module
+        with ``search`` (the config file's folder) on the path first, so modules
+        beside the config are found.
+
+        @raise ConfigError: naming this table's ``class`` key when the module
+            cannot be imported or has no such name.
+        """
+        module_name, _, class_name = spec.partition(":")
+        if search not in sys.path:
+            sys.path.insert(0, search)
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as e:
+            self.fail("class", f"cannot import {module_name!r}: {type(e).__name__}: {e}")
+        found = getattr(module, class_name, None)
+        if found is None:
+            self.fail("class", f"{spec!r}: module {module_name} has no {class_name}")
+        return found

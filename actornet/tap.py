@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from actornet import config as configuration
-from actornet import connfile
+from actornet import connfile, registration, systemd
 from actornet.actors.link import LinkSettings
 from actornet.actors.service import ActorService
 from actornet.actors.supervisor import Supervisor
@@ -47,9 +47,15 @@ table (connect, token) to join a dispatcher elsewhere, and [[actor]] tables
 restart_window).  [join] connect is one endpoint string or a list of them
 (connect = ["tcp:host=a:port=5570", "tcp:host=b:port=5570"]): an actor
 connects through the first that answers, and when that dispatcher goes it
-registers again through another, keeping its state.  Example:
+registers again through another, keeping its state.  [[registration]]
+tables (class = "module:Class" providing actornet.registration.IRegistration,
+name, options, required, timeout) tell other systems where the dispatcher
+listens once every listener listens, and deregister before any closes; under
+systemd (NOTIFY_SOCKET set) READY=1, STATUS=, WATCHDOG=1 and STOPPING=1 are
+sent with no config (example unit: examples/actornet.service).  Example:
 examples/cluster.toml; every key is described in the README's sections "The
-config file" and "Identities and permissions".
+config file", "Identities and permissions" and "Registering with systemd and
+others".
 Use -n (--nodaemon) to stay in the foreground."""
 
     optParameters = [
@@ -101,7 +107,7 @@ class DispatcherService(MultiService):
 
     log = Logger()
 
-    def __init__(self, config, reactor, actors=()):
+    def __init__(self, config, reactor, actors=(), hooks=()):
         super().__init__()
         self.config = config
         self.settings = config.settings
@@ -126,6 +132,8 @@ class DispatcherService(MultiService):
             self.http = listener(reactor, config.http, monitoring_site(self.dispatcher))
             self.listeners.append(self.http)
         self.connect_endpoint = None
+        self.registrations = registration.Registrations(
+            hooks, reactor, registration.stop_for_required(reactor))
         self.connection_file = None
         if config.connection_file is not None:
             self.connection_file = configuration.connection_file_path(
@@ -169,6 +177,8 @@ class DispatcherService(MultiService):
         supervise(self.actors, (self.connect_endpoint,), self.reactor, self.config.link_settings,
                   self.dispatcher.announce_supervisor_event).setServiceParent(self)
         super().startService()
+        self.registrations.register(registration.describe(
+            self.dispatcher, self.listeners, self.tls_listeners, self.http, self.actors))
 
     def stopService(self):
         """Drain: stop listening, let requests in flight finish (up to
@@ -176,6 +186,7 @@ class DispatcherService(MultiService):
         return Deferred.fromCoroutine(self._stop())
 
     async def _stop(self):
+        await self.registrations.deregister()
         for service in self.listeners:
             if service is not self.http:
                 await service.stopService()
@@ -277,8 +288,11 @@ def build(network, reactor):
     """The service tree for a loaded config."""
     root = Network(reactor)
     if network.dispatcher is not None:
-        DispatcherService(network.dispatcher, reactor, network.actors).setServiceParent(root)
+        hooks = network.registrations + systemd.from_environment(os.environ, reactor)
+        DispatcherService(network.dispatcher, reactor, network.actors,
+                          hooks).setServiceParent(root)
     else:
+        systemd.warn_when_not_spoken(os.environ)
         supervise(network.actors, network.join.connect, reactor,
                   LinkSettings(token=network.join.token)).setServiceParent(root)
     return root

@@ -30,7 +30,7 @@ def readme_blocks():
 
 
 @pytest.mark.parametrize("name", ["greeter.py", "test_greeter.py", "test_greeter_trial.py",
-                                  "script.py", "test_incident.py"])
+                                  "script.py", "test_incident.py", "consul_hook.py"])
 def test_readme_shows_the_example_files_exactly(name):
     """Each example file in the README is the file in examples/, byte for byte."""
     assert readme_blocks()[name] == (EXAMPLES / name).read_text()
