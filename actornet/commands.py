@@ -5,8 +5,6 @@ exit status (None for 0); failures are raised for ``actornet.cli.main`` to
 print as one line.  Routes go to stderr, so stdout stays pure JSON for ``jq``.
 """
 
-import base64
-import datetime
 import json
 import os
 import sys
@@ -20,6 +18,7 @@ from actornet.fetch import FetchError, ProgressBar, fetch
 from actornet.protocols.codes import Status
 from actornet.protocols.errors import ActornetError, Cancelled, UnknownService
 from actornet.protocols.stamp import Stamp
+from actornet.shown import jsonable
 from actornet.trace import DISPATCHERS, as_json, draw, timeline
 from actornet.trace_svg import as_svg
 
@@ -35,14 +34,6 @@ async def with_client(reactor, args, work):
         return await work(reached)
     finally:
         await reached.client.close()
-
-
-def _jsonable(value):
-    if isinstance(value, bytes):
-        return {"$base64": base64.b64encode(value).decode()}
-    if isinstance(value, datetime.datetime):
-        return value.isoformat()
-    return str(value)
 
 
 def format_table(titles, rows, numeric=()):
@@ -124,7 +115,7 @@ async def run_call(reactor, args):
     if answer is None:
         print("actornet: cancelled", file=sys.stderr, flush=True)
         return EXIT_CANCELLED
-    print(json.dumps(answer, default=_jsonable), flush=True)
+    print(json.dumps(answer, default=jsonable), flush=True)
     if args.route:
         print(f"route ({len(answer.route)} stamps):", file=sys.stderr)
         print(format_route(answer.route), file=sys.stderr)

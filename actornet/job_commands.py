@@ -3,7 +3,8 @@ the command line (see :mod:`actornet.actors.jobs`)."""
 
 import json
 
-from actornet.commands import _jsonable, format_table, with_client
+from actornet.commands import format_table, with_client
+from actornet.shown import jsonable
 
 JOB_COLUMNS = (("job", "JOB"), ("service", "SERVICE"), ("method", "METHOD"),
                ("state", "STATE"), ("actors", "ACTORS"), ("submitted", "SUBMITTED"),
@@ -15,21 +16,21 @@ async def run_submit(reactor, args):
                "target": args.target, "timeout": args.job_timeout}
     answer = await with_client(reactor, args, lambda reached: reached.ask(
         "jobs", "submit", request))
-    print(json.dumps(answer, default=_jsonable))
+    print(json.dumps(answer, default=jsonable))
 
 
 async def run_job(reactor, args):
     method = "cancel" if args.cancel else "wait" if args.until_done else "status"
     answer = await with_client(reactor, args, lambda reached: reached.ask(
         "jobs", method, {"job": args.job}))
-    print(json.dumps(answer, default=_jsonable))
+    print(json.dumps(answer, default=jsonable))
     return 1 if answer["state"] in ("failed", "cancelled") and args.until_done else None
 
 
 async def run_jobs(reactor, args):
     answer = await with_client(reactor, args, lambda reached: reached.ask("jobs", "list"))
     if args.json:
-        print(json.dumps(answer, default=_jsonable))
+        print(json.dumps(answer, default=jsonable))
         return
     rows = [[",".join(row[key]) if key == "actors" else str(row.get(key) or "-")
              for key, _ in JOB_COLUMNS] for row in answer["jobs"]]
