@@ -93,7 +93,7 @@ class Client:
         self.session.unsubscribe(topic, callback)
 
     def when_disconnected(self):
-        """A Deferred firing (with the reason, a Failure, or None when it was not
+        """A Deferred firing (with the reason, an exception, or None when it was not
         connected) once the connection to the dispatcher is gone, whether
         :meth:`close` closed it or the dispatcher went."""
         return self.session.when_detached()

@@ -248,8 +248,8 @@ class Session:
         return gone
 
     def when_detached(self):
-        """A Deferred firing with the reason (a Failure) once the current link is
-        gone, whoever closed it; at once with None when there is no link."""
+        """A Deferred firing with the reason (an exception) once the current link
+        is gone, whoever closed it; at once with None when there is no link."""
         if self.link is None:
             return succeed(None)
         gone = Deferred()
@@ -303,7 +303,7 @@ class Session:
             gone.callback(None)
         waiting, self._detach_waiters = self._detach_waiters, []
         for gone in waiting:
-            gone.callback(reason)
+            gone.callback(reason.value)
 
     # -- answers and events -------------------------------------------------
 

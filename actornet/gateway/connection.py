@@ -77,7 +77,10 @@ class GatewayConnection:
         asking.addCallbacks(
             lambda answer: self._send(frames.result(call.id, answer, call.route)),
             lambda failure: self._failed(call, failure))
-        asking.addBoth(lambda _: self.calls.pop(call.id, None))
+        asking.addBoth(self._forget, call.id)
+
+    def _forget(self, _, id):
+        del self.calls[id]
 
     def _failed(self, call, failure):
         error = failure.value

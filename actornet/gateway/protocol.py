@@ -23,8 +23,7 @@ from .admission import chosen_codec, presented_token, token_to_connect_with
 from .connection import GatewayConnection
 from .operations import BadMessage, read_operation
 
-CLOSE_TOO_BIG = 1009
-CLOSE_GOING_AWAY = 1001
+CLOSE_NORMAL = 1000
 
 
 class GatewayProtocol(WebSocketServerProtocol):
@@ -98,7 +97,7 @@ class GatewayProtocol(WebSocketServerProtocol):
 
     def _network_gone(self, reason):
         if not self.gone:
-            self.sendClose(CLOSE_GOING_AWAY, "the gateway lost its connection to the dispatcher")
+            self.sendClose(CLOSE_NORMAL, "the gateway lost its connection to the dispatcher")
 
     def _max_message_size_exceeded(self, size, limit, reason):
         """Autobahn's hook for a message over ``maxMessagePayloadSize``: close
@@ -130,7 +129,7 @@ class Gateway:
         self.factory.gateway = self
         limit = config.max_message_bytes
         self.factory.setProtocolOptions(maxMessagePayloadSize=limit,
-                                        maxFramePayloadSize=limit)
+                                        maxFramePayloadSize=limit, failByDrop=False)
         self.allow_origins(config.origins or ())
 
     def next_name(self):
