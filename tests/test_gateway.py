@@ -3,14 +3,22 @@ dispatcher and actors (in this process, and through twistd)."""
 
 import base64
 import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
 
 import pytest
 import pytest_twisted
 from gateway_kit import Network, Refused, closed, open_gateway
+from test_twistd import BIN, EXAMPLES, start_twistd, stop
 from twisted.internet import reactor
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import deferLater
+
+from actornet import config
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -329,3 +337,102 @@ async def test_the_gateway_stops_listening_before_the_dispatcher_drains(tmp_path
     await stopping
     code, reason = await client.closed
     assert (code, reason) == (1000, "the gateway lost its connection to the dispatcher")
+
+
+@pytest.fixture
+def example_network(tmp_path):
+    """The example network (examples/ copied, with its [gateway]) on free ports, as a
+    twistd subprocess with a token; yields the process, the gateway's URL and the
+    connection file."""
+    shutil.copytree(EXAMPLES, tmp_path, dirs_exist_ok=True)
+    connection = tmp_path / "connection.json"
+    config = tmp_path / "cluster.toml"
+    text = config.read_text()
+    for port in ("5570", "5571", "5572"):
+        assert f"tcp:{port}:interface=127.0.0.1" in text
+        text = text.replace(f"tcp:{port}:", "tcp:0:")
+    text = text.replace("[dispatcher]\n", f'[dispatcher]\nconnection_file = "{connection}"\n'
+                                          f'token = "t0ken"\n')
+    config.write_text(text)
+    process = start_twistd(config, tmp_path)
+    line = process.output.wait_for("WebSocket gateway on ws://")
+    url = re.search(r"ws://\S+/", line).group(0)
+    assert "browser pages allowed from: http://127.0.0.1:" in line
+    process.output.wait_for("actor provider joined")
+    yield process, url, connection
+    stop(process)
+    assert process.returncode in (0, -signal.SIGTERM)
+
+
+def gateway_client(*args, cwd):
+    return subprocess.run([sys.executable, "gateway_client.py", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_the_example_client_calls_through_a_twistd_networks_gateway(example_network, tmp_path):
+    """`python gateway_client.py math add ...` against twistd's gateway prints 99."""
+    process, url, connection = example_network
+    done = gateway_client("math", "add", '{"a": 50, "b": 49}', "--url", url,
+                          "--token", "t0ken", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"result": 99}
+
+
+def test_the_gateway_and_the_cli_print_the_same_error_line(example_network, tmp_path):
+    """An unknown service fails with the same line through the gateway as from
+    `actornet call`; a wrong token is refused with 401 and the network keeps serving."""
+    process, url, connection = example_network
+    through_gateway = gateway_client("nope", "add", "--url", url, "--token", "t0ken",
+                                     cwd=tmp_path)
+    from_cli = subprocess.run([str(BIN / "actornet"), "call", "nope", "add",
+                               "--connection-file", str(connection)],
+                              capture_output=True, text=True, timeout=30)
+    assert through_gateway.returncode == from_cli.returncode == 1
+    assert through_gateway.stderr.startswith("actornet: unknown_service: ")
+    assert through_gateway.stderr == from_cli.stderr
+    refused = gateway_client("math", "add", "--url", url, "--token", "wrong", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "[401]: unauthorized: the dispatcher refused gateway-" in refused.stderr
+    done = gateway_client("math", "mul", '{"a": 6, "b": 7}', "--url", url, "--token", "t0ken",
+                          cwd=tmp_path)
+    assert json.loads(done.stdout) == {"result": 42}
+
+
+GATEWAY_MISTAKES = [
+    ('listen = "tcp:0"\nmax_calls = 0', "gateway.max_calls: expected a positive integer, got 0"),
+    ('listen = "tcp:0"\nmax_message_bytes = 10',
+     "gateway.max_message_bytes: expected an integer from 1024 to 2147483648, got 10"),
+    ('listen = "nonsense:0"', "gateway.listen: 'nonsense:0' is not a usable endpoint: "),
+    ("max_calls = 5", "gateway.listen: is required"),
+    ('listen = "tcp:0"\norigin = ["*"]', "gateway.origin: unknown key (a typo?)"),
+    ('listen = "tcp:0"\norigins = ["127.0.0.1:5571"]',
+     "gateway.origins[0]: expected scheme://host:port (e.g. http://127.0.0.1:5571), got "
+     "'127.0.0.1:5571'"),
+    ('listen = "tcp:0"\ntoken = "n3twork"', "gateway.token: the same as dispatcher.token"),
+]
+
+
+@pytest.mark.parametrize(("table", "problem"), GATEWAY_MISTAKES)
+def test_a_bad_gateway_table_is_a_config_error_naming_the_key(tmp_path, table, problem):
+    """Each mistake in [gateway] is one ConfigError naming the file and the key."""
+    path = tmp_path / "net.toml"
+    path.write_text(f'[dispatcher]\nlisten = "tcp:0"\ntoken = "n3twork"\n\n[gateway]\n{table}\n')
+    with pytest.raises(config.ConfigError) as error:
+        config.load(path)
+    assert str(error.value).startswith(f"{path}: {problem}")
+
+
+def test_a_gateway_needs_a_dispatcher_and_with_identities_a_shared_token(tmp_path):
+    """[gateway] beside [join] is refused; a gateway token over identities needs the
+    network's shared token to connect with."""
+    path = tmp_path / "net.toml"
+    path.write_text('[join]\nconnect = "tcp:host=h:port=1"\n[[actor]]\nclass = '
+                    '"actornet.actors.keepalive:Keepalive"\n[gateway]\nlisten = "tcp:0"\n')
+    with pytest.raises(config.ConfigError, match="belongs in the config with the "
+                                                  r"\[dispatcher\] table"):
+        config.load(path)
+    path.write_text('[dispatcher]\nlisten = "tcp:0"\n[identities.web]\ntoken = "w"\n'
+                    '[gateway]\nlisten = "tcp:0"\ntoken = "g"\n')
+    with pytest.raises(config.ConfigError, match="gateway.token: with \\[identities\\], the "
+                                                  "gateway connects with the shared"):
+        config.load(path)
