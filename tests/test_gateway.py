@@ -131,6 +131,7 @@ async def test_every_bad_input_gets_an_error_and_connections_keep_working(networ
                          "message": f"actornet: malformed_envelope: {problem}"}, text
     unknown = await client.call("nope", "add")
     assert unknown["status"] == 404 and unknown["error"] == "unknown_service"
+    assert unknown["type"] == "UnknownService"
     assert unknown["message"].startswith("actornet: unknown_service: ")
     failed = await client.call("math", "add", {"a": "x", "b": 1})
     assert failed["status"] == 500 and failed["type"] == "TypeError"

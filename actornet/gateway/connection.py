@@ -86,7 +86,7 @@ class GatewayConnection:
         error = failure.value
         if isinstance(error, CancelledError):
             error = Cancelled(f"{call.service}.{call.method} was cancelled by its asker")
-        self._send(frames.error(call.id, error, call.route))
+        self._send(frames.error(call.id, error))
 
     def _cancel(self, cancel):
         asking = self.calls.get(cancel.id)

@@ -14,8 +14,8 @@ Frames the gateway sends (``op`` says which):
 - ``result``: ``id``, ``status`` 200, ``result`` (the answer), ``route`` when
   asked;
 - ``error``: ``id`` (null when the message had none), ``status`` (the number),
-  ``error`` (its label), ``type``, ``message`` (the line ``actornet`` prints),
-  ``route`` when asked and known;
+  ``error`` (its label), ``type`` (the handler's exception type when it raised,
+  else actornet's error class), ``message`` (the line ``actornet`` prints);
 - ``progress``: ``id``, ``data``, ``sender``;
 - ``event``: ``topic``, ``data``, ``sender``.
 """
@@ -106,18 +106,17 @@ def result(id, answer, route=False):
     return frame
 
 
-def error(id, failure, route=False):
+def error(id, failure):
     """The error frame for ``failure`` (an exception) of call ``id``."""
     if isinstance(failure, ActornetError):
-        status, kind = failure.status, failure.remote_type or type(failure).__name__
-        label = failure.status.label
+        status, label = failure.status, failure.status.label
+        kind = failure.remote_type
+        if kind is None or kind == label:
+            kind = type(failure).__name__
     else:
         status, label, kind = 500, "failure", type(failure).__name__
-    frame = {"op": "error", "id": id, "status": int(status), "error": label, "type": kind,
-             "message": error_line(failure)}
-    if route and isinstance(failure, ActornetError) and failure.route:
-        frame["route"] = stamps(failure.route)
-    return frame
+    return {"op": "error", "id": id, "status": int(status), "error": label, "type": kind,
+            "message": error_line(failure)}
 
 
 def progress(id, bag):
