@@ -27,6 +27,7 @@ from actornet.client import connect
 from actornet.dispatcher.core import Dispatcher
 from actornet.dispatcher.web import monitoring_site
 from actornet.failover import endpoint_for
+from actornet.gateway.admission import origins_of
 from actornet.gateway.protocol import Gateway
 from actornet.listening import (
     ListenFailed,
@@ -101,8 +102,11 @@ class DispatcherService(MultiService):
     """Listens on every configured endpoint and runs the dispatcher.
 
     Once listening it logs one splash line (and one for the TLS listeners,
-    which require client certificates), writes the connection-info file, and
-    starts the actors configured beside it.  Stopping removes the file.
+    which require client certificates, and one for the WebSocket gateway),
+    writes the connection-info file, and starts the actors configured beside
+    it.  Stopping removes the file; the gateway stops listening with the other
+    listeners, before the drain, and its WebSockets close once their clients'
+    connections do.
     """
 
     log = Logger()
@@ -232,22 +236,9 @@ class DispatcherService(MultiService):
         self.reactor.stop()
 
 
-GATEWAY_CONNECT_TIMEOUT = 10.0
-"""Seconds a gateway connection's client has to connect and register."""
-
-
-def origins_of(address):
-    """The origins of pages served from a listening ``address``: its host and
-    port (any host when it listens on every interface; ``localhost`` too for a
-    loopback one)."""
-    host, port = address.host, address.port
-    if host in ("0.0.0.0", "::"):
-        return (f"http://*:{port}",)
-    if ":" in host:
-        host = f"[{host}]"
-    if host in ("127.0.0.1", "[::1]"):
-        return (f"http://{host}:{port}", f"http://localhost:{port}")
-    return (f"http://{host}:{port}",)
+GATEWAY_CONNECT_TIMEOUT = 5.0
+"""Seconds a gateway connection's client has to connect and register: autobahn
+drops a WebSocket whose opening handshake takes longer anyway."""
 
 
 class Network(MultiService):

@@ -6,6 +6,9 @@ gateway token configured, that token must match it (compared in constant
 time) and the gateway then connects with the network's own token; without
 one, the presented token is what the gateway connects with, so the dispatcher
 judges it as it judges any peer's (the shared token or an identity's).
+
+Browsers also send an Origin header, checked by autobahn against the allowed
+origins (:func:`origins_of` gives the default ones); other clients send none.
 """
 
 import hmac
@@ -66,3 +69,17 @@ def token_to_connect_with(presented, gateway_token, network_token):
     if not hmac.compare_digest(presented.encode(), gateway_token.encode()):
         raise ConnectionDeny(401, "unauthorized: missing or wrong token")
     return network_token
+
+
+def origins_of(address):
+    """The origins of pages served from a listening ``address``: its host and
+    port (any host when it listens on every interface; ``localhost`` too for a
+    loopback one)."""
+    host, port = address.host, address.port
+    if host in ("0.0.0.0", "::"):
+        return (f"http://*:{port}",)
+    if ":" in host:
+        host = f"[{host}]"
+    if host in ("127.0.0.1", "[::1]"):
+        return (f"http://{host}:{port}", f"http://localhost:{port}")
+    return (f"http://{host}:{port}",)

@@ -48,11 +48,9 @@ class GatewayProtocol(WebSocketServerProtocol):
         name = gateway.next_name()
         try:
             client = await gateway.connect(name, token)
-        except ActornetError as e:
-            if e.status == Status.UNAUTHORIZED:
-                raise ConnectionDeny(401, f"unauthorized: {e.message}") from e
-            raise ConnectionDeny(503, f"the gateway cannot reach the dispatcher: {e}") from e
         except Exception as e:
+            if isinstance(e, ActornetError) and e.status == Status.UNAUTHORIZED:
+                raise ConnectionDeny(401, f"unauthorized: {e.message}") from e
             raise ConnectionDeny(503, f"the gateway cannot reach the dispatcher: {e}") from e
         if self.gone:
             await client.close()
