@@ -177,6 +177,17 @@ async def test_an_answer_over_the_limit_becomes_a_too_large_error(limited):
     assert large["message"].startswith("actornet: too_large: the result is ")
     assert large["message"].endswith(" bytes, over the gateway's max_message_bytes (2048)")
     assert (await client.call("math", "add", {"a": 1, "b": 1}))["result"] == {"result": 2}
+    watcher = await open_gateway(limited.port)
+    watcher.send({"op": "subscribe", "id": "s", "topic": "big"})
+    await watcher.answer("s")
+    publish = {"op": "publish", "id": "p", "topic": "big", "data": {"blob": ""}}
+    publish["data"]["blob"] = "z" * (2040 - len(json.dumps(publish)))
+    client.send(publish)
+    assert (await client.answer("p"))["status"] == 200
+    event = await watcher.until(lambda f: f["op"] in ("event", "error"))
+    assert event["op"] == "error" and event["id"] is None and event["status"] == 413
+    assert event["message"].startswith("actornet: too_large: an event on 'big' is ")
+    await closed(watcher)
     await closed(client)
 
 

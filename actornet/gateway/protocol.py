@@ -82,16 +82,27 @@ class GatewayProtocol(WebSocketServerProtocol):
         try:
             payload = self.codec.encode(frame)
         except TypeError as e:
-            payload = self.codec.encode(frames.error(frame.get("id"), ActornetError(
-                f"the {frame['op']} cannot be sent as {self.codec.subprotocol}: {e}",
-                status=Status.MALFORMED_BODY)))
+            payload = self._instead(frame, f"cannot be sent as {self.codec.subprotocol}: {e}",
+                                    Status.MALFORMED_BODY)
         limit = self.maxMessagePayloadSize
         if 0 < limit < len(payload):
-            what = frame["op"] if frame["op"] != "event" else f"event on {frame['topic']!r}"
-            payload = self.codec.encode(frames.error(frame.get("id"), ActornetError(
-                f"the {what} is {len(payload)} bytes, over the gateway's max_message_bytes "
-                f"({limit})", status=Status.TOO_LARGE)))
+            payload = self._instead(frame, f"is {len(payload)} bytes, over the gateway's "
+                                           f"max_message_bytes ({limit})", Status.TOO_LARGE)
         self.sendMessage(payload, isBinary=self.codec.binary)
+
+    def _instead(self, frame, problem, status):
+        """The error frame sent in place of ``frame``.  Only an answer's error
+        carries the call's id: a progress report or an event that cannot be
+        sent must not look like the end of a call."""
+        op = frame["op"]
+        if op in ("result", "error"):
+            id, what = frame["id"], "the result"
+        elif op == "progress":
+            id, what = None, f"a progress report of call {frame['id']!r}"
+        else:
+            id, what = None, f"an event on {frame.get('topic')!r}"
+        return self.codec.encode(frames.error(id, ActornetError(f"{what} {problem}",
+                                                                status=status)))
 
     def _network_gone(self, reason):
         if not self.gone:
