@@ -8,7 +8,6 @@ the connection goes on serving.
 """
 
 from twisted.internet.defer import CancelledError
-from twisted.logger import Logger
 
 from actornet.protocols.codes import Status
 from actornet.protocols.errors import ActorLost, ActornetError, Cancelled
@@ -29,8 +28,6 @@ class GatewayConnection:
     @param send: called with each frame (a dict) for the WebSocket.
     @param max_calls: calls in flight at once; one more is refused ``busy``.
     """
-
-    log = Logger()
 
     def __init__(self, client, send, max_calls):
         self.client = client

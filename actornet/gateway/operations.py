@@ -67,8 +67,10 @@ class Unsubscribe:
 
 
 def _is_id(value):
-    return type(value) is str and 0 < len(value) <= 200 or (
-        type(value) is int and abs(value) < 2**53)
+    """Text, or an integer JavaScript can hold exactly."""
+    if type(value) is str:
+        return 0 < len(value) <= 200
+    return type(value) is int and abs(value) < 2**53
 
 
 def _is_text(value):
