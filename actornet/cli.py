@@ -23,7 +23,6 @@ from twisted.internet.task import react
 
 from actornet import commands, job_commands
 from actornet.certs import add_certs
-from actornet.cli_connect import ConnectionFailed
 from actornet.cli_help import (
     CALL_EPILOG,
     DESCRIPTION,
@@ -36,7 +35,7 @@ from actornet.cli_help import (
     TRACE_EPILOG,
     WORKERS_EPILOG,
 )
-from actornet.protocols.errors import ActornetError
+from actornet.shown import error_line
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -299,14 +298,8 @@ def main(argv=None):
     async def run(reactor):
         try:
             status = await args.run(reactor, args)
-        except ActornetError as e:
-            print(f"actornet: {e}", file=sys.stderr)
-            raise SystemExit(EXIT_FAILED) from None
-        except (ConnectionFailed, ValueError, OSError) as e:
-            print(f"actornet: connection failed: {e}", file=sys.stderr)
-            raise SystemExit(EXIT_FAILED) from None
         except Exception as e:
-            print(f"actornet: failed: {type(e).__name__}: {e}", file=sys.stderr)
+            print(error_line(e), file=sys.stderr)
             raise SystemExit(EXIT_FAILED) from None
         if status:
             raise SystemExit(status)

@@ -92,6 +92,12 @@ class Client:
         """As :meth:`actornet.Actor.unsubscribe`."""
         self.session.unsubscribe(topic, callback)
 
+    def when_disconnected(self):
+        """A Deferred firing (with the reason, an exception, or None when it was not
+        connected) once the connection to the dispatcher is gone, whether
+        :meth:`close` closed it or the dispatcher went."""
+        return self.session.when_detached()
+
     def close(self):
         """Leave the network; the Deferred fires once the connection is closed."""
         return self.session.leave()

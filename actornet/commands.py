@@ -7,8 +7,6 @@ Tables and bars are drawn by :mod:`actornet.console`: rich on a terminal, the
 plain text scripts parse elsewhere.
 """
 
-import base64
-import datetime
 import json
 import sys
 from pathlib import PurePosixPath
@@ -22,6 +20,7 @@ from actornet.fetch import FetchError, fetch
 from actornet.protocols.codes import Status
 from actornet.protocols.errors import ActornetError, Cancelled, UnknownService
 from actornet.protocols.stamp import Stamp
+from actornet.shown import jsonable
 from actornet.trace import DISPATCHERS, as_json, draw, timeline, timeline_rows
 from actornet.trace_svg import as_svg
 
@@ -37,14 +36,6 @@ async def with_client(reactor, args, work):
         return await work(reached)
     finally:
         await reached.client.close()
-
-
-def _jsonable(value):
-    if isinstance(value, bytes):
-        return {"$base64": base64.b64encode(value).decode()}
-    if isinstance(value, datetime.datetime):
-        return value.isoformat()
-    return str(value)
 
 
 ROUTE_COLUMNS = ("HOP", "NAME", "HOST:PID", "CONN", "SEQ", "+MS", "HELD MS")
@@ -115,7 +106,7 @@ async def run_call(reactor, args):
     if answer is None:
         print("actornet: cancelled", file=sys.stderr, flush=True)
         return EXIT_CANCELLED
-    print(json.dumps(answer, default=_jsonable), flush=True)
+    print(json.dumps(answer, default=jsonable), flush=True)
     if args.route:
         print(f"route ({len(answer.route)} stamps):", file=sys.stderr)
         show_table(route_rows(answer.route), sys.stderr)

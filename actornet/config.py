@@ -24,6 +24,7 @@ from actornet.actors.link import LinkSettings
 from actornet.actors.supervisor import RestartPolicy
 from actornet.dispatcher.settings import CONFIG_KEYS, DispatcherSettings
 from actornet.federation_config import FederationConfig, read_federation
+from actornet.gateway.settings import GatewayConfig, read_gateway
 from actornet.registration_config import read_registrations
 from actornet.tables import ConfigError, Reader
 
@@ -38,6 +39,8 @@ class DispatcherConfig:
     ``connection_file``: where to write the connection-info file: "" for the
     default place, None for none.
     ``tls``: a :class:`TLSConfig`, or None for no TLS listener.
+    ``gateway``: the WebSocket gateway's
+    :class:`~actornet.gateway.settings.GatewayConfig`, or None for none.
     """
 
     listen: tuple
@@ -46,6 +49,7 @@ class DispatcherConfig:
     http: str | None = None
     tls: TLSConfig | None = None
     federation: FederationConfig | None = None
+    gateway: GatewayConfig | None = None
 
     @property
     def link_settings(self):
@@ -115,7 +119,8 @@ def load(path):
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from e
     top = Reader(path, "(top level)", raw,
-                 ("dispatcher", "join", "actor", "identities", "federation", "registration"))
+                 ("dispatcher", "join", "actor", "identities", "federation", "registration",
+                  "gateway"))
     dispatcher = join = None
     identities = read_identities(path, top.get("identities", dict, {},
                                                expect="[identities.NAME] tables"))
@@ -130,6 +135,13 @@ def load(path):
         dispatcher = attrs.evolve(dispatcher, federation=read_federation(
             path, top.get("federation", dict, expect="a [federation] table"),
             named if isinstance(named, str) else None))
+    if "gateway" in raw:
+        if dispatcher is None:
+            raise ConfigError(f"{path}: [gateway] is the front door of a dispatcher: it "
+                              "belongs in the config with the [dispatcher] table")
+        dispatcher = attrs.evolve(dispatcher, gateway=read_gateway(
+            path, top.get("gateway", dict, expect="a [gateway] table"),
+            dispatcher.settings.token, identities))
     if "join" in raw:
         join = _join(Reader(path, "join", top.get("join", dict), ("connect", "token")))
     actor_tables = top.get("actor", list, default=[], expect="an array of [[actor]] tables")

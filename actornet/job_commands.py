@@ -3,8 +3,9 @@ the command line (see :mod:`actornet.actors.jobs`)."""
 
 import json
 
-from actornet.commands import _jsonable, with_client
+from actornet.commands import with_client
 from actornet.console import Rows, show_table
+from actornet.shown import jsonable
 
 JOB_COLUMNS = (("job", "JOB"), ("service", "SERVICE"), ("method", "METHOD"),
                ("state", "STATE"), ("actors", "ACTORS"), ("submitted", "SUBMITTED"),
@@ -18,21 +19,21 @@ async def run_submit(reactor, args):
                "target": args.target, "timeout": args.job_timeout}
     answer = await with_client(reactor, args, lambda reached: reached.ask(
         "jobs", "submit", request))
-    print(json.dumps(answer, default=_jsonable))
+    print(json.dumps(answer, default=jsonable))
 
 
 async def run_job(reactor, args):
     method = "cancel" if args.cancel else "wait" if args.until_done else "status"
     answer = await with_client(reactor, args, lambda reached: reached.ask(
         "jobs", method, {"job": args.job}))
-    print(json.dumps(answer, default=_jsonable))
+    print(json.dumps(answer, default=jsonable))
     return 1 if answer["state"] in ("failed", "cancelled") and args.until_done else None
 
 
 async def run_jobs(reactor, args):
     answer = await with_client(reactor, args, lambda reached: reached.ask("jobs", "list"))
     if args.json:
-        print(json.dumps(answer, default=_jsonable))
+        print(json.dumps(answer, default=jsonable))
         return
     jobs = answer["jobs"]
     show_table(Rows([title for _, title in JOB_COLUMNS],

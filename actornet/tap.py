@@ -12,7 +12,9 @@ from importlib.metadata import version
 
 import twisted
 from twisted.application.service import MultiService, Service
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import clientFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -21,9 +23,12 @@ from actornet import connfile, registration, systemd
 from actornet.actors.link import LinkSettings
 from actornet.actors.service import ActorService
 from actornet.actors.supervisor import Supervisor
+from actornet.client import connect
 from actornet.dispatcher.core import Dispatcher
 from actornet.dispatcher.web import monitoring_site
 from actornet.failover import endpoint_for
+from actornet.gateway.admission import origins_of
+from actornet.gateway.protocol import Gateway
 from actornet.listening import (
     ListenFailed,
     client_endpoint_for,
@@ -41,7 +46,9 @@ class Options(usage.Options):
 http, token, connection_file, keepalive_interval, keepalive_multiplier,
 request_timeout, hop_limit, max_frame_bytes, outbound_limit_bytes,
 drain_seconds, name; [dispatcher.tls]: listen, certificate, key, ca) with
-[identities.NAME] tables (token, register, serve, ask, publish), or a [join]
+[identities.NAME] tables (token, register, serve, ask, publish) and a
+[gateway] table (listen, token, origins, max_message_bytes, max_calls: a
+WebSocket gateway for browsers and other languages), or a [join]
 table (connect, token) to join a dispatcher elsewhere, and [[actor]] tables
 (class = "module:Class", name, services, instances, options, max_restarts,
 restart_window).  [join] connect is one endpoint string or a list of them
@@ -101,8 +108,11 @@ class DispatcherService(MultiService):
     """Listens on every configured endpoint and runs the dispatcher.
 
     Once listening it logs one splash line (and one for the TLS listeners,
-    which require client certificates), writes the connection-info file, and
-    starts the actors configured beside it.  Stopping removes the file.
+    which require client certificates, and one for the WebSocket gateway),
+    writes the connection-info file, and starts the actors configured beside
+    it.  Stopping removes the file; the gateway stops listening with the other
+    listeners, before the drain, and its WebSockets close once their clients'
+    connections do.
     """
 
     log = Logger()
@@ -131,6 +141,13 @@ class DispatcherService(MultiService):
         if config.http is not None:
             self.http = listener(reactor, config.http, monitoring_site(self.dispatcher))
             self.listeners.append(self.http)
+        self.gateway = self.gateway_listener = None
+        if config.gateway is not None:
+            self.gateway = Gateway(config.gateway, self._gateway_client, config.settings.token,
+                                   config.settings.name)
+            self.gateway_listener = listener(reactor, config.gateway.listen,
+                                             self.gateway.factory)
+            self.listeners.append(self.gateway_listener)
         self.connect_endpoint = None
         self.registrations = registration.Registrations(
             hooks, reactor, registration.stop_for_required(reactor))
@@ -169,6 +186,8 @@ class DispatcherService(MultiService):
                       "connect with {endpoint}{monitoring}", name=self.settings.name,
                       where=", ".join(self.config.listen), pid=os.getpid(),
                       endpoint=self.connect_endpoint, monitoring=monitoring)
+        if self.gateway is not None:
+            self._open_gateway()
         for service in self.tls_listeners:
             self.log.info("actornet: TLS on {where} (at {address}): every peer there must "
                           "present a client certificate signed by {ca}",
@@ -179,6 +198,26 @@ class DispatcherService(MultiService):
         super().startService()
         self.registrations.register(registration.describe(
             self.dispatcher, self.listeners, self.tls_listeners, self.http, self.actors))
+
+    def _open_gateway(self):
+        """Allow the dashboard's pages (when no origins are configured) and say
+        where the gateway is."""
+        if self.config.gateway.origins is None and self.http is not None:
+            self.gateway.allow_origins(origins_of(self.http.endpoint.port.getHost()))
+        where = self.gateway_listener.endpoint.port.getHost()
+        if isinstance(where, IPv4Address | IPv6Address):
+            host = f"[{where.host}]" if ":" in where.host else where.host
+            where = f"ws://{host}:{where.port}/"
+        else:
+            where = self.config.gateway.listen
+        self.log.info("actornet: WebSocket gateway on {where} (browser pages allowed from: "
+                      "{origins})", where=where, origins=", ".join(self.gateway.origins) or "none")
+
+    def _gateway_client(self, name, token):
+        """A client of this dispatcher for one WebSocket connection of the gateway."""
+        endpoint = clientFromString(self.reactor, self.connect_endpoint)
+        return connect(endpoint, token, name=name, reactor=self.reactor,
+                       timeout=GATEWAY_CONNECT_TIMEOUT)
 
     def stopService(self):
         """Drain: stop listening, let requests in flight finish (up to
@@ -206,6 +245,11 @@ class DispatcherService(MultiService):
     def _shutdown(self):
         self.log.info("shutdown requested through mmi")
         self.reactor.stop()
+
+
+GATEWAY_CONNECT_TIMEOUT = 5.0
+"""Seconds a gateway connection's client has to connect and register: autobahn
+drops a WebSocket whose opening handshake takes longer anyway."""
 
 
 class Network(MultiService):

@@ -64,6 +64,7 @@ class Session:
         self._stamp_link = self._stamp_constant = None
         self._subscriptions = {}
         self._leaving = []
+        self._detach_waiters = []
 
     @property
     def name(self):
@@ -246,6 +247,15 @@ class Session:
         link.leave()
         return gone
 
+    def when_detached(self):
+        """A Deferred firing with the reason (an exception) once the current link
+        is gone, whoever closed it; at once with None when there is no link."""
+        if self.link is None:
+            return succeed(None)
+        gone = Deferred()
+        self._detach_waiters.append(gone)
+        return gone
+
     # -- called by the link -----------------------------------------------
 
     def attached(self, link):
@@ -291,6 +301,9 @@ class Session:
         leaving, self._leaving = self._leaving, []
         for gone in leaving:
             gone.callback(None)
+        waiting, self._detach_waiters = self._detach_waiters, []
+        for gone in waiting:
+            gone.callback(reason.value)
 
     # -- answers and events -------------------------------------------------
 

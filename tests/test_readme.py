@@ -30,7 +30,8 @@ def readme_blocks():
 
 
 @pytest.mark.parametrize("name", ["greeter.py", "test_greeter.py", "test_greeter_trial.py",
-                                  "script.py", "test_incident.py", "consul_hook.py"])
+                                  "script.py", "test_incident.py", "consul_hook.py",
+                                  "gateway_client.py"])
 def test_readme_shows_the_example_files_exactly(name):
     """Each example file in the README is the file in examples/, byte for byte."""
     assert readme_blocks()[name] == (EXAMPLES / name).read_text()
@@ -71,7 +72,7 @@ def test_readme_script_example_asks_the_example_network(tmp_path):
                       .replace('listen = ["tcp:5570:interface=127.0.0.1"]',
                                f'listen = ["tcp:0:interface=127.0.0.1"]\n'
                                f'connection_file = "{connection}"')
-                      .replace("tcp:5571:", "tcp:0:"))
+                      .replace("tcp:5571:", "tcp:0:").replace("tcp:5572:", "tcp:0:"))
     network = start_twistd(config, tmp_path)
     try:
         network.output.wait_for("actor math-2 joined")

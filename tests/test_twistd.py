@@ -100,6 +100,8 @@ def network(tmp_path):
                         f'connection_file = "{connection}"\ntoken = "t0ken"')
     text = text.replace('http = "tcp:5571:interface=127.0.0.1"',
                         'http = "tcp:0:interface=127.0.0.1"')
+    text = text.replace('listen = "tcp:5572:interface=127.0.0.1"',
+                        'listen = "tcp:0:interface=127.0.0.1"')
     config.write_text(text)
     process = start_twistd(config, tmp_path)
     splash = process.output.wait_for("metrics and status on http://")
