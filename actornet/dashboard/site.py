@@ -60,7 +60,7 @@ class Dashboard(Service):
         """The resource for ``/`` and everything under it but ``/metrics`` and ``/status``."""
         root = File(str(STATIC), defaultType="application/octet-stream")
         root.contentTypes = {**root.contentTypes, ".js": "text/javascript",
-                             ".css": "text/css", ".html": "text/html; charset=utf-8"}
+                             ".css": "text/css"}
         root.indexNames = ["index.html"]
         root.putChild(b"events", EventStream(self.feed))
         root.putChild(b"picture.json", PictureNow(self.feed))
