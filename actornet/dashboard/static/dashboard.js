@@ -71,7 +71,7 @@ function drawStar(picture) {
   }
   for (const [name, at] of hubs) {
     const isHere = name === here.name;
-    nodes.append(svgElement("circle", { cx: at.x, cy: at.y, r: isHere ? 34 : 24, class: isHere ? "dispatcher" : "remote-dispatcher" }));
+    nodes.append(svgElement("circle", { cx: at.x, cy: at.y, r: isHere ? 44 : 30, class: isHere ? "dispatcher" : "remote-dispatcher" }));
     nodes.append(svgElement("text", { x: at.x, y: at.y + 4, "text-anchor": "middle", class: "dispatcher-label" }, name));
   }
   star.append(lines, nodes);
@@ -89,39 +89,46 @@ function drawDispatchers(picture) {
   $("dispatchers").replaceChildren(...cards);
 }
 
-function actorRow(actor) {
+function actorRow(actor, federated) {
   const row = element("tr", { class: "actor", "data-actor": actor.name, "data-status": actor.status });
   const status = element("td");
   status.append(element("span", { class: `status ${actor.status}` }, actor.status));
   const errors = element("td", { class: "number" }, rate(actor.errors));
   if (actor.errors > 0) errors.classList.add("errors-high");
   row.append(
-    element("td", { class: "name" }, actor.name),
+    element("td", { class: "name", title: actor.name }, actor.name),
     status,
     element("td", { class: "number in-flight" }, String(actor.in_flight)),
     element("td", { class: "number" }, rate(actor.rate)),
     errors,
-    element("td", {}, actor.dispatcher ?? ""),
   );
+  if (federated) row.append(element("td", {}, actor.dispatcher ?? ""));
   return row;
 }
 
+const COLUMNS = [["actor", ""], ["status", ""], ["in flight", "number"], ["req/s", "number"], ["err/s", "number"]];
+
 function drawServices(picture) {
-  const sections = picture.services.map((service) => {
-    const box = element("div", { class: "service", "data-service": service.name });
-    const title = element("h3");
+  // One table, a group of rows per service: the columns line up and the
+  // header is written once.  The dispatcher column shows only in a federation.
+  const federated = picture.dispatchers.length > 1;
+  const columns = federated ? [...COLUMNS, ["dispatcher", ""]] : COLUMNS;
+  const table = element("table", { class: federated ? "federated" : "" });
+  const head = element("tr");
+  for (const [label, cls] of columns) head.append(element("th", cls ? { class: cls } : {}, label));
+  table.append(element("thead"));
+  table.tHead.append(head);
+  for (const service of picture.services) {
+    const group = element("tbody", { class: "service", "data-service": service.name });
+    const title = element("th", { colspan: String(columns.length) });
     title.append(element("span", {}, service.name || "(no service)"),
       element("span", { class: "rates" }, `${rate(service.rate)} req/s · ${rate(service.errors)} err/s`));
-    const table = element("table");
-    const head = element("tr");
-    for (const [label, cls] of [["actor", ""], ["status", ""], ["in flight", "number"], ["req/s", "number"], ["err/s", "number"], ["dispatcher", ""]]) {
-      head.append(element("th", cls ? { class: cls } : {}, label));
-    }
-    table.append(head, ...service.actors.map(actorRow));
-    box.append(title, table);
-    return box;
-  });
-  $("services").replaceChildren(...sections);
+    const titleRow = element("tr", { class: "service-title" });
+    titleRow.append(title);
+    group.append(titleRow, ...service.actors.map((actor) => actorRow(actor, federated)));
+    table.append(group);
+  }
+  $("services").replaceChildren(table);
 }
 
 function drawEvents(picture) {
@@ -186,6 +193,7 @@ function drawTraces(picture) {
   $("trace-last").addEventListener("click", () => showTrace("last=1"));
   $("trace-refresh").addEventListener("click", listTraces);
   listTraces();
+  showTrace("last=1");
 }
 
 // -- the stream ----------------------------------------------------------------
