@@ -432,6 +432,9 @@ async def test_trace_pages_draw_bags_from_the_journal_and_refuse_bad_keys(served
     assert await get(base + "/trace.svg?key=nonsense") == (
         400, b"text/plain; charset=utf-8",
         b"a bag's key is SERVER:SEQ (e.g. dispatcher:42), not 'nonsense'\n")
+    for key in ("dispatcher:%C2%B2", "dispatcher:" + "9" * 30, ":12", "dispatcher:-1"):
+        code, _, why = await get(f"{base}/trace.svg?key={key}")
+        assert (code, why.startswith(b"a bag's key is SERVER:SEQ")) == (400, True), key
     code, _, missing = await get(base + "/trace.svg?key=dispatcher:987654")
     assert (code, missing) == (404, b"the journal holds no bag under dispatcher:987654 "
                                     b"(never kept, or dropped by its size and age bounds)\n")

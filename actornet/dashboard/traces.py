@@ -43,7 +43,7 @@ def parse_key(text):
     @raise BadQuery: 400, naming what is wrong.
     """
     server, colon, seq = text.rpartition(":")
-    if not colon or not server or not seq.isdigit():
+    if not colon or not server or not _whole(seq):
         raise BadQuery(400, f"a bag's key is SERVER:SEQ (e.g. dispatcher:42), not {text!r}")
     return server, int(seq)
 
@@ -53,9 +53,15 @@ def parse_count(text, name):
 
     @raise BadQuery: 400, naming the parameter ``name``.
     """
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LAST:
+    if not _whole(text) or not 1 <= int(text) <= MAX_LAST:
         raise BadQuery(400, f"{name} is a whole number from 1 to {MAX_LAST}, not {text!r}")
     return int(text)
+
+
+def _whole(text):
+    """Whether ``text`` is a whole number SQLite can hold: ASCII digits (``"²"``
+    is a digit to Python, not a number), at most 18 of them."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def _argument(request, name):
