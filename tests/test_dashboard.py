@@ -202,6 +202,17 @@ def test_the_log_hears_what_the_dispatcher_publishes_and_ignores_junk():
     assert dispatcher.own_event_listeners == []
 
 
+def test_a_failing_listener_does_not_stop_the_dispatchers_own_events():
+    """A listener that raises is logged; the event is still published."""
+    dispatcher = Dispatcher(Clock(), DispatcherSettings())
+
+    def broken(envelope, body):
+        raise RuntimeError("broken listener")
+    dispatcher.own_event_listeners.append(broken)
+    dispatcher.announce_supervisor_event({"event": "restarting", "name": "jobs"})
+    assert dispatcher.stats["events_unheard"] == 1
+
+
 # -- the event stream -----------------------------------------------------------
 
 
@@ -452,3 +463,4 @@ async def test_without_a_journal_the_trace_pages_say_so(served):
     code, _, body = await get(base + "/traces.json")
     assert code == 404
     assert body.startswith(b"this dispatcher keeps no journal") and b'journal = "PATH"' in body
+
