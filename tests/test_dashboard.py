@@ -464,3 +464,22 @@ async def test_without_a_journal_the_trace_pages_say_so(served):
     assert code == 404
     assert body.startswith(b"this dispatcher keeps no journal") and b'journal = "PATH"' in body
 
+
+
+@pytest_twisted.ensureDeferred
+async def test_in_a_federation_the_picture_shows_every_dispatcher_and_their_actors(
+        actornet_federation):
+    """Over a real NATS cluster: A's dashboard shows B and B's actor, alive, under
+    its service and its dispatcher."""
+    network = await actornet_federation(["A", "B"])
+    await network["B"].add(Echo("echo-b"))
+    await network["A"].add(Echo("echo-a"))
+    await network.reaches("echo-b")
+    dashboard = Dashboard(network["A"].dispatcher, reactor)
+    picture = dashboard.pictures.picture()
+    assert [(d["name"], d["here"], d["status"]) for d in picture["dispatchers"]] == [
+        ("A", True, "alive"), ("B", False, "alive")]
+    echo, = picture["services"]
+    assert [(a["name"], a["dispatcher"], a["status"]) for a in echo["actors"]] == [
+        ("echo-a", "A", "alive"), ("echo-b", "B", "alive")]
+    assert dashboard.dispatcher_names() == ["A", "B"]
