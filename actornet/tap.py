@@ -24,6 +24,7 @@ from actornet.actors.link import LinkSettings
 from actornet.actors.service import ActorService
 from actornet.actors.supervisor import Supervisor
 from actornet.client import connect
+from actornet.dashboard.site import Dashboard
 from actornet.dispatcher.core import Dispatcher
 from actornet.dispatcher.web import monitoring_site
 from actornet.failover import endpoint_for
@@ -139,7 +140,10 @@ class DispatcherService(MultiService):
             self.listeners.extend(self.tls_listeners)
         self.http = None
         if config.http is not None:
-            self.http = listener(reactor, config.http, monitoring_site(self.dispatcher))
+            dashboard = Dashboard(self.dispatcher, reactor)
+            dashboard.setServiceParent(self)
+            self.http = listener(reactor, config.http,
+                                 monitoring_site(self.dispatcher, dashboard.root()))
             self.listeners.append(self.http)
         self.gateway = self.gateway_listener = None
         if config.gateway is not None:
@@ -181,7 +185,8 @@ class DispatcherService(MultiService):
         monitoring = ""
         if self.http is not None:
             where = self.http.endpoint.port.getHost()
-            monitoring = f"; metrics and status on http://{where.host}:{where.port}/"
+            monitoring = (f"; dashboard, metrics and status on "
+                          f"http://{where.host}:{where.port}/")
         self.log.info("actornet: dispatcher {name!r} listening on {where} (pid {pid}); "
                       "connect with {endpoint}{monitoring}", name=self.settings.name,
                       where=", ".join(self.config.listen), pid=os.getpid(),

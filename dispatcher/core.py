@@ -90,6 +90,7 @@ class Dispatcher:
         self._conn_ids = 0
         self._sweeper = None
         self._closing = []
+        self.own_event_listeners = []
         self._handlers = {
             Kind.REQUEST: self.requests.request,
             Kind.RESPONSE: self.requests.response,
@@ -380,7 +381,18 @@ class Dispatcher:
         self.publish(messages.event(SUPERVISOR_TOPIC, [], self.name), codec.encode(data))
 
     def publish(self, envelope, body=b""):
-        """Send an event (from the dispatcher itself) to every subscriber of its topic."""
+        """Send an event (from the dispatcher itself) to every subscriber of its topic,
+        and tell each of :attr:`own_event_listeners` (``(envelope, body) -> None``).
+
+        Those listeners are how something in this process (the dashboard) hears
+        joins, deaths and restarts without a connection of its own; the events
+        published here are the dispatcher's own, few and never per message.
+        """
+        for listener in self.own_event_listeners:
+            try:
+                listener(envelope, body)
+            except Exception:
+                self.log.failure("a listener to the dispatcher's own events failed")
         self.topics.publish(envelope, body)
 
 

@@ -54,9 +54,10 @@ class IndexPage(Resource):
         return self if path == b"" else super().getChild(path, request)
 
 
-def monitoring_site(dispatcher):
-    """A ``Site`` serving ``/``, ``/metrics`` and ``/status`` for ``dispatcher``."""
-    root = IndexPage()
+def monitoring_site(dispatcher, root=None):
+    """A ``Site`` serving ``/``, ``/metrics`` and ``/status`` for ``dispatcher``;
+    ``root`` (a resource) replaces the plain index at ``/``, keeping those two."""
+    root = IndexPage() if root is None else root
     root.putChild(b"metrics", MetricsPage(dispatcher))
     root.putChild(b"status", StatusPage(dispatcher))
     site = Site(root)

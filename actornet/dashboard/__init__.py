@@ -1,0 +1,1 @@
+"""The live dashboard served at the dispatcher's HTTP port (see :mod:`.site`)."""

@@ -1,0 +1,180 @@
+"""The dashboard in a real headless Chromium, against a real twistd network.
+
+The example network runs in one ``twistd`` process (with a journal and short
+keepalives) and one more actor in a second ``twistd`` that joins it, so that
+actor can be frozen with SIGSTOP: the page must show it busy while it holds a
+request and dead within its holdtime once frozen.  Skipped only when Chromium
+or its driver is missing (selenium is in the ``test`` extra).
+"""
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.ui import WebDriverWait
+from test_twistd import BIN, EXAMPLES, start_twistd, stop
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+    pytest.skip(f"the browser test needs Chromium and its driver ({CHROMIUM}, {CHROMEDRIVER}; "
+                f"apt-get install chromium chromium-driver)", allow_module_level=True)
+
+pytestmark = pytest.mark.timeout(120)
+
+KEEPALIVE_INTERVAL = 0.3
+KEEPALIVE_MULTIPLIER = 3
+HOLDTIME = KEEPALIVE_INTERVAL * KEEPALIVE_MULTIPLIER
+DEAD_WITHIN = HOLDTIME * 1.1 + 1.0
+"""The sweep drops a silent peer within holdtime + 10 % of its last frame; one
+second more lets the picture reach the page on a busy machine."""
+
+LOCAL_ACTORS = ("keepalive", "files", "jobs", "inventory", "math-1", "math-2", "intake",
+                "insurance", "provider")
+
+HOLDER_MODULE = '''
+from twisted.internet.defer import Deferred
+from actornet import Actor, handler
+
+class Holder(Actor):
+    services = ("holder",)
+
+    @handler
+    def wait(self, bag):
+        print("holding a request", flush=True)
+        return Deferred()
+'''
+
+CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--window-size=1200,900")
+
+
+@pytest.fixture
+def network(tmp_path):
+    """The example network (with a journal, on free ports) in one twistd and a
+    ``holder-1`` actor joining it from a second; yields ``(url, worker, connection)``."""
+    shutil.copytree(EXAMPLES, tmp_path, dirs_exist_ok=True)
+    connection = tmp_path / "connection.json"
+    config = tmp_path / "cluster.toml"
+    text = config.read_text()
+    text = text.replace('listen = ["tcp:5570:interface=127.0.0.1"]',
+                        f'listen = ["tcp:0:interface=127.0.0.1"]\n'
+                        f'connection_file = "{connection}"\ntoken = "t0ken"\n'
+                        f'journal = "{tmp_path / "journal.db"}"')
+    text = text.replace('http = "tcp:5571:interface=127.0.0.1"',
+                        'http = "tcp:0:interface=127.0.0.1"')
+    text = text.replace("keepalive_interval = 2.0", f"keepalive_interval = {KEEPALIVE_INTERVAL}")
+    text = text.replace("keepalive_multiplier = 3",
+                        f"keepalive_multiplier = {KEEPALIVE_MULTIPLIER}")
+    config.write_text(text)
+    process = start_twistd(config, tmp_path)
+    splash = process.output.wait_for("dashboard, metrics and status on http://")
+    url = splash.split("status on ")[1].strip()
+    process.output.wait_for("actor provider joined")
+    (tmp_path / "holder.py").write_text(HOLDER_MODULE)
+    join = tmp_path / "join.toml"
+    endpoint = json.loads(connection.read_text())["endpoint"]
+    join.write_text(f'[join]\nconnect = "{endpoint}"\ntoken = "t0ken"\n\n'
+                    '[[actor]]\nclass = "holder:Holder"\nname = "holder-1"\n')
+    worker = start_twistd(join, tmp_path)
+    process.output.wait_for("actor holder-1 joined")
+    try:
+        yield url, worker, connection
+    finally:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGCONT)
+            worker.kill()
+        worker.wait()
+        stop(process)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def read(driver, selector, value):
+    """``{data-actor: value}`` of the elements matching ``selector``, read in one
+    script (the page redraws every picture, so elements found earlier go stale)."""
+    return driver.execute_script(
+        "const found = {};"
+        "for (const node of document.querySelectorAll(arguments[0]))"
+        "  found[node.dataset.actor] = arguments[1] === 'status' ? node.dataset.status"
+        "    : node.querySelector(arguments[1]).textContent;"
+        "return found;", selector, value)
+
+
+def statuses(driver):
+    """``{actor: status}`` as the page's service tables show them."""
+    return read(driver, "#services tr.actor", "status")
+
+
+def wait_until(driver, condition, timeout, what):
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+        lambda d: condition(d), message=f"{what} within {timeout} s; the page shows "
+                                        f"{statuses(driver)}")
+
+
+def test_the_dashboard_shows_the_live_star_and_a_frozen_actor_dies(network, browser, tmp_path):
+    """Every actor appears alive; one holding a request is busy; frozen with
+    SIGSTOP it turns dead within its holdtime; a bag's route is drawn."""
+    url, worker, connection = network
+    browser.get(url)
+    wait_until(browser, lambda d: d.execute_script(
+        "return document.getElementById('connection').dataset.state") == "live", 10,
+               "the event stream opened")
+    everyone = {name: "alive" for name in (*LOCAL_ACTORS, "holder-1")}
+    wait_until(browser, lambda d: statuses(d) == everyone, 10, "every actor alive")
+    assert read(browser, "#star g.star-actor", "status") == everyone
+
+    call = subprocess.Popen(
+        [str(BIN / "actornet"), "call", "holder", "wait", "--timeout", "60",
+         "--connection-file", str(connection)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        worker.output.wait_for("holding a request")
+        wait_until(browser, lambda d: statuses(d)["holder-1"] == "busy", 5, "holder-1 busy")
+        assert read(browser, "#services tr.actor", "td.in-flight")["holder-1"] == "1"
+
+        worker.send_signal(signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        wait_until(browser, lambda d: statuses(d).get("holder-1") == "dead",
+                   DEAD_WITHIN, "holder-1 dead")
+        seen_dead_after = time.monotonic() - frozen_at
+        _, err = call.communicate(timeout=10)
+    finally:
+        call.kill()
+    print(f"\nthe page showed holder-1 dead {seen_dead_after * 1000:.0f} ms after SIGSTOP "
+          f"(holdtime {HOLDTIME * 1000:.0f} ms)")
+    assert "actor_lost" in err
+    assert statuses(browser) == {**everyone, "holder-1": "dead"}
+    assert "holder-1 died" in browser.execute_script(
+        "return document.getElementById('events').textContent")
+
+    browser.execute_script("document.getElementById('trace-refresh').click()")
+    wait_until(browser, lambda d: d.execute_script(
+        "const bag = document.querySelector('#trace-keys button[data-key]');"
+        "if (bag) bag.click();"
+        "return bag !== null;"), 5, "a bag listed")
+    wait_until(browser, lambda d: d.execute_script(
+        "const img = document.querySelector('#trace-view img');"
+        "return img !== null && img.complete && img.naturalWidth > 0;"), 5, "a route drawn")
+
+    browser.save_screenshot(str(tmp_path / "dashboard.png"))
+    assert (tmp_path / "dashboard.png").stat().st_size > 10_000
