@@ -3,7 +3,9 @@
 The example network runs in one ``twistd`` process (with a journal and short
 keepalives) and one more actor in a second ``twistd`` that joins it, so that
 actor can be frozen with SIGSTOP: the page must show it busy while it holds a
-request and dead within its holdtime once frozen.  Skipped only when Chromium
+request and dead within its holdtime once frozen.  The README's JavaScript
+example (examples/gateway.js) runs in the dashboard's page against the
+network's WebSocket gateway.  Skipped only when Chromium
 or its driver is missing (selenium is in the ``test`` extra).
 """
 
@@ -60,7 +62,8 @@ CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-
 @pytest.fixture
 def network(tmp_path):
     """The example network (with a journal, on free ports) in one twistd and a
-    ``holder-1`` actor joining it from a second; yields ``(url, worker, connection)``."""
+    ``holder-1`` actor joining it from a second; yields ``(url, worker, connection,
+    gateway)``, the last the gateway's ``ws://`` address."""
     shutil.copytree(EXAMPLES, tmp_path, dirs_exist_ok=True)
     connection = tmp_path / "connection.json"
     config = tmp_path / "cluster.toml"
@@ -71,6 +74,8 @@ def network(tmp_path):
                         f'journal = "{tmp_path / "journal.db"}"')
     text = text.replace('http = "tcp:5571:interface=127.0.0.1"',
                         'http = "tcp:0:interface=127.0.0.1"')
+    text = text.replace('listen = "tcp:5572:interface=127.0.0.1"',
+                        'listen = "tcp:0:interface=127.0.0.1"')
     text = text.replace("keepalive_interval = 2.0", f"keepalive_interval = {KEEPALIVE_INTERVAL}")
     text = text.replace("keepalive_multiplier = 3",
                         f"keepalive_multiplier = {KEEPALIVE_MULTIPLIER}")
@@ -78,6 +83,7 @@ def network(tmp_path):
     process = start_twistd(config, tmp_path)
     splash = process.output.wait_for("dashboard, metrics and status on http://")
     url = splash.split("status on ")[1].strip()
+    gateway = process.output.wait_for("WebSocket gateway on ").split(" on ")[1].split()[0]
     process.output.wait_for("actor provider joined")
     (tmp_path / "holder.py").write_text(HOLDER_MODULE)
     join = tmp_path / "join.toml"
@@ -87,7 +93,7 @@ def network(tmp_path):
     worker = start_twistd(join, tmp_path)
     process.output.wait_for("actor holder-1 joined")
     try:
-        yield url, worker, connection
+        yield url, worker, connection, gateway
     finally:
         if worker.poll() is None:
             worker.send_signal(signal.SIGCONT)
@@ -134,7 +140,7 @@ def wait_until(driver, condition, timeout, what):
 def test_the_dashboard_shows_the_live_star_and_a_frozen_actor_dies(network, browser, tmp_path):
     """Every actor appears alive; one holding a request is busy; frozen with
     SIGSTOP it turns dead within its holdtime; a bag's route is drawn."""
-    url, worker, connection = network
+    url, worker, connection, _ = network
     browser.get(url)
     wait_until(browser, lambda d: d.execute_script(
         "return document.getElementById('connection').dataset.state") == "live", 10,
@@ -178,3 +184,49 @@ def test_the_dashboard_shows_the_live_star_and_a_frozen_actor_dies(network, brow
 
     browser.save_screenshot(str(tmp_path / "dashboard.png"))
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+
+
+def gateway_example():
+    """examples/gateway.js as a page would load it: its functions, without the
+    commented usage lines."""
+    return (EXAMPLES / "gateway.js").read_text()
+
+
+def run_in_page(driver, script, *args):
+    """Run ``script`` after the example's functions, in the page; it calls
+    ``done(value)`` once, and an error ends it as ``{"error": message}``."""
+    return driver.execute_async_script(
+        gateway_example() + "\nconst done = arguments[arguments.length - 1];\n"
+        "const args = arguments;\n"
+        "(async () => { " + script + " })().catch((e) => done({error: e.message}));",
+        *args)
+
+
+def test_the_readme_javascript_calls_and_watches_through_the_gateway(network, browser):
+    """From the dashboard's page (an origin the gateway allows by default),
+    examples/gateway.js adds 50 and 49, gets the CLI's error line for an
+    unknown service, and sees the frozen actor's death on ``actornet.actors``."""
+    url, worker, connection, gateway = network
+    browser.get(url)
+    options = {"url": gateway, "token": "t0ken"}
+    assert run_in_page(browser, "done(await call('math', 'add', {a: 50, b: 49}, args[0]));",
+                       options) == {"result": 99}
+    assert run_in_page(browser, "await call('nope', 'add', {}, args[0]); done('answered');",
+                       options) == {
+        "error": "actornet: unknown_service: no actor has ever served 'nope'"}
+    assert run_in_page(browser, "done(await call('math', 'add', {}, {...args[0], "
+                       "token: 'wrong'}));", options)["error"].startswith(
+        "the gateway closed: 1006")
+
+    browser.execute_script(
+        gateway_example() + "window.deaths = [];"
+        "watch('actornet.actors', (event) => { if (event.event === 'died') "
+        "  window.deaths.push(event.name); }, arguments[0])"
+        ".then(() => { window.watching = true; });", options)
+    WebDriverWait(browser, 5, poll_frequency=0.05).until(
+        lambda d: d.execute_script("return window.watching === true"),
+        message="the subscription confirmed")
+    worker.send_signal(signal.SIGSTOP)
+    WebDriverWait(browser, DEAD_WITHIN, poll_frequency=0.05).until(
+        lambda d: d.execute_script("return window.deaths").count("holder-1") == 1,
+        message="holder-1's death seen by the page's watch")
