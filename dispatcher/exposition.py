@@ -26,17 +26,15 @@ class Look:
     """A snapshot as a monitoring endpoint got it.
 
     ``snapshot``: the dispatcher's latest snapshot, or None when there is none
-    yet; ``stalled_seconds``: how long the reactor has not answered (0 when it
-    gave this snapshot just now); ``age_seconds``: how old the snapshot is.
+    yet; ``stalled``: the reactor did not answer in time, so the snapshot is the
+    last one it gave; ``stalled_seconds``: how long it has not answered (0 when
+    it gave this snapshot just now); ``age_seconds``: how old the snapshot is.
     """
 
     snapshot: object
+    stalled: bool = False
     stalled_seconds: float = 0.0
     age_seconds: float = 0.0
-
-    @property
-    def stalled(self):
-        return self.stalled_seconds > 0
 
 
 def status_document(look):

@@ -7,7 +7,8 @@ A :class:`ReactorWatch` asks the reactor for a snapshot instead
 (``callFromThread``) and waits a little; when the reactor is blocked (an actor in
 the same process doing blocking work), it hands out the last snapshot it has,
 saying how old it is and how long the reactor has not answered, which a
-heartbeat on the reactor (a ``LoopingCall``) measures.
+heartbeat on the reactor (a ``LoopingCall``) measures.  The heartbeat also
+takes a snapshot every second, so the one a stall leaves is recent.
 """
 
 import threading
@@ -18,6 +19,7 @@ from twisted.internet.task import LoopingCall
 from actornet.dispatcher.exposition import Look
 
 HEARTBEAT_SECONDS = 0.1
+REFRESH_SECONDS = 1.0
 PATIENCE_SECONDS = 0.5
 
 
@@ -65,25 +67,31 @@ class ReactorWatch:
         made during a long block answers at once.  At most one request for a
         snapshot waits on the reactor, however many threads look."""
         with self._lock:
-            asked = self._asked
-            if asked is None:
+            asked, first = self._asked, self._asked is None
+            if first:
                 asked = self._asked = threading.Event()
-                self.reactor.callFromThread(self._answer, asked)
+        if first:
+            self.reactor.callFromThread(self._answer, asked)
         if not self.beating or self.monotonic() - self.alive_at < self.patience:
             asked.wait(self.patience)
         snapshot, taken_at = self._latest
         now = self.monotonic()
-        stalled = 0.0 if asked.is_set() else max(now - self.alive_at, 0.0)
-        return Look(snapshot, stalled_seconds=stalled, age_seconds=max(now - taken_at, 0.0))
+        stalled = not asked.is_set()
+        return Look(snapshot, stalled, max(now - self.alive_at, 0.0) if stalled else 0.0,
+                    max(now - taken_at, 0.0))
 
     def _beat(self):
+        """On the reactor: say it is alive, and every ``REFRESH_SECONDS`` take a
+        snapshot, so the one a stall leaves is never much older than the stall."""
         self.alive_at = self.monotonic()
+        if self.alive_at - self._latest[1] >= REFRESH_SECONDS:
+            self._latest = (self.take(), self.alive_at)
 
     def _answer(self, asked):
         """On the reactor: take a snapshot and wake the threads waiting for it."""
         try:
-            self._latest = (self.take(), self.monotonic())
-            self._beat()
+            self.alive_at = self.monotonic()
+            self._latest = (self.take(), self.alive_at)
         finally:
             if asked is not None:
                 with self._lock:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
+from prometheus_client.parser import text_string_to_metric_families
 
 from actornet import ActorLost, connect
 
@@ -242,8 +243,9 @@ def test_workers_fetch_inventory_metrics_and_stop(network, tmp_path):
     for n in range(3):
         cli("call", "math", "add", "--data", f'{{"a": {n}, "b": 1}}', *where)
     metrics = urllib.request.urlopen(process.monitoring + "/metrics", timeout=10).read().decode()
-    served = sum(float(line.split()[-1]) for line in metrics.splitlines()
-                 if line.startswith('actornet_requests_total{service="math",'))
+    served = sum(s.value for family in text_string_to_metric_families(metrics)
+                 for s in family.samples
+                 if s.name == "actornet_requests_total" and s.labels["service"] == "math")
     assert served == 3
     status = json.loads(urllib.request.urlopen(process.monitoring + "/status", timeout=10).read())
     assert (status["status"], status["actors"]) == ("ok", 9)
