@@ -3,6 +3,7 @@ monitoring endpoints' optional token."""
 
 import json
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -296,3 +297,43 @@ def test_health_answers_while_an_actor_blocks_the_reactor_and_http_waits(tmp_pat
           f"{seconds * 1000:.0f} ms (first, waits up to 0.5 s for the reactor), "
           f"{again_seconds * 1000:.0f} ms (next), health /metrics "
           f"{metrics_seconds * 1000:.0f} ms; http /status {http_seconds * 1000:.0f} ms")
+
+
+def test_a_health_port_in_use_ends_twistd_with_one_line(tmp_path):
+    """health on a port another socket holds: twistd exits 1 naming the address."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    config = tmp_path / "busy.toml"
+    config.write_text('[dispatcher]\nlisten = ["tcp:0:interface=127.0.0.1"]\n'
+                      f'connection_file = false\nhealth = "127.0.0.1:{port}"\n')
+    try:
+        done = subprocess.run(
+            [str(BIN / "twistd"), "-n", "--pidfile=", "actornet", "--config", str(config)],
+            capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    finally:
+        taken.close()
+    assert done.returncode == 1
+    assert (f"actornet: cannot listen on health 127.0.0.1:{port}: Address already in use\n"
+            in done.stdout)
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_http_token_true_guards_both_endpoints_of_a_twistd(tmp_path):
+    """``http_token = true``: /status on the http and the health ports answer 401
+    without the token and 200 with it."""
+    config = tmp_path / "guarded.toml"
+    config.write_text('[dispatcher]\nlisten = ["tcp:0:interface=127.0.0.1"]\n'
+                      'connection_file = false\ntoken = "t0ken"\nhttp_token = true\n'
+                      'http = "tcp:0:interface=127.0.0.1"\nhealth = "127.0.0.1:0"\n')
+    process = start_twistd(config, tmp_path)
+    try:
+        splash = process.output.wait_for("health (answers while the reactor is blocked)")
+        for base in re.findall(r"http://127\.0\.0\.1:\d+", splash):
+            for path in ("/status", "/metrics"):
+                code, text = get(base + path)
+                assert code == 401 and "Authorization: Bearer TOKEN" in text
+                assert get(base + path, "t0ken")[0] == 200
+    finally:
+        stop(process)

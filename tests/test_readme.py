@@ -72,7 +72,8 @@ def test_readme_script_example_asks_the_example_network(tmp_path):
                       .replace('listen = ["tcp:5570:interface=127.0.0.1"]',
                                f'listen = ["tcp:0:interface=127.0.0.1"]\n'
                                f'connection_file = "{connection}"')
-                      .replace("tcp:5571:", "tcp:0:").replace("tcp:5572:", "tcp:0:"))
+                      .replace("tcp:5571:", "tcp:0:").replace("tcp:5572:", "tcp:0:")
+                      .replace('"127.0.0.1:5573"', '"127.0.0.1:0"'))
     network = start_twistd(config, tmp_path)
     try:
         network.output.wait_for("actor math-2 joined")

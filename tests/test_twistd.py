@@ -103,10 +103,12 @@ def network(tmp_path):
                         'http = "tcp:0:interface=127.0.0.1"')
     text = text.replace('listen = "tcp:5572:interface=127.0.0.1"',
                         'listen = "tcp:0:interface=127.0.0.1"')
+    text = text.replace('health = "127.0.0.1:5573"', 'health = "127.0.0.1:0"')
     config.write_text(text)
     process = start_twistd(config, tmp_path)
     splash = process.output.wait_for("metrics and status on http://")
-    process.monitoring = splash.split("metrics and status on ")[1].strip().rstrip("/")
+    process.monitoring = re.search(r"metrics and status on (http://[\d.:]+)/", splash)[1]
+    process.health = re.search(r"health .* on (http://[\d.:]+)/status", splash)[1]
     process.output.wait_for("actor provider joined")
     yield process, connection
     stop(process)
@@ -249,6 +251,8 @@ def test_workers_fetch_inventory_metrics_and_stop(network, tmp_path):
     assert served == 3
     status = json.loads(urllib.request.urlopen(process.monitoring + "/status", timeout=10).read())
     assert (status["status"], status["actors"]) == ("ok", 9)
+    health = json.loads(urllib.request.urlopen(process.health + "/status", timeout=10).read())
+    assert (health["status"], health["actors"]) == ("ok", 9)
     stopped = cli("stop", *where)
     assert json.loads(stopped.stdout) == {"stopping": True}
     process.wait(timeout=15)
