@@ -82,7 +82,11 @@ class Metrics:
         Every answer passes here, so a (service, actor, status) seen before goes
         straight to its counter and histogram (a bounded table of them): the
         status is parsed and the series found once, not per answer."""
-        self._asked(asker)
+        count = self.askers.get(asker)
+        if count is None:
+            self._asked(asker)
+        else:
+            self.askers[asker] = count + 1
         known = self._known.get((service, actor, status))
         if known is None:
             status = Status.parse(status)
@@ -125,12 +129,10 @@ class Metrics:
         self._count(self._pair(service, ""), int(status))
 
     def _asked(self, asker):
-        count = self.askers.get(asker)
-        if count is None:
-            if len(self.askers) >= self.max_askers:
-                asker = OTHER
-            count = self.askers.get(asker, 0)
-        self.askers[asker] = count + 1
+        """Count one request of ``asker``, or of ``(other)`` once ``max_askers`` are taken."""
+        if asker not in self.askers and len(self.askers) >= self.max_askers:
+            asker = OTHER
+        self.askers[asker] = self.askers.get(asker, 0) + 1
 
     def _failed(self, error, label):
         """Count a failure under its status's ``label`` (``timeout``,
