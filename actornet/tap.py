@@ -195,7 +195,8 @@ class DispatcherService(MultiService):
         if self.listeners[0].endpoint.port is None:
             self.privilegedStartService()
         self.dispatcher.start()
-        self.watch.start()
+        if self.http is not None or self.health is not None:
+            self.watch.start()
         if self.health is not None:
             self.health.start()
         if self.federation is not None:
