@@ -41,6 +41,10 @@ class DispatcherConfig:
     ``tls``: a :class:`TLSConfig`, or None for no TLS listener.
     ``gateway``: the WebSocket gateway's
     :class:`~actornet.gateway.settings.GatewayConfig`, or None for none.
+    ``health``: ``(host, port)`` of the health endpoint (/status and /metrics
+    served from a thread of its own), or None for none.
+    ``http_token``: whether the monitoring endpoints require the token; None
+    for the default (see :meth:`monitoring_token`).
     """
 
     listen: tuple
@@ -50,6 +54,17 @@ class DispatcherConfig:
     tls: TLSConfig | None = None
     federation: FederationConfig | None = None
     gateway: GatewayConfig | None = None
+    health: tuple | None = None
+    http_token: bool | None = None
+
+    def monitoring_token(self, loopback):
+        """The token a monitoring endpoint requires, or None for none.
+
+        ``http_token`` decides when set; by default an endpoint on loopback
+        (``loopback``) is open, and one that listens elsewhere requires the
+        dispatcher's token, when it has one."""
+        required = self.http_token if self.http_token is not None else not loopback
+        return self.settings.token if required else None
 
     @property
     def link_settings(self):
@@ -176,7 +191,8 @@ def load(path):
     return Config(path, dispatcher, join, tuple(actors), registrations)
 
 
-DISPATCHER_KEYS = ("listen", "connection_file", "http", "tls", *CONFIG_KEYS)
+DISPATCHER_KEYS = ("listen", "connection_file", "http", "health", "http_token", "tls",
+                   *CONFIG_KEYS)
 
 ACTOR_KEYS = ("class", "name", "services", "instances", "options", "max_restarts",
               "restart_window")
@@ -231,6 +247,10 @@ def _dispatcher(reader, identities):
     http = reader.get("http", str, None, bool, "an endpoint string")
     if http is not None:
         reader.endpoint("http", http, endpoints.serverFromString)
+    health = _health(reader)
+    http_token = reader.get("http_token", bool, None, expect="true or false")
+    if http_token and settings.token is None:
+        reader.fail("http_token", "true needs a token to check: set dispatcher.token")
     tls = None
     if "tls" in reader.table:
         table = reader.get("tls", dict, expect="a [dispatcher.tls] table")
@@ -244,7 +264,21 @@ def _dispatcher(reader, identities):
     return DispatcherConfig(
         listen=listen, settings=settings,
         connection_file=None if connection_file is False else connection_file, http=http,
-        tls=tls)
+        tls=tls, health=health, http_token=http_token)
+
+
+def _health(reader):
+    """``health = "host:port"`` as ``(host, port)``; an IPv6 host is written in
+    brackets (``"[::1]:5573"``), and port 0 picks a free port."""
+    text = reader.get("health", str, None, expect='"host:port", e.g. "127.0.0.1:5573"')
+    if text is None:
+        return None
+    host, colon, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not (colon and host and port.isdigit() and int(port) <= 65535):
+        reader.fail("health", f'expected "host:port" with a port from 0 to 65535, '
+                              f'e.g. "127.0.0.1:5573", got {text!r}')
+    return host, int(port)
 
 
 def _journal(reader, defaults):

@@ -9,6 +9,7 @@ over a live socket, replace a stale one, never remove anything that is not a
 socket.
 """
 
+import ipaddress
 import os
 import re
 import socket
@@ -140,3 +141,26 @@ def unix_path(description):
             continue
         return token.replace("\\:", ":")
     raise ValueError(f"no socket path in {description!r}")
+
+
+def is_loopback(host):
+    """Whether ``host`` (an address or ``localhost``) is this machine's loopback."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def listens_on_loopback(description):
+    """Whether a server endpoint string is reachable from this host alone: a
+    ``unix:`` socket, or a TCP port bound to a loopback ``interface``.  A port
+    with no interface listens on every address, so it is not."""
+    kind, _, rest = description.partition(":")
+    if kind == "unix":
+        return True
+    for token in re.split(r"(?<!\\):", rest):
+        if token.startswith("interface="):
+            return is_loopback(token[len("interface="):].replace("\\:", ":"))
+    return False

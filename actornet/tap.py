@@ -26,6 +26,8 @@ from actornet.actors.supervisor import Supervisor
 from actornet.client import connect
 from actornet.dashboard.site import Dashboard
 from actornet.dispatcher.core import Dispatcher
+from actornet.dispatcher.health import HealthServer
+from actornet.dispatcher.watch import ReactorWatch
 from actornet.dispatcher.web import monitoring_site
 from actornet.failover import endpoint_for
 from actornet.gateway.admission import origins_of
@@ -33,7 +35,9 @@ from actornet.gateway.protocol import Gateway
 from actornet.listening import (
     ListenFailed,
     client_endpoint_for,
+    is_loopback,
     listener,
+    listens_on_loopback,
     start_listening,
     tls_factory,
 )
@@ -46,7 +50,10 @@ class Options(usage.Options):
     longdesc = """Runs the network a TOML config describes: a [dispatcher] table (listen,
 http, token, connection_file, keepalive_interval, keepalive_multiplier,
 request_timeout, hop_limit, max_frame_bytes, outbound_limit_bytes,
-drain_seconds, name; [dispatcher.tls]: listen, certificate, key, ca) with
+drain_seconds, name, health = "host:port" (/status and /metrics from a
+thread of their own, answering while the reactor is blocked), http_token =
+true|false (require "Authorization: Bearer TOKEN" on both monitoring
+endpoints); [dispatcher.tls]: listen, certificate, key, ca) with
 [identities.NAME] tables (token, register, serve, ask, publish) and a
 [gateway] table (listen, token, origins, max_message_bytes, max_calls: a
 WebSocket gateway for browsers and other languages), or a [join]
@@ -138,12 +145,15 @@ class DispatcherService(MultiService):
             self.tls_listeners = [listener(reactor, description, secured)
                                   for description in config.tls.listen]
             self.listeners.extend(self.tls_listeners)
+        self.watch = ReactorWatch(reactor, self.dispatcher.snapshot)
         self.http = None
         if config.http is not None:
             dashboard = Dashboard(self.dispatcher, reactor)
             dashboard.setServiceParent(self)
-            self.http = listener(reactor, config.http,
-                                 monitoring_site(self.dispatcher, dashboard.root()))
+            site = monitoring_site(self.dispatcher, self.watch,
+                                   config.monitoring_token(listens_on_loopback(config.http)),
+                                   root=dashboard.root())
+            self.http = listener(reactor, config.http, site)
             self.listeners.append(self.http)
         self.gateway = self.gateway_listener = None
         if config.gateway is not None:
@@ -152,6 +162,11 @@ class DispatcherService(MultiService):
             self.gateway_listener = listener(reactor, config.gateway.listen,
                                              self.gateway.factory)
             self.listeners.append(self.gateway_listener)
+        self.health = None
+        if config.health is not None:
+            host, port = config.health
+            self.health = HealthServer(self.watch, host, port,
+                                       config.monitoring_token(is_loopback(host)))
         self.connect_endpoint = None
         self.registrations = registration.Registrations(
             hooks, reactor, registration.stop_for_required(reactor))
@@ -171,11 +186,23 @@ class DispatcherService(MultiService):
         if self.connection_file is not None:
             connfile.check_free(self.connection_file)
         start_listening(self.listeners)
+        if self.health is not None:
+            try:
+                self.health.listen()
+            except OSError as e:
+                for service in self.listeners:
+                    service.stopService()
+                raise ListenFailed(f"cannot listen on health {self.health.host}:"
+                                   f"{self.health.port}: {e.strerror or e}") from e
 
     def startService(self):
         if self.listeners[0].endpoint.port is None:
             self.privilegedStartService()
         self.dispatcher.start()
+        if self.http is not None or self.health is not None:
+            self.watch.start()
+        if self.health is not None:
+            self.health.start()
         if self.federation is not None:
             self.federation.start()
         self.connect_endpoint = client_endpoint_for(self.listeners[0].endpoint.port.getHost())
@@ -187,6 +214,9 @@ class DispatcherService(MultiService):
             where = self.http.endpoint.port.getHost()
             monitoring = (f"; dashboard, metrics and status on "
                           f"http://{where.host}:{where.port}/")
+        if self.health is not None:
+            monitoring += (f"; health (answers while the reactor is blocked) on "
+                           f"http://{self.health.host}:{self.health.port}/status")
         self.log.info("actornet: dispatcher {name!r} listening on {where} (pid {pid}); "
                       "connect with {endpoint}{monitoring}", name=self.settings.name,
                       where=", ".join(self.config.listen), pid=os.getpid(),
@@ -246,6 +276,9 @@ class DispatcherService(MultiService):
         await self.dispatcher.stop()
         if self.http is not None:
             await self.http.stopService()
+        if self.health is not None:
+            self.health.stop()
+        self.watch.stop()
 
     def _shutdown(self):
         self.log.info("shutdown requested through mmi")

@@ -73,7 +73,7 @@ def steps():
         ("dispatcher", "extends (answer's route)", 1,
          lambda: extends(answer_route, sent, worker_peer)),
         ("dispatcher", "metrics.answered", 1,
-         lambda: dispatcher.metrics.answered("bench", "echo", 200, 0.001)),
+         lambda: dispatcher.metrics.answered("bench", "echo", 200, 0.001, "bench-client")),
         ("dispatcher", "gate.wrote", 2, lambda: worker_peer.outbound.wrote(100)),
         ("worker", "decode a body into a bag", 1, lambda: bag_of(body, sent, "bench-client")),
         ("worker", "Request record", 1,

@@ -147,7 +147,6 @@ class Dispatcher:
 
     def snapshot(self):
         """A read-only :class:`~actornet.dispatcher.snapshot.Snapshot` of now."""
-        requests, latency = self.metrics.copy()
         return Snapshot(
             name=self.name, host=self.outbox.host, pid=self.outbox.pid,
             now=self.clock.seconds(), started_at=self.started_at, settings=self.settings,
@@ -156,7 +155,7 @@ class Dispatcher:
             peers=tuple(peer.view() for peer in self.registry.by_name.values()
                         if peer.via is peer),
             subscriptions=self.topics.names(), counters=dict(self.stats),
-            requests=requests, latency=latency,
+            **self.metrics.copy(),
             federation=self.federation.view() if self.federation is not None else None,
             known_services=frozenset(self.registry.known_services
                                      | self.registry.remote_services))

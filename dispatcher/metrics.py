@@ -1,9 +1,10 @@
-"""Request metrics, kept as plain counters and rendered in Prometheus text format.
+"""Request metrics, kept as plain counters.
 
 The dispatcher updates these on every answer, so they are dictionaries of
 numbers rather than ``prometheus_client`` objects (whose locks and label
-lookups would cost more per message than the routing itself); the exposition
-format is simple enough to write out here.
+lookups would cost more per message than the routing itself); a snapshot copies
+them, and :mod:`~actornet.dispatcher.exposition` turns the copy into
+Prometheus metrics at scrape time.
 
 Every label value comes from a bounded set, so no asker can grow ``/metrics``
 without end: a refused request is counted under its service's name only when
@@ -11,7 +12,9 @@ that service already has series of its own (an actor answered for it), and
 under ``(unknown)`` otherwise (every UNKNOWN_SERVICE, any name an asker made
 up); statuses outside :class:`~actornet.protocols.codes.Status` count as
 FAILURE, as askers see them; and past ``max_pairs`` (service, actor) pairs,
-new pairs are counted together under ``(other)``.
+new pairs are counted together under ``(other)``.  Askers and error names are
+bounded the same way (``max_askers``, ``max_errors``): past the bound, new ones
+are counted together under ``(other)``.
 """
 
 from bisect import bisect_left
@@ -19,6 +22,10 @@ from bisect import bisect_left
 from actornet.protocols.codes import Status
 
 MAX_PAIRS = 1000
+MAX_ASKERS = 1000
+MAX_ERRORS = 100
+MAX_ERROR_NAME = 100
+FAILURE = Status.FAILURE.label
 UNKNOWN = "(unknown)"
 OTHER = "(other)"
 _SHARED = frozenset({(UNKNOWN, ""), (OTHER, OTHER)})
@@ -47,32 +54,51 @@ KNOWN_SERIES = 4096
 
 
 class Metrics:
-    """Requests by service, actor and status; latency by service and actor.
+    """Requests by service, actor and status; latency by service and actor;
+    answers by asker; failures by error name.
 
     @param max_pairs: the most (service, actor) pairs with series of their own.
+    @param max_askers: the most askers counted under their own names.
+    @param max_errors: the most error names counted under their own names.
     """
 
-    def __init__(self, max_pairs=MAX_PAIRS):
+    def __init__(self, max_pairs=MAX_PAIRS, max_askers=MAX_ASKERS, max_errors=MAX_ERRORS):
         self.requests = {}
         self.latency = {}
+        self.askers = {}
+        self.errors = {}
         self.max_pairs = max_pairs
+        self.max_askers = max_askers
+        self.max_errors = max_errors
         self._pairs = set()
         self._answered = set()
         self._known = {}
 
-    def answered(self, service, actor, status, seconds):
-        """Count one request of ``service`` finished by ``actor`` with ``status``.
+    def answered(self, service, actor, status, seconds, asker, error=None):
+        """Count one request of ``service`` from ``asker``, finished by ``actor`` with
+        ``status``.  A failure is also counted by name (see :meth:`_failed`);
+        ``error`` is the answer's ``err`` field, when it has one.
 
         Every answer passes here, so a (service, actor, status) seen before goes
         straight to its counter and histogram (a bounded table of them): the
         status is parsed and the series found once, not per answer."""
+        count = self.askers.get(asker)
+        if count is None:
+            self._asked(asker)
+        else:
+            self.askers[asker] = count + 1
         known = self._known.get((service, actor, status))
         if known is None:
-            self._finished(service, actor, int(Status.parse(status)), seconds)
+            status = Status.parse(status)
+            self._finished(service, actor, int(status), seconds)
+            if status is not Status.SUCCESS:
+                self._failed(error, status.label)
             return
-        key, histogram = known
+        key, histogram, label = known
         self.requests[key] += 1
         histogram.observe(seconds)
+        if label is not None:
+            self._failed(error, label)
 
     def forwarded(self, service, actor, seconds):
         """Count one request of ``service`` that ``actor`` passed on to another
@@ -89,14 +115,38 @@ class Metrics:
             histogram = self.latency[pair] = Latency()
         histogram.observe(seconds)
         if status != "forwarded" and len(self._known) < KNOWN_SERIES:
-            self._known[(service, actor, status)] = ((*pair, status), histogram)
+            label = None if status == Status.SUCCESS else Status(status).label
+            self._known[(service, actor, status)] = ((*pair, status), histogram, label)
 
-    def refused(self, service, status):
-        """Count a request no actor was given (unknown service, no workers, ...),
-        under ``(unknown)`` unless an actor has answered for ``service`` before."""
+    def refused(self, service, status, asker):
+        """Count a request of ``asker`` no actor was given (unknown service, no
+        workers, ...), under ``(unknown)`` unless an actor has answered for
+        ``service`` before."""
+        self._asked(asker)
+        self._failed(None, Status(status).label)
         if status == Status.UNKNOWN_SERVICE or service not in self._answered:
             service = UNKNOWN
         self._count(self._pair(service, ""), int(status))
+
+    def _asked(self, asker):
+        """Count one request of ``asker``, or of ``(other)`` once ``max_askers`` are taken."""
+        if asker not in self.askers and len(self.askers) >= self.max_askers:
+            asker = OTHER
+        self.askers[asker] = self.askers.get(asker, 0) + 1
+
+    def _failed(self, error, label):
+        """Count a failure under its status's ``label`` (``timeout``,
+        ``actor_lost``, ...), or, when a handler raised (``failure``), under the
+        exception's type name its answer's ``error`` carries (``[name, message]``)."""
+        name = label
+        if label == FAILURE and type(error) is list and error and type(error[0]) is str:
+            name = error[0][:MAX_ERROR_NAME] or label
+        count = self.errors.get(name)
+        if count is None:
+            if len(self.errors) >= self.max_errors:
+                name = OTHER
+            count = self.errors.get(name, 0)
+        self.errors[name] = count + 1
 
     def _count(self, pair, status):
         key = (*pair, status)
@@ -113,71 +163,10 @@ class Metrics:
         return pair
 
     def copy(self):
-        """``(requests, latency)`` as plain values, for a snapshot."""
-        return dict(self.requests), {key: (tuple(h.counts), h.total, h.count)
-                                     for key, h in self.latency.items()}
-
-
-def _labels(**labels):
-    inner = ",".join(f'{key}="{_escape(str(value))}"' for key, value in labels.items())
-    return "{" + inner + "}"
-
-
-def _escape(text):
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def render(snapshot):
-    """A dispatcher :class:`~actornet.dispatcher.snapshot.Snapshot` in Prometheus
-    text exposition format 0.0.4."""
-    out = [
-        "# HELP actornet_requests_total Requests answered, by service, actor and status.",
-        "# TYPE actornet_requests_total counter",
-    ]
-    for (service, actor, status), count in sorted(snapshot.requests.items(), key=str):
-        out.append(f"actornet_requests_total{_labels(service=service, actor=actor, status=status)}"
-                   f" {count}")
-    out += ["# HELP actornet_request_seconds Time from dispatch to answer, by service and "
-            "actor.",
-            "# TYPE actornet_request_seconds histogram"]
-    for (service, actor), (counts, total, observed) in sorted(snapshot.latency.items()):
-        running = 0
-        for bound, count in zip(BUCKETS + (float("inf"),), counts, strict=True):
-            running += count
-            le = "+Inf" if bound == float("inf") else repr(bound)
-            labels = _labels(service=service, actor=actor, le=le)
-            out.append(f"actornet_request_seconds_bucket{labels} {running}")
-        labels = _labels(service=service, actor=actor)
-        out.append(f"actornet_request_seconds_sum{labels} {total}")
-        out.append(f"actornet_request_seconds_count{labels} {observed}")
-    peers = sorted(snapshot.peers, key=lambda p: p.name)
-    out += ["# HELP actornet_actor_bytes_total Bytes the dispatcher read from and wrote to "
-            "each connected actor.",
-            "# TYPE actornet_actor_bytes_total counter"]
-    for peer in peers:
-        out.append(f"actornet_actor_bytes_total{_labels(actor=peer.name, direction='in')} "
-                   f"{peer.bytes_in}")
-        out.append(f"actornet_actor_bytes_total{_labels(actor=peer.name, direction='out')} "
-                   f"{peer.bytes_out}")
-    out += ["# HELP actornet_actor_in_flight Requests each actor is working on.",
-            "# TYPE actornet_actor_in_flight gauge"]
-    for peer in peers:
-        out.append(f"actornet_actor_in_flight{_labels(actor=peer.name)} {peer.in_flight}")
-    out += ["# HELP actornet_dispatcher_events_total Dispatcher events (dead letters, "
-            "timeouts, refusals, ...).",
-            "# TYPE actornet_dispatcher_events_total counter"]
-    for event, count in sorted(snapshot.counters.items()):
-        out.append(f"actornet_dispatcher_events_total{_labels(event=event)} {count}")
-    out += ["# HELP actornet_connections Open connections.", "# TYPE actornet_connections gauge",
-            f"actornet_connections {snapshot.connections}",
-            "# HELP actornet_in_flight Requests in flight.", "# TYPE actornet_in_flight gauge",
-            f"actornet_in_flight {snapshot.in_flight}"]
-    federation = snapshot.federation
-    if federation is not None:
-        out += ["# HELP actornet_federation_connected Whether the dispatcher reaches NATS.",
-                "# TYPE actornet_federation_connected gauge",
-                f"actornet_federation_connected {int(federation['connected'])}",
-                "# HELP actornet_federation_dispatchers The other dispatchers it hears from.",
-                "# TYPE actornet_federation_dispatchers gauge",
-                f"actornet_federation_dispatchers {len(federation['dispatchers'])}"]
-    return "\n".join(out) + "\n"
+        """The counters as plain values, for a snapshot: ``requests``, ``latency``
+        (``{(service, actor): (bucket counts, total, count)}``), ``askers`` and
+        ``errors``."""
+        return {"requests": dict(self.requests),
+                "latency": {key: (tuple(h.counts), h.total, h.count)
+                            for key, h in self.latency.items()},
+                "askers": dict(self.askers), "errors": dict(self.errors)}

@@ -85,7 +85,7 @@ class Requests:
         target = envelope.pop("tgt", "any")
         choice = self.router.choose(service, target, idempotent=envelope.get("idem", False))
         if type(choice) is Refusal:
-            self.metrics.refused(service, choice.status)
+            self.metrics.refused(service, choice.status, asker.name)
             self.refuse(asker, asker_id, tell, origin, choice)
             return
         if choice.busy:
@@ -229,7 +229,8 @@ class Requests:
             self.fail(pending, Status.MALFORMED_ENVELOPE, forged(peer))
             return
         status = envelope["st"]
-        self.metrics.answered(pending.service, worker.name, status, now - pending.started)
+        self.metrics.answered(pending.service, worker.name, status, now - pending.started,
+                              pending.asker.name, envelope.get("err"))
         if pending.gather is not None:
             self._gathered(pending, status, body, envelope.get("err"))
             return
@@ -355,7 +356,7 @@ class Requests:
     def fail(self, pending, status, message):
         """Answer a request in flight with the dispatcher's own error."""
         self.metrics.answered(pending.service, pending.worker.name, status,
-                              self.clock.seconds() - pending.started)
+                              self.clock.seconds() - pending.started, pending.asker.name)
         if pending.gather is not None:
             self._gathered(pending, status, error=[status.label, message])
         else:

@@ -53,10 +53,15 @@ class Snapshot:
     requests: dict
     latency: dict
     federation: dict | None = None
-    known_services: frozenset = frozenset()
-    """Every service an actor ever served, here or (in a federation) elsewhere."""
     """What :meth:`~actornet.dispatcher.federation.Federation.view` shows of the
     other dispatchers; None without a federation."""
+    known_services: frozenset = frozenset()
+    """Every service an actor ever served, here or (in a federation) elsewhere."""
+    askers: dict = attrs.field(factory=dict)
+    """``{asker name: requests answered}``, bounded (see
+    :class:`~actornet.dispatcher.metrics.Metrics`)."""
+    errors: dict = attrs.field(factory=dict)
+    """``{error name: failed requests}``, bounded the same way."""
 
     @property
     def actors(self):

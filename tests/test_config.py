@@ -3,6 +3,7 @@
 import pytest
 
 from actornet.config import ConfigError, load
+from actornet.listening import listens_on_loopback
 
 MATH = '[[actor]]\nclass = "config_stub_actors:MathServer"\n'
 
@@ -155,3 +156,70 @@ def test_a_federation_table_is_read_with_its_defaults(tmp_path):
     assert "s3cret" not in repr(federation)
     assert load(write(tmp_path, "[dispatcher]\nlisten = 'tcp:0'\n")).dispatcher.federation \
         is None
+
+
+@pytest.mark.parametrize("value, where", [
+    ('"127.0.0.1:5573"', ("127.0.0.1", 5573)),
+    ('"0.0.0.0:0"', ("0.0.0.0", 0)),
+    ('"[::1]:5573"', ("::1", 5573)),
+    ('"localhost:80"', ("localhost", 80)),
+])
+def test_health_is_a_host_and_a_port(tmp_path, value, where):
+    """``health = "host:port"`` becomes (host, port); IPv6 hosts are in brackets."""
+    path = write(tmp_path, f"[dispatcher]\nlisten = 'tcp:0'\nhealth = {value}\n")
+    assert load(path).dispatcher.health == where
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("5573", 'dispatcher.health: expected "host:port", e.g. "127.0.0.1:5573", got 5573'),
+    ('"5573"', 'dispatcher.health: expected "host:port" with a port from 0 to 65535, '
+               'e.g. "127.0.0.1:5573", got \'5573\''),
+    ('":5573"', "got ':5573'"),
+    ('"127.0.0.1:http"', "got '127.0.0.1:http'"),
+    ('"127.0.0.1:70000"', "got '127.0.0.1:70000'"),
+    ('"127.0.0.1:-1"', "got '127.0.0.1:-1'"),
+])
+def test_a_bad_health_address_is_named(tmp_path, value, problem):
+    path = write(tmp_path, f"[dispatcher]\nlisten = 'tcp:0'\nhealth = {value}\n")
+    with pytest.raises(ConfigError) as raised:
+        load(path)
+    assert problem in str(raised.value)
+
+
+def test_http_token_true_needs_a_token_and_must_be_a_boolean(tmp_path):
+    """``http_token = true`` without ``token`` has nothing to check; "yes" is not a boolean."""
+    path = write(tmp_path, "[dispatcher]\nlisten = 'tcp:0'\nhttp_token = true\n")
+    with pytest.raises(ConfigError, match="dispatcher.http_token: true needs a token to "
+                                          "check: set dispatcher.token"):
+        load(path)
+    path = write(tmp_path, "[dispatcher]\nlisten = 'tcp:0'\ntoken = 't'\nhttp_token = 'yes'\n")
+    with pytest.raises(ConfigError, match="dispatcher.http_token: expected true or false"):
+        load(path)
+
+
+@pytest.mark.parametrize("keys, loopback, required", [
+    ("token = 't'\n", True, None),
+    ("token = 't'\n", False, "t"),
+    ("", False, None),
+    ("token = 't'\nhttp_token = false\n", False, None),
+    ("token = 't'\nhttp_token = true\n", True, "t"),
+])
+def test_the_monitoring_token_is_off_on_loopback_and_on_elsewhere_by_default(
+        tmp_path, keys, loopback, required):
+    """By default a monitoring endpoint off loopback requires the token (when there is
+    one) and one on loopback does not; ``http_token`` overrides both ways."""
+    path = write(tmp_path, "[dispatcher]\nlisten = 'tcp:0'\n" + keys)
+    assert load(path).dispatcher.monitoring_token(loopback) == required
+
+
+@pytest.mark.parametrize("description, loopback", [
+    ("tcp:5571:interface=127.0.0.1", True),
+    ("tcp:port=5571:interface=127.0.0.2", True),
+    ("tcp6:5571:interface=\\:\\:1", True),
+    ("unix:/tmp/monitoring.sock", True),
+    ("tcp:5571", False),
+    ("tcp:5571:interface=0.0.0.0", False),
+    ("tcp:5571:interface=10.1.2.3", False),
+])
+def test_which_endpoints_listen_on_loopback(description, loopback):
+    assert listens_on_loopback(description) is loopback

@@ -10,7 +10,6 @@ or its driver is missing (selenium is in the ``test`` extra).
 """
 
 import json
-import shutil
 import signal
 import subprocess
 import time
@@ -20,7 +19,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
-from test_twistd import BIN, EXAMPLES, start_twistd, stop
+from test_twistd import BIN, EXAMPLES, example_on_free_ports, start_twistd, stop
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -64,25 +63,18 @@ def network(tmp_path):
     """The example network (with a journal, on free ports) in one twistd and a
     ``holder-1`` actor joining it from a second; yields ``(url, worker, connection,
     gateway)``, the last the gateway's ``ws://`` address."""
-    shutil.copytree(EXAMPLES, tmp_path, dirs_exist_ok=True)
     connection = tmp_path / "connection.json"
-    config = tmp_path / "cluster.toml"
+    config = example_on_free_ports(
+        tmp_path, f'connection_file = "{connection}"\ntoken = "t0ken"\n'
+                  f'journal = "{tmp_path / "journal.db"}"')
     text = config.read_text()
-    text = text.replace('listen = ["tcp:5570:interface=127.0.0.1"]',
-                        f'listen = ["tcp:0:interface=127.0.0.1"]\n'
-                        f'connection_file = "{connection}"\ntoken = "t0ken"\n'
-                        f'journal = "{tmp_path / "journal.db"}"')
-    text = text.replace('http = "tcp:5571:interface=127.0.0.1"',
-                        'http = "tcp:0:interface=127.0.0.1"')
-    text = text.replace('listen = "tcp:5572:interface=127.0.0.1"',
-                        'listen = "tcp:0:interface=127.0.0.1"')
     text = text.replace("keepalive_interval = 2.0", f"keepalive_interval = {KEEPALIVE_INTERVAL}")
     text = text.replace("keepalive_multiplier = 3",
                         f"keepalive_multiplier = {KEEPALIVE_MULTIPLIER}")
     config.write_text(text)
     process = start_twistd(config, tmp_path)
     splash = process.output.wait_for("dashboard, metrics and status on http://")
-    url = splash.split("status on ")[1].strip()
+    url = splash.split("status on ")[1].split(";")[0].strip()
     gateway = process.output.wait_for("WebSocket gateway on ").split(" on ")[1].split()[0]
     process.output.wait_for("actor provider joined")
     (tmp_path / "holder.py").write_text(HOLDER_MODULE)

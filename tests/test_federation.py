@@ -339,13 +339,13 @@ async def test_metrics_say_whether_nats_is_reached_and_how_many_dispatchers_are_
 
     base = await network["A"].monitoring()
     text = await deferToThread(metrics, base)
-    assert "actornet_federation_connected 1" in text
-    assert "actornet_federation_dispatchers 1" in text
+    assert "actornet_federation_connected 1.0" in text
+    assert "actornet_federation_dispatchers 1.0" in text
     network.cut("A")
     await network.wait_for(lambda: not network["A"].federation.remotes, what="A cut off")
     text = await deferToThread(metrics, base)
-    assert "actornet_federation_connected 0" in text
-    assert "actornet_federation_dispatchers 0" in text
+    assert "actornet_federation_connected 0.0" in text
+    assert "actornet_federation_dispatchers 0.0" in text
 
 
 @pytest_twisted.ensureDeferred

@@ -4,7 +4,6 @@ dispatcher and actors (in this process, and through twistd)."""
 import base64
 import json
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import sys
 import pytest
 import pytest_twisted
 from gateway_kit import Network, Refused, closed, open_gateway
-from test_twistd import BIN, EXAMPLES, start_twistd, stop
+from test_twistd import BIN, example_on_free_ports, start_twistd, stop
 from twisted.internet import reactor
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.error import ConnectionRefusedError
@@ -356,16 +355,9 @@ def example_network(tmp_path):
     """The example network (examples/ copied, with its [gateway]) on free ports, as a
     twistd subprocess with a token; yields the process, the gateway's URL and the
     connection file."""
-    shutil.copytree(EXAMPLES, tmp_path, dirs_exist_ok=True)
     connection = tmp_path / "connection.json"
-    config = tmp_path / "cluster.toml"
-    text = config.read_text()
-    for port in ("5570", "5571", "5572"):
-        assert f"tcp:{port}:interface=127.0.0.1" in text
-        text = text.replace(f"tcp:{port}:", "tcp:0:")
-    text = text.replace("[dispatcher]\n", f'[dispatcher]\nconnection_file = "{connection}"\n'
-                                          f'token = "t0ken"\n')
-    config.write_text(text)
+    config = example_on_free_ports(
+        tmp_path, f'connection_file = "{connection}"\ntoken = "t0ken"')
     process = start_twistd(config, tmp_path)
     line = process.output.wait_for("WebSocket gateway on ws://")
     url = re.search(r"ws://\S+/", line).group(0)

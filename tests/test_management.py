@@ -5,6 +5,7 @@ import json
 import pytest
 import pytest_twisted
 from sample_actors import Echo, Stage, Stall
+from test_metrics import sample
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.web.client import Agent, readBody
@@ -21,15 +22,6 @@ async def get(url):
     """GET ``url`` over real HTTP; returns (status code, body text)."""
     response = await Agent(reactor).request(b"GET", url.encode())
     return response.code, (await readBody(response)).decode()
-
-
-def sample(text, name, **labels):
-    """The value of one Prometheus sample in ``text``."""
-    wanted = name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
-    for line in text.splitlines():
-        if line.startswith(wanted + " "):
-            return float(line.split()[-1])
-    raise AssertionError(f"no sample {wanted}")
 
 
 @pytest_twisted.ensureDeferred
@@ -125,6 +117,9 @@ async def test_metrics_count_exactly_the_requests_made(cluster):
     assert "nosuch" not in text
     assert sample(text, "actornet_request_seconds_count", service="echo", actor="echo-1") == 9
     assert sample(text, "actornet_actor_bytes_total", actor="echo-1", direction="in") > 0
+    assert sample(text, "actornet_errors_total", error="KeyError") == 2
+    assert sample(text, "actornet_errors_total", error="unknown_service") == 1
+    assert sample(text, "actornet_asker_requests_total", asker=client.name) == 10
 
 
 @pytest_twisted.ensureDeferred

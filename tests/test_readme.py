@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
-from test_twistd import start_twistd, stop
+from test_twistd import example_on_free_ports, start_twistd, stop
 
 from actornet.testing import Cluster
 
@@ -65,14 +65,8 @@ def test_readme_trial_example_passes(tmp_path):
 def test_readme_script_example_asks_the_example_network(tmp_path):
     """`python script.py` prints 99 while the example network runs, finding the
     dispatcher through the connection file it wrote."""
-    shutil.copytree(EXAMPLES, tmp_path, dirs_exist_ok=True)
     connection = tmp_path / "connection.json"
-    config = tmp_path / "cluster.toml"
-    config.write_text(config.read_text()
-                      .replace('listen = ["tcp:5570:interface=127.0.0.1"]',
-                               f'listen = ["tcp:0:interface=127.0.0.1"]\n'
-                               f'connection_file = "{connection}"')
-                      .replace("tcp:5571:", "tcp:0:").replace("tcp:5572:", "tcp:0:"))
+    config = example_on_free_ports(tmp_path, f'connection_file = "{connection}"')
     network = start_twistd(config, tmp_path)
     try:
         network.output.wait_for("actor math-2 joined")

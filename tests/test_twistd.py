@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
+from prometheus_client.parser import text_string_to_metric_families
 
 from actornet import ActorLost, connect
 
@@ -88,24 +89,37 @@ def stop(process):
         process.wait(timeout=15)
 
 
+FIXED_PORTS = {'listen = ["tcp:5570:interface=127.0.0.1"]':
+               'listen = ["tcp:0:interface=127.0.0.1"]',
+               'http = "tcp:5571:interface=127.0.0.1"': 'http = "tcp:0:interface=127.0.0.1"',
+               'listen = "tcp:5572:interface=127.0.0.1"': 'listen = "tcp:0:interface=127.0.0.1"',
+               'health = "127.0.0.1:5573"': 'health = "127.0.0.1:0"'}
+"""The example config's fixed ports (dispatcher, http, gateway, health) and their free stand-ins."""
+
+
+def example_on_free_ports(tmp_path, dispatcher_keys=""):
+    """examples/ copied into ``tmp_path``, its cluster.toml listening on free ports
+    with ``dispatcher_keys`` (TOML lines) added to ``[dispatcher]``; its path."""
+    shutil.copytree(EXAMPLES, tmp_path, dirs_exist_ok=True)
+    config = tmp_path / "cluster.toml"
+    text = config.read_text()
+    for fixed, free in FIXED_PORTS.items():
+        assert fixed in text, f"examples/cluster.toml no longer has {fixed}"
+        text = text.replace(fixed, free)
+    config.write_text(text.replace("[dispatcher]\n", f"[dispatcher]\n{dispatcher_keys}\n", 1))
+    return config
+
+
 @pytest.fixture
 def network(tmp_path):
     """The example network (examples/ copied) on free ports, as a twistd subprocess."""
-    shutil.copytree(EXAMPLES, tmp_path, dirs_exist_ok=True)
     connection = tmp_path / "connection.json"
-    config = tmp_path / "cluster.toml"
-    text = config.read_text()
-    text = text.replace('listen = ["tcp:5570:interface=127.0.0.1"]',
-                        f'listen = ["tcp:0:interface=127.0.0.1"]\n'
-                        f'connection_file = "{connection}"\ntoken = "t0ken"')
-    text = text.replace('http = "tcp:5571:interface=127.0.0.1"',
-                        'http = "tcp:0:interface=127.0.0.1"')
-    text = text.replace('listen = "tcp:5572:interface=127.0.0.1"',
-                        'listen = "tcp:0:interface=127.0.0.1"')
-    config.write_text(text)
+    config = example_on_free_ports(
+        tmp_path, f'connection_file = "{connection}"\ntoken = "t0ken"')
     process = start_twistd(config, tmp_path)
     splash = process.output.wait_for("metrics and status on http://")
-    process.monitoring = splash.split("metrics and status on ")[1].strip().rstrip("/")
+    process.monitoring = re.search(r"metrics and status on (http://[\d.:]+)/", splash)[1]
+    process.health = re.search(r"health .* on (http://[\d.:]+)/status", splash)[1]
     process.output.wait_for("actor provider joined")
     yield process, connection
     stop(process)
@@ -242,11 +256,14 @@ def test_workers_fetch_inventory_metrics_and_stop(network, tmp_path):
     for n in range(3):
         cli("call", "math", "add", "--data", f'{{"a": {n}, "b": 1}}', *where)
     metrics = urllib.request.urlopen(process.monitoring + "/metrics", timeout=10).read().decode()
-    served = sum(float(line.split()[-1]) for line in metrics.splitlines()
-                 if line.startswith('actornet_requests_total{service="math",'))
+    served = sum(s.value for family in text_string_to_metric_families(metrics)
+                 for s in family.samples
+                 if s.name == "actornet_requests_total" and s.labels["service"] == "math")
     assert served == 3
     status = json.loads(urllib.request.urlopen(process.monitoring + "/status", timeout=10).read())
     assert (status["status"], status["actors"]) == ("ok", 9)
+    health = json.loads(urllib.request.urlopen(process.health + "/status", timeout=10).read())
+    assert (health["status"], health["actors"]) == ("ok", 9)
     stopped = cli("stop", *where)
     assert json.loads(stopped.stdout) == {"stopping": True}
     process.wait(timeout=15)
