@@ -309,7 +309,7 @@ def served():
         dashboard = Dashboard(cluster.dispatcher, reactor, interval=0.2)
         dashboard.startService()
         port = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(
-            monitoring_site(cluster.dispatcher, dashboard.root()))
+            monitoring_site(cluster.dispatcher, root=dashboard.root()))
         started.append((cluster, dashboard, port))
         return cluster, dashboard, f"http://127.0.0.1:{port.getHost().port}"
 
