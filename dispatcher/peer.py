@@ -2,6 +2,7 @@
 
 import attrs
 
+from actornet.dispatcher.identity import SHARED
 from actornet.dispatcher.snapshot import PeerView
 from actornet.protocols.framing import FrameProtocol, no_delay
 
@@ -51,6 +52,15 @@ class Peer:
 
     def __attrs_post_init__(self):
         self.via = self
+
+    @property
+    def user(self):
+        """Who is asking, as ``/metrics`` counts askers: the identity the peer
+        presented when the network has ``[identities]`` (the user, shared by all
+        its clients, so one-shot CLI clients do not each make a series), else the
+        peer's own name."""
+        identity = self.identity
+        return self.name if identity is None or identity is SHARED else identity.name
 
     @property
     def label(self):

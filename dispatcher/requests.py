@@ -230,7 +230,7 @@ class Requests:
             return
         status = envelope["st"]
         self.metrics.answered(pending.service, worker.name, status, now - pending.started,
-                              pending.asker.name, envelope.get("err"))
+                              pending.asker.user, envelope.get("err"))
         if pending.gather is not None:
             self._gathered(pending, status, body, envelope.get("err"))
             return
@@ -356,7 +356,7 @@ class Requests:
     def fail(self, pending, status, message):
         """Answer a request in flight with the dispatcher's own error."""
         self.metrics.answered(pending.service, pending.worker.name, status,
-                              self.clock.seconds() - pending.started, pending.asker.name)
+                              self.clock.seconds() - pending.started, pending.asker.user)
         if pending.gather is not None:
             self._gathered(pending, status, error=[status.label, message])
         else:

@@ -6,6 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_dispatcher import Star
 
 from actornet.dispatcher.exposition import Look, metrics_registry
+from actornet.dispatcher.identity import Identity
 from actornet.dispatcher.metrics import Metrics
 from actornet.protocols.codes import Kind, Status
 
@@ -115,6 +116,22 @@ def test_error_names_from_actors_are_bounded_and_malformed_ones_count_as_failure
     wide = Metrics()
     wide.answered("echo", "echo-1", Status.FAILURE, 0.1, "cli", ["E" * 10_000, ""])
     assert list(wide.errors) == ["E" * 100]
+
+
+def test_with_identities_askers_are_counted_by_identity_not_by_client():
+    """Two one-shot clients of identity alice are one asker, ``alice``: the user,
+    as a network with identities knows it, not one series per connection."""
+    alice = Identity("alice", register=("*",), serve=("echo",), ask=("echo",),
+                     token="a-token")
+    star = Star(identities=(alice,))
+    worker = star.connect()
+    worker.register("echo-1", ["echo"], tok="a-token")
+    for rid, name in enumerate(("client-1-a", "client-2-b"), 1):
+        client = star.connect()
+        client.register(name, tok="a-token")
+        client.ask(rid, "echo")
+        worker.answer(worker.envelopes()[-1])
+    assert star.dispatcher.snapshot().askers == {"alice": 2}
 
 
 def test_the_dispatcher_counts_askers_and_errors_as_answers_pass():
