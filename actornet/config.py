@@ -269,15 +269,15 @@ def _dispatcher(reader, identities):
 
 def _health(reader):
     """``health = "host:port"`` as ``(host, port)``; an IPv6 host is written in
-    brackets (``"[::1]:5573"``), and port 0 picks a free port."""
-    text = reader.get("health", str, None, expect='"host:port", e.g. "127.0.0.1:5573"')
+    brackets (``"[::1]:5574"``), and port 0 picks a free port."""
+    text = reader.get("health", str, None, expect='"host:port", e.g. "127.0.0.1:5574"')
     if text is None:
         return None
     host, colon, port = text.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not (colon and host and port.isdigit() and int(port) <= 65535):
         reader.fail("health", f'expected "host:port" with a port from 0 to 65535, '
-                              f'e.g. "127.0.0.1:5573", got {text!r}')
+                              f'e.g. "127.0.0.1:5574", got {text!r}')
     return host, int(port)
 
 

@@ -159,9 +159,9 @@ def test_a_federation_table_is_read_with_its_defaults(tmp_path):
 
 
 @pytest.mark.parametrize("value, where", [
-    ('"127.0.0.1:5573"', ("127.0.0.1", 5573)),
+    ('"127.0.0.1:5574"', ("127.0.0.1", 5574)),
     ('"0.0.0.0:0"', ("0.0.0.0", 0)),
-    ('"[::1]:5573"', ("::1", 5573)),
+    ('"[::1]:5574"', ("::1", 5574)),
     ('"localhost:80"', ("localhost", 80)),
 ])
 def test_health_is_a_host_and_a_port(tmp_path, value, where):
@@ -171,9 +171,9 @@ def test_health_is_a_host_and_a_port(tmp_path, value, where):
 
 
 @pytest.mark.parametrize("value, problem", [
-    ("5573", 'dispatcher.health: expected "host:port", e.g. "127.0.0.1:5573", got 5573'),
+    ("5573", 'dispatcher.health: expected "host:port", e.g. "127.0.0.1:5574", got 5573'),
     ('"5573"', 'dispatcher.health: expected "host:port" with a port from 0 to 65535, '
-               'e.g. "127.0.0.1:5573", got \'5573\''),
+               'e.g. "127.0.0.1:5574", got \'5573\''),
     ('":5573"', "got ':5573'"),
     ('"127.0.0.1:http"', "got '127.0.0.1:http'"),
     ('"127.0.0.1:70000"', "got '127.0.0.1:70000'"),

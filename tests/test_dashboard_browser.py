@@ -197,7 +197,8 @@ def run_in_page(driver, script, *args):
 def test_the_readme_javascript_calls_and_watches_through_the_gateway(network, browser):
     """From the dashboard's page (an origin the gateway allows by default),
     examples/gateway.js adds 50 and 49, gets the CLI's error line for an
-    unknown service, and sees the frozen actor's death on ``actornet.actors``."""
+    unknown service, is refused with a wrong token, and sees the death of an actor
+    whose process is killed on ``actornet.actors``."""
     url, worker, connection, gateway = network
     browser.get(url)
     options = {"url": gateway, "token": "t0ken"}
@@ -218,7 +219,7 @@ def test_the_readme_javascript_calls_and_watches_through_the_gateway(network, br
     WebDriverWait(browser, 5, poll_frequency=0.05).until(
         lambda d: d.execute_script("return window.watching === true"),
         message="the subscription confirmed")
-    worker.send_signal(signal.SIGSTOP)
+    worker.send_signal(signal.SIGKILL)
     WebDriverWait(browser, DEAD_WITHIN, poll_frequency=0.05).until(
         lambda d: d.execute_script("return window.deaths").count("holder-1") == 1,
         message="holder-1's death seen by the page's watch")

@@ -37,6 +37,13 @@ def test_readme_shows_the_example_files_exactly(name):
     assert readme_blocks()[name] == (EXAMPLES / name).read_text()
 
 
+def test_readme_shows_the_javascript_gateway_example_exactly():
+    """The README's JavaScript block is examples/gateway.js, which the browser test
+    runs in a real page (tests/test_dashboard_browser.py)."""
+    blocks = re.findall(r"```javascript\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert blocks == [(EXAMPLES / "gateway.js").read_text()]
+
+
 def copy_examples(tmp_path):
     for name in ("greeter.py", "test_greeter.py", "test_greeter_trial.py"):
         shutil.copy(EXAMPLES / name, tmp_path / name)

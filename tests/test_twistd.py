@@ -93,7 +93,7 @@ FIXED_PORTS = {'listen = ["tcp:5570:interface=127.0.0.1"]':
                'listen = ["tcp:0:interface=127.0.0.1"]',
                'http = "tcp:5571:interface=127.0.0.1"': 'http = "tcp:0:interface=127.0.0.1"',
                'listen = "tcp:5572:interface=127.0.0.1"': 'listen = "tcp:0:interface=127.0.0.1"',
-               'health = "127.0.0.1:5573"': 'health = "127.0.0.1:0"'}
+               'health = "127.0.0.1:5574"': 'health = "127.0.0.1:0"'}
 """The example config's fixed ports (dispatcher, http, gateway, health) and their free stand-ins."""
 
 
