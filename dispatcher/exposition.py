@@ -103,8 +103,9 @@ def _families(snapshot):
             buckets.append((bound, running))
         latency.add_metric((service, actor), buckets, total)
     yield latency
-    yield _by_label("actornet_asker_requests", "Requests answered, by asker (the actor or "
-                    "client that asked).", "asker", snapshot.askers)
+    yield _by_label("actornet_asker_requests", "Requests answered, by asker: the identity "
+                    "that asked with [identities], else the actor or client.", "asker",
+                    snapshot.askers)
     yield _by_label("actornet_errors", "Failed requests, by error: the status's name "
                     "(timeout, actor_lost, ...) or the exception a handler raised.",
                     "error", snapshot.errors)
