@@ -90,7 +90,7 @@ class Dispatcher:
         self._conn_ids = 0
         self._sweeper = None
         self._closing = []
-        self.own_event_listeners = []
+        self.lifecycle_listeners = []
         self._handlers = {
             Kind.REQUEST: self.requests.request,
             Kind.RESPONSE: self.requests.response,
@@ -381,18 +381,24 @@ class Dispatcher:
 
     def publish(self, envelope, body=b""):
         """Send an event (from the dispatcher itself) to every subscriber of its topic,
-        and tell each of :attr:`own_event_listeners` (``(envelope, body) -> None``).
+        and tell the :attr:`lifecycle_listeners`."""
+        self.tell_lifecycle_listeners(envelope, body)
+        self.topics.publish(envelope, body)
+
+    def tell_lifecycle_listeners(self, envelope, body):
+        """Tell each of :attr:`lifecycle_listeners` (``(envelope, body) -> None``) of
+        a dispatcher's own event: this one's, or one another dispatcher of the
+        federation relayed (its actors joining, dying, restarting).
 
         Those listeners are how something in this process (the dashboard) hears
-        joins, deaths and restarts without a connection of its own; the events
-        published here are the dispatcher's own, few and never per message.
+        joins, deaths and restarts without a connection of its own; dispatchers'
+        own events are few and never per message.
         """
-        for listener in self.own_event_listeners:
+        for listener in self.lifecycle_listeners:
             try:
                 listener(envelope, body)
             except Exception:
-                self.log.failure("a listener to the dispatcher's own events failed")
-        self.topics.publish(envelope, body)
+                self.log.failure("a listener to the dispatchers' own events failed")
 
 
 def _address(transport):

@@ -12,7 +12,7 @@ import struct
 from twisted.logger import Logger
 
 from actornet.protocols import codec
-from actornet.protocols.codes import Kind
+from actornet.protocols.codes import RESERVED_TOPIC_PREFIX, Kind
 from actornet.protocols.envelope import MalformedEnvelope, check
 from actornet.protocols.framing import frame_parts
 
@@ -62,4 +62,8 @@ class EventRelay:
             return
         route = envelope.setdefault("r", [])
         self.dispatcher.outbox.stamp(route, link, self.dispatcher.clock.seconds())
-        self.dispatcher.topics.deliver(envelope, data[8 + size:])
+        body = data[8 + size:]
+        if envelope["top"].startswith(RESERVED_TOPIC_PREFIX):
+            # Only a dispatcher publishes there: its actors' lives, for the dashboard.
+            self.dispatcher.tell_lifecycle_listeners(envelope, body)
+        self.dispatcher.topics.deliver(envelope, body)

@@ -199,7 +199,7 @@ def test_the_log_hears_what_the_dispatcher_publishes_and_ignores_junk():
     assert [(e["event"], e["name"]) for e in dashboard.lifecycle.events()] == [
         ("died", "math-1"), ("restarting", "jobs")]
     dashboard.stopService()
-    assert dispatcher.own_event_listeners == []
+    assert dispatcher.lifecycle_listeners == []
 
 
 def test_a_failing_listener_does_not_stop_the_dispatchers_own_events():
@@ -208,7 +208,7 @@ def test_a_failing_listener_does_not_stop_the_dispatchers_own_events():
 
     def broken(envelope, body):
         raise RuntimeError("broken listener")
-    dispatcher.own_event_listeners.append(broken)
+    dispatcher.lifecycle_listeners.append(broken)
     dispatcher.announce_supervisor_event({"event": "restarting", "name": "jobs"})
     assert dispatcher.stats["events_unheard"] == 1
 
@@ -470,7 +470,8 @@ async def test_without_a_journal_the_trace_pages_say_so(served):
 async def test_in_a_federation_the_picture_shows_every_dispatcher_and_their_actors(
         actornet_federation):
     """Over a real NATS cluster: A's dashboard shows B and B's actor, alive, under
-    its service and its dispatcher."""
+    its service and its dispatcher; killed there, it turns dead here (B's death
+    event, relayed over NATS, reaches A's dashboard)."""
     network = await actornet_federation(["A", "B"])
     await network["B"].add(Echo("echo-b"))
     await network["A"].add(Echo("echo-a"))
@@ -483,3 +484,16 @@ async def test_in_a_federation_the_picture_shows_every_dispatcher_and_their_acto
     assert [(a["name"], a["dispatcher"], a["status"]) for a in echo["actors"]] == [
         ("echo-a", "A", "alive"), ("echo-b", "B", "alive")]
     assert dashboard.dispatcher_names() == ["A", "B"]
+
+    dashboard.startService()
+    try:
+        await network["B"].kill("echo-b")
+
+        def echo_b():
+            echo, = dashboard.pictures.picture()["services"]
+            return {a["name"]: a["status"] for a in echo["actors"]}.get("echo-b")
+
+        await network.wait_for(lambda: echo_b() == "dead", what="echo-b dead on A's page")
+        assert dashboard.lifecycle.recent[0]["name"] == "echo-b"
+    finally:
+        dashboard.stopService()

@@ -42,11 +42,11 @@ class Dashboard(Service):
 
     def startService(self):
         super().startService()
-        self.dispatcher.own_event_listeners.append(self.lifecycle.listen)
+        self.dispatcher.lifecycle_listeners.append(self.lifecycle.listen)
 
     def stopService(self):
-        if self.lifecycle.listen in self.dispatcher.own_event_listeners:
-            self.dispatcher.own_event_listeners.remove(self.lifecycle.listen)
+        if self.lifecycle.listen in self.dispatcher.lifecycle_listeners:
+            self.dispatcher.lifecycle_listeners.remove(self.lifecycle.listen)
         self.feed.stop()
         return super().stopService()
 
