@@ -3,8 +3,9 @@
 A snapshot shows who is connected now; an actor that died is simply absent
 from it.  To show it as dead (until it comes back) and to list recent deaths,
 leaves and restarts, the dashboard listens to the events dispatchers publish
-themselves (this one's, and in a federation those the others relay), on ``actornet.actors`` (joined, left, died) and
-``actornet.supervisor`` (restarting, gave_up), through
+themselves (this one's, and in a federation those the others relay), on
+``actornet.actors`` (joined, left, died) and ``actornet.supervisor``
+(restarting, gave_up), through
 :attr:`Dispatcher.lifecycle_listeners
 <actornet.dispatcher.core.Dispatcher.lifecycle_listeners>`: in process, with
 no connection, and at no cost per routed message.  Both tables are bounded.
