@@ -77,7 +77,9 @@ class NetworkInfo:
     """What a hook is told about the network it registers.
 
     ``listen``: a :class:`Bound` per listener of the dispatcher's, TLS ones
-    last; ``http``: the monitoring URL (``http://127.0.0.1:5571/``) or None;
+    last; ``http``: the dashboard's and monitoring URL (``http://127.0.0.1:5571/``)
+    or None; ``gateway``: the WebSocket gateway's (``ws://127.0.0.1:5572/``) or
+    None; ``health``: the health endpoint's ``/status`` URL or None;
     ``actors``: the names of the actors configured beside the dispatcher;
     ``snapshot``: a callable returning the dispatcher's current
     :class:`~actornet.dispatcher.snapshot.Snapshot` (its ``summary()`` is what
@@ -92,6 +94,8 @@ class NetworkInfo:
     actors: tuple
     version: str
     snapshot: Callable = attrs.field(eq=False, repr=False)
+    gateway: str | None = None
+    health: str | None = None
 
 
 def bound(listener, tls=False):
@@ -105,19 +109,17 @@ def bound(listener, tls=False):
                  getattr(address, "port", None), tls)
 
 
-def describe(dispatcher, listeners, tls_listeners, http, actors):
-    """The :class:`NetworkInfo` of a running dispatcher and its listener services
-    (``http``, the monitoring one, is given as a URL, not among ``listen``)."""
-    url = None
-    if http is not None:
-        where = http.endpoint.port.getHost()
-        url = f"http://{where.host}:{where.port}/"
+def describe(dispatcher, listeners, tls_listeners, fronts, actors):
+    """The :class:`NetworkInfo` of a running dispatcher, its listener services and
+    its :class:`~actornet.fronts.Fronts` (given as URLs, not among ``listen``)."""
+    urls = fronts.urls()
     return NetworkInfo(
         name=dispatcher.name, pid=os.getpid(), host=socket.gethostname(),
         listen=tuple(bound(each, each in tls_listeners) for each in listeners
-                     if each is not http),
-        http=url, actors=tuple(actor.name for actor in actors),
-        version=version("actornet"), snapshot=dispatcher.snapshot)
+                     if each not in fronts.listeners),
+        http=urls["http"], actors=tuple(actor.name for actor in actors),
+        version=version("actornet"), snapshot=dispatcher.snapshot,
+        gateway=urls["gateway"], health=urls["health"])
 
 
 @attrs.frozen

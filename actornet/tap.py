@@ -12,9 +12,7 @@ from importlib.metadata import version
 
 import twisted
 from twisted.application.service import MultiService, Service
-from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import clientFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -23,21 +21,13 @@ from actornet import connfile, registration, systemd
 from actornet.actors.link import LinkSettings
 from actornet.actors.service import ActorService
 from actornet.actors.supervisor import Supervisor
-from actornet.client import connect
-from actornet.dashboard.site import Dashboard
 from actornet.dispatcher.core import Dispatcher
-from actornet.dispatcher.health import HealthServer
-from actornet.dispatcher.watch import ReactorWatch
-from actornet.dispatcher.web import monitoring_site
 from actornet.failover import endpoint_for
-from actornet.gateway.admission import origins_of
-from actornet.gateway.protocol import Gateway
+from actornet.fronts import Fronts
 from actornet.listening import (
     ListenFailed,
     client_endpoint_for,
-    is_loopback,
     listener,
-    listens_on_loopback,
     start_listening,
     tls_factory,
 )
@@ -145,28 +135,10 @@ class DispatcherService(MultiService):
             self.tls_listeners = [listener(reactor, description, secured)
                                   for description in config.tls.listen]
             self.listeners.extend(self.tls_listeners)
-        self.watch = ReactorWatch(reactor, self.dispatcher.snapshot)
-        self.http = None
-        if config.http is not None:
-            dashboard = Dashboard(self.dispatcher, reactor)
-            dashboard.setServiceParent(self)
-            site = monitoring_site(self.dispatcher, self.watch,
-                                   config.monitoring_token(listens_on_loopback(config.http)),
-                                   root=dashboard.root())
-            self.http = listener(reactor, config.http, site)
-            self.listeners.append(self.http)
-        self.gateway = self.gateway_listener = None
-        if config.gateway is not None:
-            self.gateway = Gateway(config.gateway, self._gateway_client, config.settings.token,
-                                   config.settings.name)
-            self.gateway_listener = listener(reactor, config.gateway.listen,
-                                             self.gateway.factory)
-            self.listeners.append(self.gateway_listener)
-        self.health = None
-        if config.health is not None:
-            host, port = config.health
-            self.health = HealthServer(self.watch, host, port,
-                                       config.monitoring_token(is_loopback(host)))
+        self.fronts = Fronts(config, self.dispatcher, reactor)
+        if self.fronts.dashboard is not None:
+            self.fronts.dashboard.setServiceParent(self)
+        self.listeners.extend(self.fronts.listeners)
         self.connect_endpoint = None
         self.registrations = registration.Registrations(
             hooks, reactor, registration.stop_for_required(reactor))
@@ -186,43 +158,29 @@ class DispatcherService(MultiService):
         if self.connection_file is not None:
             connfile.check_free(self.connection_file)
         start_listening(self.listeners)
-        if self.health is not None:
-            try:
-                self.health.listen()
-            except OSError as e:
-                for service in self.listeners:
-                    service.stopService()
-                raise ListenFailed(f"cannot listen on health {self.health.host}:"
-                                   f"{self.health.port}: {e.strerror or e}") from e
+        try:
+            self.fronts.listen_health()
+        except ListenFailed:
+            for service in self.listeners:
+                service.stopService()
+            raise
 
     def startService(self):
         if self.listeners[0].endpoint.port is None:
             self.privilegedStartService()
         self.dispatcher.start()
-        if self.http is not None or self.health is not None:
-            self.watch.start()
-        if self.health is not None:
-            self.health.start()
+        self.connect_endpoint = client_endpoint_for(self.listeners[0].endpoint.port.getHost())
+        self.fronts.start(self.connect_endpoint)
         if self.federation is not None:
             self.federation.start()
-        self.connect_endpoint = client_endpoint_for(self.listeners[0].endpoint.port.getHost())
         if self.connection_file is not None:
             connfile.write(self.connection_file, self.connect_endpoint, self.settings.token,
                            os.getpid())
-        monitoring = ""
-        if self.http is not None:
-            where = self.http.endpoint.port.getHost()
-            monitoring = (f"; dashboard, metrics and status on "
-                          f"http://{where.host}:{where.port}/")
-        if self.health is not None:
-            monitoring += (f"; health (answers while the reactor is blocked) on "
-                           f"http://{self.health.host}:{self.health.port}/status")
         self.log.info("actornet: dispatcher {name!r} listening on {where} (pid {pid}); "
                       "connect with {endpoint}{monitoring}", name=self.settings.name,
                       where=", ".join(self.config.listen), pid=os.getpid(),
-                      endpoint=self.connect_endpoint, monitoring=monitoring)
-        if self.gateway is not None:
-            self._open_gateway()
+                      endpoint=self.connect_endpoint, monitoring=self.fronts.splash())
+        self.fronts.say_where_the_gateway_is()
         for service in self.tls_listeners:
             self.log.info("actornet: TLS on {where} (at {address}): every peer there must "
                           "present a client certificate signed by {ca}",
@@ -232,27 +190,7 @@ class DispatcherService(MultiService):
                   self.dispatcher.announce_supervisor_event).setServiceParent(self)
         super().startService()
         self.registrations.register(registration.describe(
-            self.dispatcher, self.listeners, self.tls_listeners, self.http, self.actors))
-
-    def _open_gateway(self):
-        """Allow the dashboard's pages (when no origins are configured) and say
-        where the gateway is."""
-        if self.config.gateway.origins is None and self.http is not None:
-            self.gateway.allow_origins(origins_of(self.http.endpoint.port.getHost()))
-        where = self.gateway_listener.endpoint.port.getHost()
-        if isinstance(where, IPv4Address | IPv6Address):
-            host = f"[{where.host}]" if ":" in where.host else where.host
-            where = f"ws://{host}:{where.port}/"
-        else:
-            where = self.config.gateway.listen
-        self.log.info("actornet: WebSocket gateway on {where} (browser pages allowed from: "
-                      "{origins})", where=where, origins=", ".join(self.gateway.origins) or "none")
-
-    def _gateway_client(self, name, token):
-        """A client of this dispatcher for one WebSocket connection of the gateway."""
-        endpoint = clientFromString(self.reactor, self.connect_endpoint)
-        return connect(endpoint, token, name=name, reactor=self.reactor,
-                       timeout=GATEWAY_CONNECT_TIMEOUT)
+            self.dispatcher, self.listeners, self.tls_listeners, self.fronts, self.actors))
 
     def stopService(self):
         """Drain: stop listening, let requests in flight finish (up to
@@ -262,7 +200,7 @@ class DispatcherService(MultiService):
     async def _stop(self):
         await self.registrations.deregister()
         for service in self.listeners:
-            if service is not self.http:
+            if service is not self.fronts.http:
                 await service.stopService()
         if self.connection_file is not None:
             connfile.remove(self.connection_file, os.getpid())
@@ -274,20 +212,11 @@ class DispatcherService(MultiService):
         if self.federation is not None:
             await self.federation.stop()
         await self.dispatcher.stop()
-        if self.http is not None:
-            await self.http.stopService()
-        if self.health is not None:
-            self.health.stop()
-        self.watch.stop()
+        await self.fronts.stop()
 
     def _shutdown(self):
         self.log.info("shutdown requested through mmi")
         self.reactor.stop()
-
-
-GATEWAY_CONNECT_TIMEOUT = 5.0
-"""Seconds a gateway connection's client has to connect and register: autobahn
-drops a WebSocket whose opening handshake takes longer anyway."""
 
 
 class Network(MultiService):

@@ -149,7 +149,7 @@ class Network:
 
     @property
     def port(self):
-        return self.service.gateway_listener.endpoint.port.getHost().port
+        return self.service.fronts.gateway_listener.endpoint.port.getHost().port
 
     async def stop(self):
         await self.root.stopService()

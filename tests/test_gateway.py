@@ -315,8 +315,8 @@ async def test_the_dashboards_origin_is_allowed_by_default(tmp_path):
     """With no origins configured, pages of the dispatcher's own http endpoint may connect."""
     network = await Network(tmp_path, dispatcher='http = "tcp:0:interface=127.0.0.1"').start()
     try:
-        port = network.service.http.endpoint.port.getHost().port
-        assert network.service.gateway.origins == (f"http://127.0.0.1:{port}",
+        port = network.service.fronts.http.endpoint.port.getHost().port
+        assert network.service.fronts.gateway.origins == (f"http://127.0.0.1:{port}",
                                                    f"http://localhost:{port}")
         client = await open_gateway(network.port,
                                     headers={"Origin": f"http://localhost:{port}"})

@@ -74,8 +74,12 @@ async def test_hooks_register_after_every_listener_listens_and_deregister_before
 [dispatcher]
 listen = ["tcp:0:interface=127.0.0.1", "unix:{tmp_path}/d.sock"]
 http = "tcp:0:interface=127.0.0.1"
+health = "127.0.0.1:0"
 connection_file = false
 name = "probed"
+
+[gateway]
+listen = "tcp:0:interface=127.0.0.1"
 
 [[actor]]
 class = "mathserver:MathServer"
@@ -98,7 +102,8 @@ options = {{ record = "{record}", refuse = "the registry said no" }}
         await service.registrations.registering
         await next(root.actors()).when_attached()
         endpoint = service.connect_endpoint
-        http = service.http.endpoint.port.getHost().port
+        http = service.fronts.http.endpoint.port.getHost().port
+        gateway = service.fronts.gateway_listener.endpoint.port.getHost().port
         client = await connect(endpoint, reactor=reactor)
         assert await client.ask("math", "add", {"a": 2, "b": 3}) == {"result": 5}
         await client.close()
@@ -115,6 +120,8 @@ options = {{ record = "{record}", refuse = "the registry said no" }}
     assert any("registration 'flaky': register failed: RuntimeError: the registry said no"
                in line for line in logged), logged
     info = service.registrations.info
+    assert (info.gateway, info.health) == (
+        f"ws://127.0.0.1:{gateway}/", f"http://127.0.0.1:{service.fronts.health.port}/status")
     closed = [reaches(bound) for bound in info.listen] + [reaches_http(info.http)]
     assert closed == [False, False, False], "the probe cannot tell open from closed"
 
