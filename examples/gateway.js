@@ -1,12 +1,17 @@
 // gateway.js: the network from a browser page, through the WebSocket gateway
 // (the page's origin must be in [gateway] origins; the dashboard's is, by default)
 
-function call(service, method, data = {}, {url = "ws://127.0.0.1:5572/", token} = {}) {
+function connect({url = "ws://127.0.0.1:5572/", token} = {}) {
+  // Browsers cannot set headers on a WebSocket, so the token goes in the URL.
+  return new WebSocket(token ? `${url}?token=${encodeURIComponent(token)}` : url,
+                       "actornet.json");
+}
+
+function call(service, method, data = {}, options = {}) {
   // One call on its own WebSocket: resolves with the answer, or rejects with
   // the very line `actornet call` prints for the same failure.
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(token ? `${url}?token=${encodeURIComponent(token)}` : url,
-                                 "actornet.json");
+    const socket = connect(options);
     socket.onmessage = (message) => {
       const frame = JSON.parse(message.data);
       if (frame.op === "welcome") {
@@ -20,12 +25,11 @@ function call(service, method, data = {}, {url = "ws://127.0.0.1:5572/", token} 
   });
 }
 
-function watch(topic, onEvent, {url = "ws://127.0.0.1:5572/", token} = {}) {
+function watch(topic, onEvent, options = {}) {
   // Calls onEvent(data, sender) for each event on topic; resolves with the
   // socket (close it to stop) once the gateway has confirmed the subscription.
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(token ? `${url}?token=${encodeURIComponent(token)}` : url,
-                                 "actornet.json");
+    const socket = connect(options);
     socket.onmessage = (message) => {
       const frame = JSON.parse(message.data);
       if (frame.op === "welcome") {
