@@ -223,3 +223,5 @@ def test_the_readme_javascript_calls_and_watches_through_the_gateway(network, br
     WebDriverWait(browser, DEAD_WITHIN, poll_frequency=0.05).until(
         lambda d: d.execute_script("return window.deaths").count("holder-1") == 1,
         message="holder-1's death seen by the page's watch")
+    wait_until(browser, lambda d: statuses(d).get("holder-1") == "dead", DEAD_WITHIN,
+               "the killed holder-1 dead on the dashboard")
