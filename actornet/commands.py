@@ -19,9 +19,16 @@ from actornet.console import ProgressBar, Rows, show_table
 from actornet.fetch import FetchError, fetch
 from actornet.protocols.codes import Status
 from actornet.protocols.errors import ActornetError, Cancelled, UnknownService
-from actornet.protocols.stamp import Stamp
 from actornet.shown import jsonable
-from actornet.trace import DISPATCHERS, as_json, draw, timeline, timeline_rows
+from actornet.trace import (
+    DISPATCHERS,
+    as_json,
+    draw,
+    keys_from_journal,
+    routes_from_journal,
+    timeline,
+    timeline_rows,
+)
 from actornet.trace_svg import as_svg
 
 EXIT_SOME_FAILED = 3
@@ -271,28 +278,3 @@ async def run_trace(reactor, args):
     answer, dispatchers = await with_client(reactor, args, read)
     show_traces(routes_from_journal(answer), dispatchers, json_out=args.json, svg=args.svg,
                 slow_ms=args.slow_ms, titles=keys_from_journal(answer))
-
-
-def keys_from_journal(answer):
-    """The journal keys (``SERVER:SEQ``) of the bags in its answer, or None when
-    a bag has none (the drawing then titles it by its first stamp)."""
-    bags = answer.get("bags", [answer])
-    keys = [bag.get("key") for bag in bags]
-    if not all(isinstance(key, list) and len(key) == 2 for key in keys):
-        return None
-    return [f"{server}:{seq}" for server, seq in keys]
-
-
-def routes_from_journal(answer):
-    """The routes in the journal's answer: ``{"bags": [bag, ...]}`` (``last``) or
-    one bag (``get``), each bag a dict whose ``"route"`` lists its stamps in
-    their wire form or as :meth:`Stamp.as_dict` gives them.
-
-    @raise ActornetError: the answer is not shaped so.
-    """
-    bags = answer.get("bags", [answer]) if isinstance(answer, dict) else None
-    try:
-        return [tuple(Stamp.from_wire(item) if isinstance(item, bytes) else Stamp(**item)
-                      for item in bag["route"]) for bag in bags]
-    except (TypeError, KeyError, ValueError) as e:
-        raise ActornetError(f"the journal's answer holds no routes: {e}") from e

@@ -6,6 +6,9 @@ between hops (on the wire and in queues), and which of those dominate.
 :func:`timeline` computes that once, as plain numbers, and :func:`draw`,
 :func:`timeline_rows`, :func:`as_json` (and :func:`actornet.trace_svg.as_svg`)
 only present it, so every drawing shows the same figures.
+:func:`routes_from_journal` and :func:`keys_from_journal` read the routes
+(and their keys) out of the journal service's answers, for ``actornet trace``
+and the dashboard alike.
 
 Which hops are dispatchers is decided by name: the caller passes the names of
 the network's dispatchers (``actornet`` asks ``mmi dispatchers`` for them).
@@ -26,6 +29,8 @@ from rich.measure import Measurement
 from rich.text import Text
 
 from actornet.console import Rows
+from actornet.protocols.errors import ActornetError
+from actornet.protocols.stamp import Stamp
 
 DISPATCHERS = frozenset({"dispatcher"})
 """The dispatcher's name unless its config gives another."""
@@ -197,3 +202,28 @@ def as_json(trace):
     every :class:`Hop` field and ``where``."""
     return {"total_ms": trace.total_ms,
             "hops": [{**attrs.asdict(hop), "where": hop.where} for hop in trace.hops]}
+
+
+def keys_from_journal(answer):
+    """The journal keys (``SERVER:SEQ``) of the bags in its answer, or None when
+    a bag has none (the drawing then titles it by its first stamp)."""
+    bags = answer.get("bags", [answer])
+    keys = [bag.get("key") for bag in bags]
+    if not all(isinstance(key, list) and len(key) == 2 for key in keys):
+        return None
+    return [f"{server}:{seq}" for server, seq in keys]
+
+
+def routes_from_journal(answer):
+    """The routes in the journal's answer: ``{"bags": [bag, ...]}`` (``last``) or
+    one bag (``get``), each bag a dict whose ``"route"`` lists its stamps in
+    their wire form or as :meth:`Stamp.as_dict` gives them.
+
+    @raise ActornetError: the answer is not shaped so.
+    """
+    bags = answer.get("bags", [answer]) if isinstance(answer, dict) else None
+    try:
+        return [tuple(Stamp.from_wire(item) if isinstance(item, bytes) else Stamp(**item)
+                      for item in bag["route"]) for bag in bags]
+    except (TypeError, KeyError, ValueError) as e:
+        raise ActornetError(f"the journal's answer holds no routes: {e}") from e

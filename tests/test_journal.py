@@ -15,13 +15,13 @@ from twisted.internet.task import Clock
 
 from actornet import Actor, ActornetError, Status, handler
 from actornet.actors.journal import JournalClient
-from actornet.commands import routes_from_journal
 from actornet.config import ConfigError, load
 from actornet.dispatcher import journal as journal_module
 from actornet.dispatcher.journal import Journal, JournalUnusable
 from actornet.protocols import codec
 from actornet.protocols.stamp import stamp_bytes
 from actornet.testing import MODES, Cluster
+from actornet.trace import routes_from_journal
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -9,11 +9,19 @@ import xml.etree.ElementTree as ET
 import pytest
 from rich.console import Console
 
-from actornet.commands import routes_from_journal, show_traces
+from actornet.commands import show_traces
 from actornet.console import show_table
 from actornet.protocols.errors import ActornetError
 from actornet.protocols.stamp import Stamp
-from actornet.trace import BAR_WIDTH, SLOW_MARK, bar, draw, timeline, timeline_rows
+from actornet.trace import (
+    BAR_WIDTH,
+    SLOW_MARK,
+    bar,
+    draw,
+    routes_from_journal,
+    timeline,
+    timeline_rows,
+)
 from actornet.trace_svg import BAR_PX, as_svg
 
 START = 1_700_000_000.0

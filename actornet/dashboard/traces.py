@@ -18,8 +18,7 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from actornet.commands import keys_from_journal, routes_from_journal
-from actornet.trace import timeline
+from actornet.trace import keys_from_journal, routes_from_journal, timeline
 from actornet.trace_svg import as_svg
 
 MAX_LAST = 50
