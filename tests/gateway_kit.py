@@ -10,6 +10,7 @@ import cbor2
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
+from twisted.internet.defer import TimeoutError as WaitedTooLong
 from twisted.internet.endpoints import TCP4ClientEndpoint
 
 from actornet import config, tap
@@ -66,7 +67,11 @@ class GatewayClient(WebSocketClientProtocol):
                     return frame
             self._waiting = Deferred()
             self._waiting.addTimeout(WAIT, reactor)
-            await self._waiting
+            try:
+                await self._waiting
+            except WaitedTooLong as e:
+                raise AssertionError(f"no wanted frame within {WAIT:g}s (closed: "
+                                     f"{self.closed.called})") from e
 
     async def answer(self, id):
         return await self.until(lambda f: f.get("id") == id and f["op"] in ("result", "error"))
@@ -89,7 +94,11 @@ async def open_gateway(port, *, token=None, protocols=None, headers=None):
     factory.opened = Deferred()
     await TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(factory)
     factory.opened.addTimeout(WAIT, reactor)
-    client = await factory.opened
+    try:
+        client = await factory.opened
+    except WaitedTooLong as e:
+        raise AssertionError(f"the WebSocket to port {port} did not open within "
+                             f"{WAIT:g}s") from e
     welcome = await client.until(lambda f: True)
     assert welcome["op"] == "welcome", welcome
     client.welcome = welcome
