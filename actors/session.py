@@ -63,7 +63,6 @@ class Session:
         self._seq = 0
         self._stamp_link = self._stamp_constant = None
         self._subscriptions = {}
-        self._leaving = []
         self._detach_waiters = []
 
     @property
@@ -239,12 +238,9 @@ class Session:
 
     def leave(self):
         """Say DISCONNECT and close the link; the Deferred fires once it is gone."""
-        link = self.link
-        if link is None:
-            return succeed(None)
-        gone = Deferred()
-        self._leaving.append(gone)
-        link.leave()
+        gone = self.when_detached().addCallback(lambda _: None)
+        if self.link is not None:
+            self.link.leave()
         return gone
 
     def when_detached(self):
@@ -298,9 +294,6 @@ class Session:
             f"{self.name} lost its connection to the dispatcher before the answer came "
             f"({reason.getErrorMessage()})"))
         self._receiver.detached(link, reason)
-        leaving, self._leaving = self._leaving, []
-        for gone in leaving:
-            gone.callback(None)
         waiting, self._detach_waiters = self._detach_waiters, []
         for gone in waiting:
             gone.callback(reason.value)

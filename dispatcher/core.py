@@ -27,6 +27,7 @@ from actornet.dispatcher.drain import drain
 from actornet.dispatcher.flow import OutboundGate
 from actornet.dispatcher.identity import SHARED
 from actornet.dispatcher.journal import open_journal
+from actornet.dispatcher.lifecycle import LifecycleListeners
 from actornet.dispatcher.management import Management
 from actornet.dispatcher.metrics import Metrics
 from actornet.dispatcher.outbox import Outbox
@@ -90,7 +91,7 @@ class Dispatcher:
         self._conn_ids = 0
         self._sweeper = None
         self._closing = []
-        self.lifecycle_listeners = []
+        self.lifecycle_listeners = LifecycleListeners()
         self._handlers = {
             Kind.REQUEST: self.requests.request,
             Kind.RESPONSE: self.requests.response,
@@ -381,24 +382,9 @@ class Dispatcher:
 
     def publish(self, envelope, body=b""):
         """Send an event (from the dispatcher itself) to every subscriber of its topic,
-        and tell the :attr:`lifecycle_listeners`."""
-        self.tell_lifecycle_listeners(envelope, body)
+        and tell the listeners in this process (:mod:`~actornet.dispatcher.lifecycle`)."""
+        self.lifecycle_listeners.tell(envelope, body)
         self.topics.publish(envelope, body)
-
-    def tell_lifecycle_listeners(self, envelope, body):
-        """Tell each of :attr:`lifecycle_listeners` (``(envelope, body) -> None``) of
-        a dispatcher's own event: this one's, or one another dispatcher of the
-        federation relayed (its actors joining, dying, restarting).
-
-        Those listeners are how something in this process (the dashboard) hears
-        joins, deaths and restarts without a connection of its own; dispatchers'
-        own events are few and never per message.
-        """
-        for listener in self.lifecycle_listeners:
-            try:
-                listener(envelope, body)
-            except Exception:
-                self.log.failure("a listener to the dispatchers' own events failed")
 
 
 def _address(transport):

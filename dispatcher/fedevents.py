@@ -65,5 +65,5 @@ class EventRelay:
         body = data[8 + size:]
         if envelope["top"].startswith(RESERVED_TOPIC_PREFIX):
             # Only a dispatcher publishes there: its actors' lives, for the dashboard.
-            self.dispatcher.tell_lifecycle_listeners(envelope, body)
+            self.dispatcher.lifecycle_listeners.tell(envelope, body)
         self.dispatcher.topics.deliver(envelope, body)
