@@ -25,6 +25,13 @@ from .operations import BadMessage, read_operation
 
 CLOSE_NORMAL = 1000
 
+CLOSE_HANDSHAKE_SECONDS = 5.0
+"""How long a WebSocket the gateway closes has to answer the close before its
+TCP connection is dropped.  Dropping it discards what the kernel has not
+delivered yet: the frames sent just before the close (the last answers, when
+the gateway lost its connection to the dispatcher) would be lost with it, so
+the client gets more than autobahn's default second to receive them."""
+
 
 class GatewayProtocol(WebSocketServerProtocol):
     """One WebSocket client of the gateway."""
@@ -138,7 +145,8 @@ class Gateway:
         self.factory.gateway = self
         limit = config.max_message_bytes
         self.factory.setProtocolOptions(maxMessagePayloadSize=limit,
-                                        maxFramePayloadSize=limit, failByDrop=False)
+                                        maxFramePayloadSize=limit, failByDrop=False,
+                                        closeHandshakeTimeout=CLOSE_HANDSHAKE_SECONDS)
         self.allow_origins(config.origins or ())
 
     def next_name(self):
