@@ -750,7 +750,24 @@ def test_drain_refuses_new_work_and_waits_for_work_in_flight():
     worker.answer(request)
     envelope, _ = asker.only(Kind.RESPONSE)
     assert (envelope["id"], envelope["st"]) == (1, Status.SUCCESS)
+    star.clock.advance(0)
     assert drained.result == 0
+
+
+def test_the_drain_ends_only_after_the_last_answer_is_written():
+    """Whoever waits for the drain closes connections next, so when it fires the
+    last answer must already be on its way to the asker, not still waiting to be
+    sent (the request leaves the table before its answer is written)."""
+    star = Star()
+    worker, asker = star.actor("worker", ["svc"]), star.actor("asker")
+    asker.ask(1, "svc")
+    request, _ = worker.only(Kind.REQUEST)
+    answered_when_drained = []
+    star.dispatcher.drain(5.0).addCallback(
+        lambda _: answered_when_drained.append([e["id"] for e in asker.envelopes()]))
+    worker.answer(request)
+    star.clock.advance(0)
+    assert answered_when_drained == [[1]]
 
 
 def test_drain_fails_what_is_left_at_its_deadline():
