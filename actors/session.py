@@ -225,12 +225,12 @@ class Session:
     def reply_error(self, request, status, kind, message):
         """Answer ``request`` with an error of type ``kind``; a failed tell is only logged,
         a cancelled request not even that."""
-        if self._finished(request):
-            return
         if request.tell:
             self.log.warn("{actor}: tell {service}.{method} failed: {message}",
                           actor=self.name, service=request.service, method=request.method,
                           message=message)
+            return
+        if self._finished(request):
             return
         self._send(messages.response(request.rid,
                                      self._route_after(request.route, request.arrived),

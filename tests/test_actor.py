@@ -248,6 +248,27 @@ def test_an_error_after_ready_is_a_failed_tell_not_a_refusal():
     assert answer.result == {"ok": 1}
 
 
+def test_a_tell_whose_handler_fails_is_logged_and_not_answered():
+    """A tell's handler that raises is logged at the actor that served it; no answer goes back."""
+
+    class Fails(Actor):
+        services = ("svc",)
+
+        @handler
+        def m(self, bag):
+            raise KeyError("k")
+
+    clock = Clock()
+    actor = Fails("server", clock=clock)
+    logged = []
+    actor.context.session.log = Logger(observer=logged.append)
+    link, transport = linked(actor, clock)
+    link.dataReceived(encode_frame(messages.tell("svc", "m", [])))
+    assert [formatEvent(event) for event in logged] == [
+        "server: tell svc.m failed: 'k'"]
+    assert frames(transport) == []
+
+
 @pytest.mark.parametrize("err", [["KeyError"], [], ["KeyError", "'k'", "extra"]],
                          ids=["one-element", "empty", "three-elements"])
 def test_a_failed_answer_with_an_odd_err_still_fails_the_ask(err):
