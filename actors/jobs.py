@@ -68,6 +68,13 @@ class Job:
         return row
 
 
+def _journal_key(job_id):
+    """The journal key ``(server, seq)`` a job id ``SERVER:SEQ`` names; None for an
+    id that names none (a random one)."""
+    server, _, seq = str(job_id).rpartition(":")
+    return (server, int(seq)) if server and seq.isdigit() else None
+
+
 class Jobs(Actor):
     """Serves ``jobs``: submit, status, wait, list, cancel."""
 
@@ -155,11 +162,11 @@ class Jobs(Actor):
     async def _from_journal(self, bag):
         """A job this service no longer holds (it restarted, or dropped it), as the
         journal kept it; one still running then was lost with the restart."""
-        server, _, seq = str(bag.get("job")).rpartition(":")
+        key = _journal_key(bag.get("job"))
         stored = None
-        if server and seq.isdigit():
+        if key is not None:
             try:
-                stored = await self.journal.get((server, int(seq)))
+                stored = await self.journal.get(key)
             except UnknownService:
                 stored = None
         if not stored or "state" not in stored:
@@ -199,9 +206,9 @@ class Jobs(Actor):
 
     def _finish(self, job):
         job.finished = self.clock.seconds()
-        server, _, seq = job.id.rpartition(":")
-        if server and seq.isdigit():
-            self.journal.match_merge(job.row(), key=(server, int(seq))).addErrback(
+        key = _journal_key(job.id)
+        if key is not None:
+            self.journal.match_merge(job.row(), key=key).addErrback(
                 lambda failure: self.log.warn("jobs: job {job} could not be kept in the "
                                               "journal: {why}", job=job.id,
                                               why=failure.getErrorMessage()))
