@@ -201,7 +201,7 @@ class Session:
 
         A bag returned unread goes back as the body it came with, not re-encoded.
         """
-        if self._finished(request) or request.forwarded or result is FORWARDED:
+        if request.tell or self._cancelled(request) or request.forwarded or result is FORWARDED:
             return
         try:
             body = unread_body(result)
@@ -230,7 +230,7 @@ class Session:
                           actor=self.name, service=request.service, method=request.method,
                           message=message)
             return
-        if self._finished(request):
+        if self._cancelled(request):
             return
         self._send(messages.response(request.rid,
                                      self._route_after(request.route, request.arrived),
@@ -346,11 +346,12 @@ class Session:
         if request.running is not None:
             request.running.cancel()
 
-    def _finished(self, request):
-        """Whether ``request`` needs no answer (a tell, or cancelled); forget it."""
+    def _cancelled(self, request):
+        """Whether the asker of ``request`` (not a tell) cancelled it; either way it
+        is being answered, so it is forgotten."""
         if self._handling.get(request.rid) is request:
             del self._handling[request.rid]
-        return request.tell or request.cancelled
+        return request.cancelled
 
     # -- helpers -----------------------------------------------------------
 
