@@ -22,6 +22,19 @@ async def release_when_waiting(cluster, reporter):
     reporter.gates.pop().callback(None)
 
 
+async def cancelled_once_started(cluster, method):
+    """Ask a new reporter's ``method``, cancel the ask once the job has started, and
+    check it fails with Cancelled; returns the reporter and the asking client."""
+    reporter = await cluster.add(Reporter("reporter"))
+    client = await cluster.client()
+    answer = client.ask("report", method)
+    await cluster.wait_for(lambda: reporter.gates, what="the job to start")
+    answer.cancel()
+    with pytest.raises(Cancelled):
+        await answer
+    return reporter, client
+
+
 @pytest.mark.parametrize("method", ["count", "later", "slow"])
 @pytest_twisted.ensureDeferred
 async def test_progress_arrives_in_order_before_the_answer(cluster, method):
@@ -84,13 +97,7 @@ async def test_progress_after_the_answer_goes_nowhere(cluster):
 async def test_cancelling_a_deferred_handler_cancels_its_deferred(cluster):
     """Cancelling the ask fails it with Cancelled once, cancels the handler's
     Deferred, and leaves nothing in flight at either end."""
-    reporter = await cluster.add(Reporter("reporter"))
-    client = await cluster.client()
-    answer = client.ask("report", "later")
-    await cluster.wait_for(lambda: reporter.gates, what="the job to start")
-    answer.cancel()
-    with pytest.raises(Cancelled):
-        await answer
+    reporter, client = await cancelled_once_started(cluster, "later")
     await cluster.wait_for(lambda: reporter.ended == ["later cancelled"])
     await cluster.wait_for(lambda: settled(cluster, reporter))
     assert client.session.outstanding == 0
@@ -101,13 +108,7 @@ async def test_cancelling_a_deferred_handler_cancels_its_deferred(cluster):
 async def test_cancelling_an_async_handler_throws_cancelled_error_into_it(cluster):
     """The coroutine sees CancelledError where it awaits, and its ``finally`` runs;
     no answer is sent for it."""
-    reporter = await cluster.add(Reporter("reporter"))
-    client = await cluster.client()
-    answer = client.ask("report", "slow")
-    await cluster.wait_for(lambda: reporter.gates, what="the job to start")
-    answer.cancel()
-    with pytest.raises(Cancelled):
-        await answer
+    reporter, _ = await cancelled_once_started(cluster, "slow")
     await cluster.wait_for(lambda: "slow finally" in reporter.ended)
     assert reporter.ended == ["slow saw CancelledError", "slow finally"]
     await cluster.wait_for(lambda: settled(cluster, reporter))
