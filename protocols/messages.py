@@ -49,14 +49,12 @@ def request(request_id, service, method, route, *, target="any", ttl=None, idemp
     return envelope
 
 
-def progress(request_id, route=None, *, sender=None):
+def progress(request_id, route=None):
     """A report on request ``request_id`` while its handler works (the body is the
     report's data); the dispatcher passes it to the asker, ahead of the answer."""
     envelope = {"k": Kind.PROGRESS, "id": request_id}
     if route is not None:
         envelope["r"] = route
-    if sender is not None:
-        envelope["src"] = sender
     return envelope
 
 
