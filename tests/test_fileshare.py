@@ -491,7 +491,6 @@ def test_root_is_relative_to_the_config_folder_and_defaults_to_cwd(tmp_path, mon
     assert FileShare().root == os.path.realpath(tmp_path / "files")
 
 
-
 def test_cli_has_a_fetch_command():
     """``actornet fetch PATH`` parses, with --dest . and --service fileshare by default."""
     args = parser().parse_args(["fetch", "x"])
