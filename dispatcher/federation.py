@@ -235,13 +235,13 @@ class Federation:
                 if actor is not None:
                     self._drop(actor)
                 actor = RemoteActor(name, tuple(services), remote.name, link)
-                link.protocol.actors.add(actor)
                 if not self.registry.add_remote(actor):
                     self.stats["federation_name_clashes"] += 1
                     self.log.warn("federation: actor {name!r} of dispatcher {remote!r} has a "
                                   "name already held here; not reachable from here",
                                   name=name, remote=remote.name)
                     continue
+                link.protocol.actors.add(actor)
             actor.load = load
             actors[name] = actor
         for name, actor in remote.actors.items():
