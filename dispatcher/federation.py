@@ -27,7 +27,7 @@ from twisted.logger import Logger
 from actornet.dispatcher.claims import Claims
 from actornet.dispatcher.directory import BadHello, RemoteDispatcher, hello, read_hello
 from actornet.dispatcher.fedevents import EventRelay
-from actornet.dispatcher.links import HEADER, OPEN, STALE, LinkTransport, Renew
+from actornet.dispatcher.links import HEADER, STALE, LinkTransport, Renew
 from actornet.dispatcher.peer import DispatcherProtocol
 from actornet.dispatcher.remote import RemoteActor
 
@@ -343,7 +343,7 @@ class Federation:
         elif type(meaning) is Renew:
             link.dropped_because = f"dispatcher {sender} opened a new link"
             link.protocol.transport.abortConnection()
-            self.link_to(remote, meaning.epoch).protocol.transport.in_seq = OPEN
+            self.link_to(remote, meaning.epoch)
         elif meaning is not None:
             if meaning.gap:
                 self.stats["federation_gaps"] += 1

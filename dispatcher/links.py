@@ -135,8 +135,10 @@ class LinkTransport:
         self._send(data)
 
     def established(self, in_epoch):
-        """The other end's stream ``in_epoch`` is open: send what waited for it."""
+        """The other end's stream ``in_epoch`` is open (its open was the last message
+        read): send what waited for it."""
         self.in_epoch = in_epoch
+        self.in_seq = OPEN
         held, self.held = self.held, []
         for data in held:
             self._send(data)
@@ -168,7 +170,6 @@ class LinkTransport:
                 self.in_epoch = epoch
                 self.open()
             self.established(epoch)
-            self.in_seq = OPEN
             return None
         if seq != self.in_seq + 1:
             return Broken(f"{seq - self.in_seq - 1} messages from dispatcher "
