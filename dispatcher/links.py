@@ -103,7 +103,6 @@ class LinkTransport:
         self.held = []
         self.producer = None
         self.disconnecting = False
-        self.reading_paused = False
         self.address = LinkAddress(dispatcher)
 
     def header(self, seq):
@@ -203,11 +202,10 @@ class LinkTransport:
 
     def pauseProducing(self):
         """The dispatcher holds back a sender's requests: NATS cannot be paused, so
-        this is only noted (the other dispatcher applies its own limits)."""
-        self.reading_paused = True
+        this does nothing (the other dispatcher applies its own limits)."""
 
     def resumeProducing(self):
-        self.reading_paused = False
+        pass
 
     def stopProducing(self):
         self.abortConnection()
