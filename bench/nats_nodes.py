@@ -10,24 +10,13 @@ not make its key-value bucket of names and would run without one.
 """
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
 
 from procs import HOST, ChildFailed
 
-
-def free_ports(count):
-    """Ports free on the loopback address right now (held together so none repeats)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for each in sockets:
-            each.bind((HOST, 0))
-        return [each.getsockname()[1] for each in sockets]
-    finally:
-        for each in sockets:
-            each.close()
+from actornet.testing.nats import free_ports
 
 
 def start_nats(cluster, binary, directory, size=3, timeout=30.0):
@@ -37,7 +26,7 @@ def start_nats(cluster, binary, directory, size=3, timeout=30.0):
     @raise ChildFailed: a node ended, or the cluster was not ready in ``timeout`` s.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    ports = free_ports(3 * size)
+    ports = free_ports(HOST, 3 * size)
     clients, routes, monitors = ports[:size], ports[size:2 * size], ports[2 * size:]
     nodes = []
     for index in range(size):

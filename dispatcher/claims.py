@@ -84,10 +84,9 @@ class Claims:
             owner = _owner(value)
             if owner == (self.name, self.boot):
                 return
-            alive = None if owner is None else self.owner_alive(*owner)
-            if owner is not None and owner[0] == self.name:
-                alive = False
-            if alive is None and owner is not None:
+            # An unreadable owner, or an earlier incarnation of this dispatcher, is dead.
+            alive = owner is not None and owner[0] != self.name and self.owner_alive(*owner)
+            if alive is None:
                 raise NameHeld(f"the name {name!r} is held by an actor on dispatcher "
                                f"{owner[0]}, not heard from yet")
             if alive:

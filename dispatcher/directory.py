@@ -21,13 +21,12 @@ class BadHello(ValueError):
 
 @attrs.define(eq=False)
 class RemoteDispatcher:
-    """Another dispatcher as last heard; ``link`` is the peer its frames come through."""
+    """Another dispatcher as last heard; ``actors`` are its actors reachable from here."""
 
     name: str
     boot: int
     last_seen: float
     hello: dict
-    link: object = None
     actors: dict = attrs.Factory(dict)
 
     def row(self, now, holdtime):

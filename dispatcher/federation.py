@@ -27,7 +27,7 @@ from twisted.logger import Logger
 from actornet.dispatcher.claims import Claims
 from actornet.dispatcher.directory import BadHello, RemoteDispatcher, hello, read_hello
 from actornet.dispatcher.fedevents import EventRelay
-from actornet.dispatcher.links import HEADER, OPEN, STALE, LinkTransport, Renew
+from actornet.dispatcher.links import HEADER, STALE, LinkTransport, Renew
 from actornet.dispatcher.peer import DispatcherProtocol
 from actornet.dispatcher.remote import RemoteActor
 
@@ -235,13 +235,13 @@ class Federation:
                 if actor is not None:
                     self._drop(actor)
                 actor = RemoteActor(name, tuple(services), remote.name, link)
-                link.protocol.actors.add(actor)
                 if not self.registry.add_remote(actor):
                     self.stats["federation_name_clashes"] += 1
                     self.log.warn("federation: actor {name!r} of dispatcher {remote!r} has a "
                                   "name already held here; not reachable from here",
                                   name=name, remote=remote.name)
                     continue
+                link.protocol.actors.add(actor)
             actor.load = load
             actors[name] = actor
         for name, actor in remote.actors.items():
@@ -343,7 +343,7 @@ class Federation:
         elif type(meaning) is Renew:
             link.dropped_because = f"dispatcher {sender} opened a new link"
             link.protocol.transport.abortConnection()
-            self.link_to(remote, meaning.epoch).protocol.transport.in_seq = OPEN
+            self.link_to(remote, meaning.epoch)
         elif meaning is not None:
             if meaning.gap:
                 self.stats["federation_gaps"] += 1

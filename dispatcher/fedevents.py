@@ -14,7 +14,7 @@ from twisted.logger import Logger
 from actornet.protocols import codec
 from actornet.protocols.codes import RESERVED_TOPIC_PREFIX, Kind
 from actornet.protocols.envelope import MalformedEnvelope, check
-from actornet.protocols.framing import frame_parts
+from actornet.protocols.framing import encode_frame
 
 _FRAME = struct.Struct(">II")
 
@@ -39,7 +39,7 @@ class EventRelay:
     def relay(self, envelope, body):
         """An event published here goes to every other dispatcher's subscribers."""
         if self.connected():
-            self.bus.publish(self.subject, b"".join(frame_parts(codec.encode(envelope), body)))
+            self.bus.publish(self.subject, encode_frame(envelope, body))
 
     def event_in(self, subject, data):
         """An event another dispatcher published, for the subscribers here."""

@@ -103,7 +103,6 @@ class LinkTransport:
         self.held = []
         self.producer = None
         self.disconnecting = False
-        self.reading_paused = False
         self.address = LinkAddress(dispatcher)
 
     def header(self, seq):
@@ -135,8 +134,10 @@ class LinkTransport:
         self._send(data)
 
     def established(self, in_epoch):
-        """The other end's stream ``in_epoch`` is open: send what waited for it."""
+        """The other end's stream ``in_epoch`` is open (its open was the last message
+        read): send what waited for it."""
         self.in_epoch = in_epoch
+        self.in_seq = OPEN
         held, self.held = self.held, []
         for data in held:
             self._send(data)
@@ -168,7 +169,6 @@ class LinkTransport:
                 self.in_epoch = epoch
                 self.open()
             self.established(epoch)
-            self.in_seq = OPEN
             return None
         if seq != self.in_seq + 1:
             return Broken(f"{seq - self.in_seq - 1} messages from dispatcher "
@@ -202,11 +202,10 @@ class LinkTransport:
 
     def pauseProducing(self):
         """The dispatcher holds back a sender's requests: NATS cannot be paused, so
-        this is only noted (the other dispatcher applies its own limits)."""
-        self.reading_paused = True
+        this does nothing (the other dispatcher applies its own limits)."""
 
     def resumeProducing(self):
-        self.reading_paused = False
+        pass
 
     def stopProducing(self):
         self.abortConnection()

