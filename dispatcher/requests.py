@@ -85,7 +85,7 @@ class Requests:
         target = envelope.pop("tgt", "any")
         choice = self.router.choose(service, target, idempotent=envelope.get("idem", False))
         if type(choice) is Refusal:
-            self.metrics.refused(service, choice.status, asker.name)
+            self.metrics.refused(service, choice.status, asker.user)
             self.refuse(asker, asker_id, tell, origin, choice)
             return
         if choice.busy:
