@@ -228,11 +228,11 @@ class Requests:
         if not extends(route, pending.route, peer):
             self.fail(pending, Status.MALFORMED_ENVELOPE, forged(peer))
             return
-        status = envelope["st"]
+        status, error = envelope["st"], envelope.get("err")
         self.metrics.answered(pending.service, worker.name, status, now - pending.started,
-                              pending.asker.user, envelope.get("err"))
+                              pending.asker.user, error)
         if pending.gather is not None:
-            self._gathered(pending, status, body, envelope.get("err"))
+            self._gathered(pending, status, body, error)
             return
         asker = pending.asker
         if asker.outbound.over_limit:
