@@ -43,15 +43,7 @@ class Registry:
 
     def remove(self, peer):
         """Forget ``peer``; a peer that never registered is ignored."""
-        if self.by_name.get(peer.name) is not peer:
-            return
-        del self.by_name[peer.name]
-        for service in peer.services:
-            workers = self.by_service.get(service)
-            if workers and peer in workers:
-                workers.remove(peer)
-                if not workers:
-                    del self.by_service[service]
+        self._forget(peer, self.by_service)
 
     def add_remote(self, actor):
         """Register another dispatcher's actor; False (and nothing changes) when its
@@ -65,15 +57,19 @@ class Registry:
         return True
 
     def remove_remote(self, actor):
+        """Forget another dispatcher's actor; one not registered here is ignored."""
+        self._forget(actor, self.remote_by_service)
+
+    def _forget(self, actor, by_service):
         if self.by_name.get(actor.name) is not actor:
             return
         del self.by_name[actor.name]
         for service in actor.services:
-            workers = self.remote_by_service.get(service)
+            workers = by_service.get(service)
             if workers and actor in workers:
                 workers.remove(actor)
                 if not workers:
-                    del self.remote_by_service[service]
+                    del by_service[service]
 
     def workers(self, service):
         """Every live actor serving ``service``, local ones first.
