@@ -299,10 +299,8 @@ class Requests:
             self._finish(gather)
 
     def _finish(self, gather):
-        """Send a complete gather's combined answer to its asker, if still there."""
-        if gather.asker not in self.outbox.peers:
-            self.stats["discarded_answers"] += 1
-            return
+        """Send a complete gather's combined answer to its asker (one that left took
+        the gather's requests out of the table with it, so it never completes)."""
         if gather.asker.outbound.over_limit:
             self.stats["slow_reader_refused"] += 1
             self.outbox.send(gather.asker, messages.failure(
