@@ -36,10 +36,7 @@ class Registry:
 
     def add(self, peer):
         """Register ``peer`` under its name; the caller has checked the name is free."""
-        self.by_name[peer.name] = peer
-        for service in peer.services:
-            self.by_service.setdefault(service, []).append(peer)
-            self.known_services.add(service)
+        self._index(peer, self.by_service, self.known_services)
 
     def remove(self, peer):
         """Forget ``peer``; a peer that never registered is ignored."""
@@ -50,15 +47,18 @@ class Registry:
         name is held here already."""
         if actor.name in self.by_name:
             return False
-        self.by_name[actor.name] = actor
-        for service in actor.services:
-            self.remote_by_service.setdefault(service, []).append(actor)
-            self.remote_services.add(service)
+        self._index(actor, self.remote_by_service, self.remote_services)
         return True
 
     def remove_remote(self, actor):
         """Forget another dispatcher's actor; one not registered here is ignored."""
         self._forget(actor, self.remote_by_service)
+
+    def _index(self, actor, by_service, served):
+        self.by_name[actor.name] = actor
+        for service in actor.services:
+            by_service.setdefault(service, []).append(actor)
+            served.add(service)
 
     def _forget(self, actor, by_service):
         if self.by_name.get(actor.name) is not actor:
