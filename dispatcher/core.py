@@ -182,7 +182,7 @@ class Dispatcher:
         """A federation link to dispatcher ``name`` (see
         :mod:`~actornet.dispatcher.federation`): a peer admitted by the federation,
         not by REGISTER, and not an actor of this star."""
-        peer = self._new_peer(protocol, name=name, identity=SHARED, link=name,
+        peer = self._new_peer(protocol, name=name, user=name, identity=SHARED, link=name,
                               address=f"dispatcher {name}", stamp_prefix=stamp_prefix(name))
         self.stats["links"] += 1
         return peer
@@ -355,6 +355,7 @@ class Dispatcher:
         peer.protocol.max_frame = self.settings.max_frame_bytes
         peer.identity = admitted
         peer.name = envelope["name"]
+        peer.user = peer.name if admitted is SHARED else admitted.name
         peer.stamp_prefix = stamp_prefix(peer.name)
         peer.services = tuple(dict.fromkeys(envelope.get("svcs", [])))
         self.registry.add(peer)

@@ -54,6 +54,10 @@ DISK_RESERVE = 16 * 1024 * 1024
 
 COLUMNS = "server, seq, at, service, method, envelope, body, route"
 
+INSERT = (f"INSERT OR REPLACE INTO bags ({COLUMNS}, size) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, length(?6) + length(?7) + length(?8))")
+"""Keep one bag (the values of :data:`COLUMNS`), replacing what its key held."""
+
 
 class JournalUnusable(Exception):
     """The journal's file cannot be opened or created; the message says why."""
@@ -200,9 +204,7 @@ class Journal:
             counts["journal_dropped_size"] = dropped
         if shutil.disk_usage(self.folder).free < incoming * 2 + DISK_RESERVE:
             raise JournalUnusable(f"the disk of {self.folder} is nearly full")
-        txn.executemany(f"INSERT OR REPLACE INTO bags ({COLUMNS}, size) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                        "length(?6) + length(?7) + length(?8))", encoded)
+        txn.executemany(INSERT, encoded)
         counts["journal_written"] = len(rows)
         return counts
 
@@ -270,10 +272,8 @@ class Journal:
             if not isinstance(stored, dict):
                 raise ValueError(f"the bag under {[self.server, seq]} is not a map")
             bag = {**stored, **bag}
-        txn.execute(f"INSERT OR REPLACE INTO bags ({COLUMNS}, size) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, length(?6) + length(?7) + length(?8))",
-                    (self.server, seq, at, envelope.get("svc"), envelope.get("m"),
-                     codec.encode(envelope), codec.encode(bag), codec.encode(route)))
+        txn.execute(INSERT, (self.server, seq, at, envelope.get("svc"), envelope.get("m"),
+                             codec.encode(envelope), codec.encode(bag), codec.encode(route)))
         return bag
 
     def _track(self, query):

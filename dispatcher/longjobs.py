@@ -40,16 +40,14 @@ class LongJobs:
         if not extends(route, pending.route, peer):
             self.dead_letter(peer, envelope, "progress with a forged route")
             return
-        gather = pending.gather
-        asker, asker_id = ((gather.asker, gather.asker_id) if gather is not None
-                           else (pending.asker, pending.asker_id))
+        asker = pending.asker
         if asker.outbound.over_limit:
             self.stats["progress_dropped"] += 1
             return
         self.stats["progress"] += 1
         self.outbox.stamp(route, peer, now)
-        envelope["id"] = asker_id
-        envelope["src"] = pending.member if gather is not None else pending.worker.name
+        envelope["id"] = pending.asker_id
+        envelope["src"] = pending.member if pending.gather is not None else pending.worker.name
         self.outbox.send(asker, envelope, body)
 
     def cancel(self, peer, envelope, body, now):

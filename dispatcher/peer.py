@@ -2,7 +2,6 @@
 
 import attrs
 
-from actornet.dispatcher.identity import SHARED
 from actornet.dispatcher.snapshot import PeerView
 from actornet.protocols.framing import FrameProtocol, no_delay
 
@@ -19,7 +18,11 @@ class Peer:
     (a :class:`~actornet.dispatcher.remote.RemoteActor` names its dispatcher's
     link instead).  ``link`` is the remote dispatcher's name when this peer is
     a federation link (see :mod:`~actornet.dispatcher.federation`): its routes
-    and its askers were vouched for by that dispatcher.
+    and its askers were vouched for by that dispatcher.  ``user`` is who is
+    asking, as ``/metrics`` counts askers, set once the peer is admitted: the
+    identity it presented when the network has ``[identities]`` (the user,
+    shared by all its clients, so one-shot CLI clients do not each make a
+    series), else the peer's own name.
     """
 
     conn_id: int
@@ -49,18 +52,10 @@ class Peer:
     via: object = None
     link: str | None = None
     claiming: bool = False
+    user: str | None = None
 
     def __attrs_post_init__(self):
         self.via = self
-
-    @property
-    def user(self):
-        """Who is asking, as ``/metrics`` counts askers: the identity the peer
-        presented when the network has ``[identities]`` (the user, shared by all
-        its clients, so one-shot CLI clients do not each make a series), else the
-        peer's own name."""
-        identity = self.identity
-        return self.name if identity is None or identity is SHARED else identity.name
 
     @property
     def label(self):

@@ -36,44 +36,40 @@ class Registry:
 
     def add(self, peer):
         """Register ``peer`` under its name; the caller has checked the name is free."""
-        self.by_name[peer.name] = peer
-        for service in peer.services:
-            self.by_service.setdefault(service, []).append(peer)
-            self.known_services.add(service)
+        self._index(peer, self.by_service, self.known_services)
 
     def remove(self, peer):
         """Forget ``peer``; a peer that never registered is ignored."""
-        if self.by_name.get(peer.name) is not peer:
-            return
-        del self.by_name[peer.name]
-        for service in peer.services:
-            workers = self.by_service.get(service)
-            if workers and peer in workers:
-                workers.remove(peer)
-                if not workers:
-                    del self.by_service[service]
+        self._forget(peer, self.by_service)
 
     def add_remote(self, actor):
         """Register another dispatcher's actor; False (and nothing changes) when its
         name is held here already."""
         if actor.name in self.by_name:
             return False
-        self.by_name[actor.name] = actor
-        for service in actor.services:
-            self.remote_by_service.setdefault(service, []).append(actor)
-            self.remote_services.add(service)
+        self._index(actor, self.remote_by_service, self.remote_services)
         return True
 
     def remove_remote(self, actor):
+        """Forget another dispatcher's actor; one not registered here is ignored."""
+        self._forget(actor, self.remote_by_service)
+
+    def _index(self, actor, by_service, served):
+        self.by_name[actor.name] = actor
+        for service in actor.services:
+            by_service.setdefault(service, []).append(actor)
+            served.add(service)
+
+    def _forget(self, actor, by_service):
         if self.by_name.get(actor.name) is not actor:
             return
         del self.by_name[actor.name]
         for service in actor.services:
-            workers = self.remote_by_service.get(service)
+            workers = by_service.get(service)
             if workers and actor in workers:
                 workers.remove(actor)
                 if not workers:
-                    del self.remote_by_service[service]
+                    del by_service[service]
 
     def workers(self, service):
         """Every live actor serving ``service``, local ones first.

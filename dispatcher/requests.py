@@ -85,7 +85,7 @@ class Requests:
         target = envelope.pop("tgt", "any")
         choice = self.router.choose(service, target, idempotent=envelope.get("idem", False))
         if type(choice) is Refusal:
-            self.metrics.refused(service, choice.status, asker.name)
+            self.metrics.refused(service, choice.status, asker.user)
             self.refuse(asker, asker_id, tell, origin, choice)
             return
         if choice.busy:
@@ -228,11 +228,11 @@ class Requests:
         if not extends(route, pending.route, peer):
             self.fail(pending, Status.MALFORMED_ENVELOPE, forged(peer))
             return
-        status = envelope["st"]
+        status, error = envelope["st"], envelope.get("err")
         self.metrics.answered(pending.service, worker.name, status, now - pending.started,
-                              pending.asker.user, envelope.get("err"))
+                              pending.asker.user, error)
         if pending.gather is not None:
-            self._gathered(pending, status, body, envelope.get("err"))
+            self._gathered(pending, status, body, error)
             return
         asker = pending.asker
         if asker.outbound.over_limit:
@@ -299,10 +299,8 @@ class Requests:
             self._finish(gather)
 
     def _finish(self, gather):
-        """Send a complete gather's combined answer to its asker, if still there."""
-        if gather.asker not in self.outbox.peers:
-            self.stats["discarded_answers"] += 1
-            return
+        """Send a complete gather's combined answer to its asker (one that left took
+        the gather's requests out of the table with it, so it never completes)."""
         if gather.asker.outbound.over_limit:
             self.stats["slow_reader_refused"] += 1
             self.outbox.send(gather.asker, messages.failure(

@@ -134,6 +134,18 @@ def test_with_identities_askers_are_counted_by_identity_not_by_client():
     assert star.dispatcher.snapshot().askers == {"alice": 2}
 
 
+def test_with_identities_refused_requests_are_counted_by_identity_too():
+    """A request no actor was given counts under the identity, as an answered one
+    does: one-shot clients asking for a made-up service make no series each."""
+    alice = Identity("alice", register=("*",), ask=("*",), token="a-token")
+    star = Star(identities=(alice,))
+    for name in ("client-1-a", "client-2-b"):
+        client = star.connect()
+        client.register(name, tok="a-token")
+        client.ask(1, "nosuch")
+    assert star.dispatcher.snapshot().askers == {"alice": 2}
+
+
 def test_the_dispatcher_counts_askers_and_errors_as_answers_pass():
     """Through a dispatcher: an actor's ValueError, a timeout and an unknown
     service are counted by name, and every answer under the client that asked."""
