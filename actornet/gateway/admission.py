@@ -15,6 +15,8 @@ import hmac
 
 from autobahn.websocket.types import ConnectionDeny
 
+from actornet.dispatcher import bearer
+
 from .frames import CODECS, JSON
 
 
@@ -46,10 +48,10 @@ def presented_token(request):
     tokens = list(request.params.get("token", []))
     header = request.headers.get("authorization")
     if header is not None:
-        scheme, _, value = header.strip().partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise ConnectionDeny(400, "the Authorization header must be 'Bearer TOKEN'")
-        tokens.append(value.strip())
+        token = bearer.token_in(header)
+        if token is None:
+            raise ConnectionDeny(400, bearer.MALFORMED)
+        tokens.append(token)
     if len(tokens) > 1:
         raise ConnectionDeny(400, "present one token, in ?token= or in the Authorization "
                                   "header, not both")
