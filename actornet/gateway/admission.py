@@ -76,8 +76,11 @@ def token_to_connect_with(presented, gateway_token, network_token):
 def origins_of(address):
     """The origins of pages served from a listening ``address``: its host and
     port (any host when it listens on every interface; ``localhost`` too for a
-    loopback one)."""
-    host, port = address.host, address.port
+    loopback one); none for a unix socket, whose pages reach browsers through
+    a proxy only it knows."""
+    host, port = getattr(address, "host", None), getattr(address, "port", None)
+    if host is None:
+        return ()
     if host in ("0.0.0.0", "::"):
         return (f"http://*:{port}",)
     if ":" in host:
