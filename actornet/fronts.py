@@ -93,20 +93,15 @@ class Fronts:
             self.gateway.allow_origins(origins_of(self.http.endpoint.port.getHost()))
 
     def urls(self):
-        """``{"http": ..., "health": ..., "gateway": ...}``, each None when not served."""
+        """``{"http": ..., "health": ..., "gateway": ...}``, each None when not
+        served; a listener on a unix socket is given as its endpoint string."""
         http = health = gateway = None
         if self.http is not None:
-            where = self.http.endpoint.port.getHost()
-            http = f"http://{where.host}:{where.port}/"
+            http = _listener_url("http", self.http)
         if self.health is not None:
-            health = f"http://{self.health.host}:{self.health.port}/status"
+            health = _url("http", self.health.host, self.health.port, "/status")
         if self.gateway_listener is not None:
-            where = self.gateway_listener.endpoint.port.getHost()
-            if isinstance(where, IPv4Address | IPv6Address):
-                host = f"[{where.host}]" if ":" in where.host else where.host
-                gateway = f"ws://{host}:{where.port}/"
-            else:
-                gateway = self.config.gateway.listen
+            gateway = _listener_url("ws", self.gateway_listener)
         return {"http": http, "health": health, "gateway": gateway}
 
     def splash(self):
@@ -139,3 +134,17 @@ class Fronts:
         if self.health is not None:
             self.health.stop()
         self.watch.stop()
+
+
+def _url(scheme, host, port, path="/"):
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{port}{path}"
+
+
+def _listener_url(scheme, service):
+    """The URL of a listening service, or its endpoint string when it listens
+    on no address and port (a unix socket)."""
+    where = service.endpoint.port.getHost()
+    if isinstance(where, IPv4Address | IPv6Address):
+        return _url(scheme, where.host, where.port)
+    return service.description

@@ -2,12 +2,23 @@
 
 Both endpoints (the twisted.web one and the health thread) ask the same
 question of a request's ``Authorization`` header, so the rule and the reasons a
-401 gives live here once.
+401 gives live here once; the WebSocket gateway reads the header with
+:func:`token_in` too.
 """
 
 import hmac
 
 CHALLENGE = 'Bearer realm="actornet"'
+MALFORMED = "the Authorization header must be 'Bearer TOKEN'"
+
+
+def token_in(authorization):
+    """The token an ``Authorization`` header's value (text) presents, or None
+    when the header is not ``Bearer TOKEN``."""
+    scheme, _, given = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return None
+    return given.strip()
 
 
 def refusal(authorization, token):
@@ -18,9 +29,9 @@ def refusal(authorization, token):
         return None
     if not authorization:
         return "this endpoint needs the network's token: send 'Authorization: Bearer TOKEN'"
-    scheme, _, given = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
-        return "the Authorization header must be 'Bearer TOKEN'"
-    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+    given = token_in(authorization)
+    if given is None:
+        return MALFORMED
+    if not hmac.compare_digest(given.encode(), token.encode()):
         return "wrong token"
     return None

@@ -109,12 +109,13 @@ def test_with_a_gateway_token_the_network_token_is_used_after_a_match():
 
 
 def test_the_default_origins_follow_the_http_listeners_address():
-    from twisted.internet.address import IPv4Address
+    from twisted.internet.address import IPv4Address, UNIXAddress
 
     assert origins_of(IPv4Address("TCP", "127.0.0.1", 5571)) == (
         "http://127.0.0.1:5571", "http://localhost:5571")
     assert origins_of(IPv4Address("TCP", "0.0.0.0", 80)) == ("http://*:80",)
     assert origins_of(IPv4Address("TCP", "10.0.0.5", 8080)) == ("http://10.0.0.5:8080",)
+    assert origins_of(UNIXAddress(b"/run/actornet/http.sock")) == ()
 
 
 def test_an_id_in_flight_cannot_be_reused_and_answers_free_it():

@@ -19,6 +19,9 @@ from zope.interface import implementer
 
 from actornet import connect, tap
 from actornet.config import ConfigError, load
+from actornet.dispatcher.core import Dispatcher
+from actornet.fronts import Fronts
+from actornet.listening import start_listening
 from actornet.registration import Bound, Hook, IRegistration, NetworkInfo, Registrations
 
 pytestmark = pytest.mark.timeout(30)
@@ -124,6 +127,37 @@ options = {{ record = "{record}", refuse = "the registry said no" }}
         f"ws://127.0.0.1:{gateway}/", f"http://127.0.0.1:{service.fronts.health.port}/status")
     closed = [reaches(bound) for bound in info.listen] + [reaches_http(info.http)]
     assert closed == [False, False, False], "the probe cannot tell open from closed"
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_doors_urls_bracket_ipv6_hosts_and_name_unix_sockets_by_endpoint(tmp_path):
+    """The URLs hooks are told (and the splash line shows): an IPv6 host in brackets,
+    and a door on a unix socket as its endpoint string."""
+    config = tmp_path / "net.toml"
+    config.write_text(f"""
+[dispatcher]
+listen = "tcp:0:interface=127.0.0.1"
+http = "unix:{tmp_path}/http.sock"
+health = "[::1]:5574"
+connection_file = false
+
+[gateway]
+listen = "tcp:0:interface=127.0.0.1"
+""")
+    network = load(config).dispatcher
+    fronts = Fronts(network, Dispatcher(reactor, network.settings), reactor)
+    start_listening(fronts.listeners)
+    try:
+        gateway = fronts.gateway_listener.endpoint.port.getHost().port
+        assert fronts.urls() == {"http": f"unix:{tmp_path}/http.sock",
+                                 "health": "http://[::1]:5574/status",
+                                 "gateway": f"ws://127.0.0.1:{gateway}/"}
+        assert fronts.splash() == (f"; dashboard, metrics and status on unix:{tmp_path}/"
+                                   f"http.sock; health (answers while the reactor is "
+                                   f"blocked) on http://[::1]:5574/status")
+    finally:
+        for listener in fronts.listeners:
+            await listener.stopService()
 
 
 # -- the runner, on a Clock --------------------------------------------------------

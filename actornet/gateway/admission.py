@@ -15,6 +15,8 @@ import hmac
 
 from autobahn.websocket.types import ConnectionDeny
 
+from actornet.dispatcher import bearer
+
 from .frames import CODECS, JSON
 
 
@@ -46,10 +48,10 @@ def presented_token(request):
     tokens = list(request.params.get("token", []))
     header = request.headers.get("authorization")
     if header is not None:
-        scheme, _, value = header.strip().partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise ConnectionDeny(400, "the Authorization header must be 'Bearer TOKEN'")
-        tokens.append(value.strip())
+        token = bearer.token_in(header)
+        if token is None:
+            raise ConnectionDeny(400, bearer.MALFORMED)
+        tokens.append(token)
     if len(tokens) > 1:
         raise ConnectionDeny(400, "present one token, in ?token= or in the Authorization "
                                   "header, not both")
@@ -74,8 +76,11 @@ def token_to_connect_with(presented, gateway_token, network_token):
 def origins_of(address):
     """The origins of pages served from a listening ``address``: its host and
     port (any host when it listens on every interface; ``localhost`` too for a
-    loopback one)."""
-    host, port = address.host, address.port
+    loopback one); none for a unix socket, whose pages reach browsers through
+    a proxy only it knows."""
+    host, port = getattr(address, "host", None), getattr(address, "port", None)
+    if host is None:
+        return ()
     if host in ("0.0.0.0", "::"):
         return (f"http://*:{port}",)
     if ":" in host:

@@ -36,12 +36,12 @@ class GatewayConnection:
         self.calls = {}
         self.topics = {}
         self.closed = False
+        self._handlers = {Call: self._call, Cancel: self._cancel, Publish: self._publish,
+                          Subscribe: self._subscribe, Unsubscribe: self._unsubscribe}
 
     def received(self, operation):
         """Act on one checked operation (from :func:`.operations.read_operation`)."""
-        handle = {Call: self._call, Cancel: self._cancel, Publish: self._publish,
-                  Subscribe: self._subscribe, Unsubscribe: self._unsubscribe}
-        handle[type(operation)](operation)
+        self._handlers[type(operation)](operation)
 
     def refuse(self, error):
         """Answer a message that could not be read with an error frame."""

@@ -112,6 +112,10 @@ OPERATIONS = {
     "unsubscribe": (Unsubscribe, (_TOPIC,), ((_ID, None),)),
 }
 NAMES = "call, cancel, publish, subscribe or unsubscribe"
+KNOWN = {op: frozenset({"op", *(field[0] for field in required),
+                        *(field[0] for field, _ in optional)})
+         for op, (_, required, optional) in OPERATIONS.items()}
+"""The fields each op may hold."""
 
 
 def read_operation(message):
@@ -130,8 +134,7 @@ def read_operation(message):
     if op not in OPERATIONS:
         raise BadMessage(f"unknown op {op!r}: expected {NAMES}", id=id)
     record, required, optional = OPERATIONS[op]
-    known = {"op"} | {field[0] for field in required} | {
-        field[0] for field, _ in optional}
+    known = KNOWN[op]
     for key in message:
         if key not in known:
             raise BadMessage(f"{op} has no field {key!r} (a typo?); it takes "

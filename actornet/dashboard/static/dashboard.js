@@ -5,19 +5,16 @@
 const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 
-function element(tag, attributes = {}, text = null) {
-  const node = document.createElement(tag);
+function filled(node, attributes, text) {
   for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
   if (text !== null) node.textContent = text;
   return node;
 }
 
-function svgElement(tag, attributes = {}, text = null) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  if (text !== null) node.textContent = text;
-  return node;
-}
+const element = (tag, attributes = {}, text = null) =>
+  filled(document.createElement(tag), attributes, text);
+const svgElement = (tag, attributes = {}, text = null) =>
+  filled(document.createElementNS(SVG, tag), attributes, text);
 
 const rate = (value) => (value === null || value === undefined ? "–" : value.toFixed(1));
 const clock = (seconds) => new Date(seconds * 1000).toLocaleTimeString();
