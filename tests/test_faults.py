@@ -160,8 +160,8 @@ async def test_an_asker_that_disconnects_leaks_nothing(mode):
         await cluster.wait_for(lambda: len(cluster.dispatcher.inflight) == 0)
         check("asker-disconnects", mode, cluster, report)
         assert report.ok == TOTAL
-        print(f"leaver's 50 asks: {dict(outcomes)}; discarded answers: "
-              f"{cluster.dispatcher.stats['discarded_answers']}")
+        print(f"leaver's 50 asks: {dict(outcomes)}; asks cancelled when it left: "
+              f"{cluster.dispatcher.stats['discarded_asks']}")
         assert sum(outcomes.values()) == 50 and set(outcomes) <= {"ok", "ActorLost"}
         assert outcomes["ActorLost"] >= 1
         assert "leaver" not in cluster.snapshot().names
