@@ -158,16 +158,21 @@ def _command(subparsers, name, run, summary, epilog):
     return sub
 
 
+def _request_arguments(sub):
+    """The request ``call`` and ``submit`` send: service, method, ``--data``, ``--target``."""
+    sub.add_argument("service", help="the service to ask, e.g. math")
+    sub.add_argument("method", help="the method (handler) to call, e.g. add")
+    sub.add_argument("--data", metavar="JSON", default="{}",
+                     help="the request: a JSON object, @FILE or - for stdin (default: {})")
+    sub.add_argument("--target", type=_target, default="any",
+                     help="which actors: any (the least busy, default), all, NAME or "
+                          "NAME,NAME,...")
+
+
 def _add_call(subparsers):
     call = _command(subparsers, "call", commands.run_call, "ask a service and print its answer",
                     CALL_EPILOG)
-    call.add_argument("service", help="the service to ask, e.g. math")
-    call.add_argument("method", help="the method (handler) to call, e.g. add")
-    call.add_argument("--data", metavar="JSON", default="{}",
-                      help="the request: a JSON object, @FILE or - for stdin (default: {})")
-    call.add_argument("--target", type=_target, default="any",
-                      help="which actors: any (the least busy, default), all, NAME or "
-                           "NAME,NAME,...")
+    _request_arguments(call)
     call.add_argument("--route", action="store_true",
                       help="also print the answer's route, on stderr")
     call.add_argument("--progress", action="store_true",
@@ -178,13 +183,14 @@ def _add_call(subparsers):
                        help="also draw the answer's route as a timeline, on stderr")
     trace.add_argument("--trace-json", action="store_true",
                        help="also print that timeline as JSON, on stderr")
-    trace.add_argument("--svg", metavar="FILE",
-                       help="also write that timeline to FILE as an SVG picture")
-    _slow_argument(trace)
+    _drawing_arguments(trace)
     connection_arguments(call)
 
 
-def _slow_argument(sub):
+def _drawing_arguments(sub):
+    """``--svg`` and ``--slow-ms``, which ``call`` and ``trace`` draw timelines with."""
+    sub.add_argument("--svg", metavar="FILE",
+                     help="also write the timeline(s) to FILE as an SVG picture")
     sub.add_argument("--slow-ms", metavar="MS", type=_milliseconds, default=None,
                      help="mark a hop slow when it held the bag, or the bag took to reach "
                           "it, at least MS milliseconds (a hop that takes 30%% of the "
@@ -204,9 +210,7 @@ def _add_trace(subparsers):
     sub.add_argument("--service", help="with --last: only bags asked of this service")
     sub.add_argument("--json", action="store_true",
                      help="print the timelines as a JSON list instead of drawing them")
-    sub.add_argument("--svg", metavar="FILE",
-                     help="also write the timelines to FILE as an SVG picture")
-    _slow_argument(sub)
+    _drawing_arguments(sub)
     connection_arguments(sub)
 
 
@@ -246,12 +250,7 @@ def _add_fetch(subparsers):
 def _add_jobs(subparsers):
     submit = _command(subparsers, "submit", job_commands.run_submit,
                       "start a job and print its id at once", JOBS_EPILOG)
-    submit.add_argument("service", help="the service to ask, e.g. math")
-    submit.add_argument("method", help="the method (handler) to call, e.g. add")
-    submit.add_argument("--data", metavar="JSON", default="{}",
-                        help="the request: a JSON object, @FILE or - for stdin (default: {})")
-    submit.add_argument("--target", type=_target, default="any",
-                        help="which actors: any (default), all, NAME or NAME,NAME,...")
+    _request_arguments(submit)
     submit.add_argument("--job-timeout", type=float, default=3600.0, metavar="SECONDS",
                         help="how long the job may run (default 3600)")
     connection_arguments(submit)

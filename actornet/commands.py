@@ -149,17 +149,24 @@ WORKER_COLUMNS = (("name", "NAME"), ("services", "SERVICES"), ("dispatcher", "DI
                   ("in_flight", "IN-FLIGHT"), ("handled", "HANDLED"))
 
 
+def record_rows(columns, records, styles=()):
+    """``records`` (dicts) as :class:`~actornet.console.Rows`, a column per
+    ``(key, TITLE)`` of ``columns``: a list comma-separated, a field missing or
+    None "-"."""
+    def cell(value):
+        if value is None:
+            return "-"
+        return ",".join(value) if isinstance(value, list) else str(value)
+
+    return Rows([title for _, title in columns],
+                [[cell(record.get(key)) for key, _ in columns] for record in records],
+                styles=styles)
+
+
 def worker_rows(actors):
     """The actors ``show`` lists, one row each; dead ones dim on a terminal."""
-    cells = []
-    for actor in actors:
-        row = []
-        for key, _ in WORKER_COLUMNS:
-            value = actor.get(key, "-")
-            row.append(",".join(value) if isinstance(value, list) else str(value))
-        cells.append(row)
-    return Rows([title for _, title in WORKER_COLUMNS], cells,
-                styles=["dim" if actor.get("status") == "dead" else "" for actor in actors])
+    return record_rows(WORKER_COLUMNS, actors,
+                       ["dim" if actor.get("status") == "dead" else "" for actor in actors])
 
 
 async def run_workers(reactor, args):
@@ -198,9 +205,7 @@ async def run_dispatchers(reactor, args):
     if args.json:
         print(json.dumps(answer))
         return
-    show_table(Rows([title for _, title in DISPATCHER_COLUMNS],
-                    [[str(row.get(key, "-")) for key, _ in DISPATCHER_COLUMNS]
-                     for row in answer["dispatchers"]]))
+    show_table(record_rows(DISPATCHER_COLUMNS, answer["dispatchers"]))
     if answer.get("down"):
         print(f"the federation link is down: {answer['down']}", file=sys.stderr)
 

@@ -3,8 +3,8 @@ the command line (see :mod:`actornet.actors.jobs`)."""
 
 import json
 
-from actornet.commands import with_client
-from actornet.console import Rows, show_table
+from actornet.commands import record_rows, with_client
+from actornet.console import show_table
 from actornet.shown import jsonable
 
 JOB_COLUMNS = (("job", "JOB"), ("service", "SERVICE"), ("method", "METHOD"),
@@ -36,7 +36,5 @@ async def run_jobs(reactor, args):
         print(json.dumps(answer, default=jsonable))
         return
     jobs = answer["jobs"]
-    show_table(Rows([title for _, title in JOB_COLUMNS],
-                    [[",".join(job[key]) if key == "actors" else str(job.get(key) or "-")
-                      for key, _ in JOB_COLUMNS] for job in jobs],
-                    styles=[JOB_STYLES.get(job.get("state"), "") for job in jobs]))
+    show_table(record_rows(JOB_COLUMNS, jobs,
+                           [JOB_STYLES.get(job.get("state"), "") for job in jobs]))

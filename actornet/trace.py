@@ -28,7 +28,7 @@ import attrs
 from rich.measure import Measurement
 from rich.text import Text
 
-from actornet.console import Rows
+from actornet.console import Rows, plain
 from actornet.protocols.errors import ActornetError
 from actornet.protocols.stamp import Stamp
 
@@ -157,17 +157,10 @@ def draw(trace, *, width=BAR_WIDTH):
     numbers, then the hop's :func:`bar` between ``|``, then ``<< slow`` on
     slow hops.  This is what a pipe or a file gets; a terminal gets
     :func:`timeline_rows` as a table."""
-    titles = [*COLUMNS, f"|{_scale(trace, width)}|"]
-    cells = [titles, *([*_numbers(hop), f"|{bar(hop, trace.total_ms, width)}|"]
-                       for hop in trace.hops)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(titles))]
-    text = ["  ".join(cell.rjust(size) if i in NUMERIC else cell.ljust(size)
-                      for i, (cell, size) in enumerate(zip(row, widths, strict=True)))
-            for row in cells]
-    lines = [text[0].rstrip()]
-    for hop, row in zip(trace.hops, text[1:], strict=True):
-        lines.append(f"{row}  {SLOW_MARK}" if hop.slow else row.rstrip())
-    return "\n".join(lines)
+    return plain(Rows(
+        titles=[*COLUMNS, f"|{_scale(trace, width)}|", ""], numeric=NUMERIC,
+        cells=[[*_numbers(hop), f"|{bar(hop, trace.total_ms, width)}|",
+                SLOW_MARK if hop.slow else ""] for hop in trace.hops]))
 
 
 def timeline_rows(trace):

@@ -22,7 +22,7 @@ import os
 import sys
 import time
 
-from procs import say
+from procs import round_options, say, watched
 from stats import one_round
 from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
@@ -206,9 +206,7 @@ async def _main(reactor, args):
         send = await _nats_sender(args.address, args.service, cbor2.dumps(data))
     else:
         send = await _raw_sender(args.address, data)
-    watch = dict(role.split("=") for role in args.watch)
-    watch = {role: int(pid) for role, pid in watch.items()} | {"client": os.getpid()}
-    load = Load(reactor, send, args.in_flight, watch)
+    load = Load(reactor, send, args.in_flight, watched(args.watch))
     rounds = await load.run(args.warmup, args.duration, args.rounds)
     report(rounds, load)
 
@@ -219,9 +217,6 @@ def main():
     parser.add_argument("address",
                         help="actornet: a client endpoint; raw: HOST:PORT; nats: a NATS URL")
     parser.add_argument("--in-flight", type=int, default=1)
-    parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--duration", type=float, default=2.0)
-    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--body-size", type=int, default=0,
                         help="send {'blob': SIZE random bytes} instead of the ~100-byte map")
     parser.add_argument("--method", default="echo", help="the Echo actor's method (actornet)")
@@ -230,8 +225,7 @@ def main():
     parser.add_argument("--cross", help="another service, asked by every --cross-every-th "
                                         "request (actornet)")
     parser.add_argument("--cross-every", type=int, default=0, metavar="N")
-    parser.add_argument("--watch", action="append", default=[], metavar="ROLE=PID",
-                        help="a process whose CPU seconds to report per round")
+    round_options(parser)
     args = parser.parse_args()
     if args.kind == "nats":
         from twisted.internet import asyncioreactor

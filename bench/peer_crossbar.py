@@ -15,7 +15,7 @@ import os
 from autobahn.twisted.wamp import ApplicationRunner, ApplicationSession
 from autobahn.wamp.serializer import CBORSerializer
 from load import Load, report, request_data
-from procs import say
+from procs import round_options, say, watched
 from twisted.internet import reactor
 
 REALM = "realm1"
@@ -40,7 +40,7 @@ class Caller(ApplicationSession):
             self.call("bench.echo", data).addCallbacks(
                 lambda _: done(True), lambda failure: done(False, failure.getErrorMessage()))
 
-        load = Load(reactor, send, args["in_flight"], dict(args["watch"], client=os.getpid()))
+        load = Load(reactor, send, args["in_flight"], args["watch"])
         rounds = await load.run(args["warmup"], args["duration"], args["rounds"])
         report(rounds, load)
         self.leave()
@@ -55,13 +55,9 @@ def main():
     parser.add_argument("role", choices=("callee", "caller"))
     parser.add_argument("port", type=int, help="the router's rawsocket port")
     parser.add_argument("--in-flight", type=int, default=1)
-    parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--duration", type=float, default=2.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--watch", action="append", default=[], metavar="ROLE=PID",
-                        help="a process whose CPU seconds to report per round")
+    round_options(parser)
     args = parser.parse_args()
-    watch = {role: int(pid) for role, pid in (w.split("=") for w in args.watch)}
+    watch = watched(args.watch)
     extra = {"in_flight": args.in_flight, "warmup": args.warmup, "duration": args.duration,
              "rounds": args.rounds, "watch": watch}
     runner = ApplicationRunner(f"rs://127.0.0.1:{args.port}", REALM, extra=extra,

@@ -43,6 +43,24 @@ def say(word, data):
         line = line[os.write(1, line):]
 
 
+def round_options(parser, *, timed=True):
+    """Add what a program that measures in rounds takes: ``--rounds``, ``--watch
+    ROLE=PID`` (read by :func:`watched`) and, when ``timed``, ``--warmup`` and
+    ``--duration`` (seconds)."""
+    if timed:
+        parser.add_argument("--warmup", type=float, default=1.0)
+        parser.add_argument("--duration", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--watch", action="append", default=[], metavar="ROLE=PID",
+                        help="a process whose CPU seconds to report per round")
+
+
+def watched(pairs):
+    """``--watch ROLE=PID`` options as ``{role: pid}``, with this process as ``client``."""
+    return {role: int(pid) for role, pid in (pair.split("=") for pair in pairs)} | {
+        "client": os.getpid()}
+
+
 def raise_fd_limit():
     """Raise this process's soft limit on open files to the hard limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 
-from procs import cpu_seconds, say
+from procs import cpu_seconds, round_options, say, watched
 from twisted.internet.defer import Deferred
 
 
@@ -78,14 +78,9 @@ def main():
     parser.add_argument("address", help="a client endpoint of the dispatcher")
     parser.add_argument("--service", default="bench")
     parser.add_argument("--events", type=int, default=10000, help="progress reports per job")
-    parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--duration", type=float, default=2.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--watch", action="append", default=[], metavar="ROLE=PID",
-                        help="a process whose CPU seconds to report per round")
+    round_options(parser)
     args = parser.parse_args()
-    watch = {role: int(pid) for role, pid in (w.split("=") for w in args.watch)}
-    watch["client"] = os.getpid()
+    watch = watched(args.watch)
     from twisted.internet import reactor
 
     def failed(failure):

@@ -19,7 +19,7 @@ import shutil
 import sys
 import time
 
-from procs import cpu_seconds, say
+from procs import cpu_seconds, round_options, say, watched
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
@@ -102,14 +102,12 @@ def main():
     serve.add_argument("file")
     get = roles.add_parser("get")
     get.add_argument("port", type=int)
-    get.add_argument("--rounds", type=int, default=3)
-    get.add_argument("--watch", action="append", default=[], metavar="ROLE=PID")
+    round_options(get, timed=False)
     fetch = roles.add_parser("fetch")
     fetch.add_argument("address")
     fetch.add_argument("path")
     fetch.add_argument("dest")
-    fetch.add_argument("--rounds", type=int, default=3)
-    fetch.add_argument("--watch", action="append", default=[], metavar="ROLE=PID")
+    round_options(fetch, timed=False)
     fetch.add_argument("--chunk-size", type=int, help="bytes per chunk (default: fetch's)")
     fetch.add_argument("--in-flight", type=int, help="chunks outstanding (default: fetch's)")
     args = parser.parse_args()
@@ -121,8 +119,7 @@ def main():
         reactor.run()
         return
 
-    watch = {role: int(pid) for role, pid in (w.split("=") for w in args.watch)}
-    watch["client"] = os.getpid()
+    watch = watched(args.watch)
     work = (_get(args.port, args.rounds, watch) if args.role == "get"
             else _fetch(args.address, args.path, args.dest, args.rounds, watch, {
                 name: value for name, value in (("chunk_size", args.chunk_size),

@@ -19,6 +19,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from test_console import Terminal, colours
+from test_failover import refusing_endpoint
 from test_twistd import start_twistd, stop
 from twisted.internet.endpoints import clientFromString
 from twisted.internet.task import Clock
@@ -551,15 +553,6 @@ def test_wait_gives_up_naming_the_connection_file(tmp_path):
 # -- 14: several dispatchers -----------------------------------------------------
 
 
-def refused_endpoint():
-    """A loopback endpoint nothing listens on."""
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return f"tcp:host=127.0.0.1:port={port}"
-
-
 def live_endpoint(network):
     return json.loads(Path(network[1]).read_text())["endpoint"]
 
@@ -567,7 +560,7 @@ def live_endpoint(network):
 def test_connect_tries_comma_separated_endpoints_in_order(network):
     """`--connect DEAD,LIVE` passes over the refused endpoint and answers through the
     live one; $ACTORNET_CONNECT takes the same list."""
-    endpoints = f"{refused_endpoint()},{live_endpoint(network)}"
+    endpoints = f"{refusing_endpoint()},{live_endpoint(network)}"
     done = cli("call", "echo", "echo", "--data", '{"n": 1}', "--connect", endpoints)
     assert (done.returncode, json.loads(done.stdout)) == (0, {"n": 1}), done.stderr
     done = cli("call", "echo", "echo", "--data", '{"n": 2}',
@@ -577,7 +570,7 @@ def test_connect_tries_comma_separated_endpoints_in_order(network):
 
 def test_when_no_endpoint_answers_each_is_named_on_one_line():
     """Two refused endpoints: exit 1 with one line naming both and why."""
-    first, second = refused_endpoint(), refused_endpoint()
+    first, second = refusing_endpoint(), refusing_endpoint()
     done = cli("status", "--connect", f"{first},{second}")
     assert (done.returncode, done.stdout) == (1, "")
     (line,) = done.stderr.splitlines()
@@ -592,13 +585,6 @@ def test_a_comma_inside_an_endpoint_is_escaped_as_twisted_escapes_colons():
     assert clientFromString(None, args.connect[0])._path == "/tmp/a,b"
 
 
-class Terminal(io.StringIO):
-    """A stream that says it is a terminal."""
-
-    def isatty(self):
-        return True
-
-
 def test_progress_counting_done_of_total_draws_a_bar_on_a_terminal(monkeypatch):
     """On a terminal, reports with done and total redraw one rich bar of counts
     (no MB), and a report without them is printed above it; on a pipe each
@@ -610,7 +596,7 @@ def test_progress_counting_done_of_total_draws_a_bar_on_a_terminal(monkeypatch):
         printer(DataBag.received({"done": done, "total": 3}, [], "steps"))
     printer(DataBag.received({"stage": "checked"}, [], "steps"))
     printer.finish()
-    drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    drawn = SGR_OR_CURSOR.sub("", screen.getvalue())
     redrawn = drawn.split("\r")
     assert len(redrawn) > 3 and "MB" not in drawn
     assert redrawn[-1].startswith("steps.count ━") and redrawn[-1].endswith("100% 3/3\n")
@@ -676,9 +662,7 @@ def test_on_a_terminal_slow_hops_are_red_unless_no_color_is_set(network):
     assert "\x1b[1;31m" in coloured
     status, uncoloured = in_terminal(*args, NO_COLOR="1")
     assert status == 0, uncoloured
-    codes = {int(code) for params in re.findall(r"\x1b\[([0-9;]*)m", uncoloured)
-             for code in params.split(";") if code}
-    assert not {code for code in codes if 30 <= code <= 49 or 90 <= code <= 107}
+    assert not colours(uncoloured)
     table = SGR_OR_CURSOR.sub("", uncoloured)
     assert "┏" in table and table.count(SLOW_MARK) == 4
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import attrs
 
 from actornet.actors.requests import error_of
+from actornet.dispatcher.journal import COLUMNS
 from actornet.protocols import codec
 from actornet.protocols.codes import Kind, Status
 from actornet.protocols.stamp import Stamp
@@ -86,9 +87,7 @@ def read_recording(path):
         raise FileNotFoundError(f"no journal file at {path}")
     connection = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True)
     try:
-        rows = connection.execute(
-            "SELECT server, seq, at, service, method, envelope, body, route "
-            "FROM bags ORDER BY seq").fetchall()
+        rows = connection.execute(f"SELECT {COLUMNS} FROM bags ORDER BY seq").fetchall()
     finally:
         connection.close()
     requests, routes, answers = [], [], []
