@@ -14,7 +14,6 @@ from twisted.logger import Logger
 from actornet.protocols import codec
 from actornet.protocols.codes import RESERVED_TOPIC_PREFIX, Kind
 from actornet.protocols.envelope import MalformedEnvelope, check
-from actornet.protocols.framing import encode_frame
 
 _FRAME = struct.Struct(">II")
 
@@ -36,10 +35,11 @@ class EventRelay:
         self.connected = connected
         self.stats = dispatcher.stats
 
-    def relay(self, envelope, body):
-        """An event published here goes to every other dispatcher's subscribers."""
+    def relay(self, parts):
+        """An event published here (the parts of its frame) goes to every other
+        dispatcher's subscribers."""
         if self.connected():
-            self.bus.publish(self.subject, encode_frame(envelope, body))
+            self.bus.publish(self.subject, b"".join(parts))
 
     def event_in(self, subject, data):
         """An event another dispatcher published, for the subscribers here."""

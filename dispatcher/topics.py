@@ -59,20 +59,25 @@ class Topics:
 
     def publish(self, envelope, body=b""):
         """Send an event published here to every subscriber of its topic, here and,
-        in a federation, at every other dispatcher (``relay``)."""
-        if self.relay is not None:
-            self.relay(envelope, body)
-        self.deliver(envelope, body)
+        in a federation, at every other dispatcher (``relay``, given the frame's
+        parts, so the envelope is encoded once for both)."""
+        if self.relay is None:
+            self.deliver(envelope, body)
+            return
+        parts = frame_parts(codec.encode(envelope), body)
+        self.relay(parts)
+        self.deliver(envelope, parts=parts)
 
-    def deliver(self, envelope, body=b""):
-        """Send an event to the subscribers of its topic at this dispatcher; a
-        subscriber over its outbound limit misses it (counted), and nobody is held
-        back for it."""
+    def deliver(self, envelope, body=b"", parts=None):
+        """Send an event to the subscribers of its topic at this dispatcher (as
+        ``parts``, when its frame is made already); a subscriber over its outbound
+        limit misses it (counted), and nobody is held back for it."""
         subscribers = self.subscribers(envelope["top"])
         if not subscribers:
             self.stats["events_unheard"] += 1
             return
-        parts = frame_parts(codec.encode(envelope), body)
+        if parts is None:
+            parts = frame_parts(codec.encode(envelope), body)
         for subscriber in subscribers:
             if subscriber.outbound.over_limit:
                 self.stats["events_dropped_slow_reader"] += 1
